@@ -1,0 +1,89 @@
+"""The Method interface.
+
+A method is one class in one file. Hyperparameters are ``__init__`` keyword
+arguments stored unchanged on ``self`` (scikit-learn style), so
+:meth:`Method.get_params` and :func:`params_hash` identify a run. ``fit`` returns
+``self``; fitted state ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from reconbench.bench.types import TestInput, TrainData
+
+
+class NotFittedError(RuntimeError):
+    """``reconstruct`` was called before ``fit``."""
+
+
+class Method:
+    """Base class of every reconstruction method.
+
+    Class attributes
+    ----------------
+    name : str
+        Unique name used on the command line and in the leaderboard.
+    parameter_sets : dict of str to dict
+        Named hyperparameter sets that the harness runs (the grid); the set
+        ``"default"`` is ``{}`` unless a method says otherwise.
+    citation : str
+        Where the method comes from.
+    requires : tuple of str
+        What it needs beyond the package, e.g. ``("weights:alexnet",)``.
+    """
+
+    name: ClassVar[str] = ""
+    parameter_sets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"default": {}}
+    citation: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        """Return the ``__init__`` keyword arguments as stored on ``self``."""
+        signature = inspect.signature(type(self).__init__)
+        params = {}
+        for pname, p in signature.parameters.items():
+            if pname == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            params[pname] = getattr(self, pname)
+        return params
+
+    def fit(self, train: TrainData) -> "Method":  # pragma: no cover - interface
+        """Fit on training data; return ``self``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fit()")
+
+    def reconstruct(self, test: TestInput) -> np.ndarray:  # pragma: no cover - interface
+        """Return reconstructions of shape (M, 3, H, W), float32 in [0, 1], one per
+        ``test.stimulus_ids`` in the same order."""
+        raise NotImplementedError(f"{type(self).__name__} must implement reconstruct()")
+
+    def check_is_fitted(self, *attributes: str) -> None:
+        """Raise :class:`NotFittedError` unless every named fitted attribute exists."""
+        missing = [a for a in attributes if not hasattr(self, a)]
+        if missing:
+            raise NotFittedError(f"{type(self).__name__} is not fitted (missing {', '.join(missing)}); call fit() first")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def params_hash(name: str, params: Mapping[str, Any]) -> str:
+    """A short stable hash of a method name and its hyperparameters."""
+    text = json.dumps({"method": name, "params": _canonical(dict(params))}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

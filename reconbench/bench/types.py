@@ -1,0 +1,104 @@
+"""The data contracts between the harness and a method.
+
+A method receives a :class:`TrainData` to fit on and a :class:`TestInput` to
+reconstruct from. ``TestInput`` carries fMRI and stimulus ids only: the held-out
+images stay with the evaluator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+#: ROIs of ds001506 and their unions.
+BASE_ROIS = ("V1", "V2", "V3", "V4", "LOC", "FFA", "PPA")
+ROI_UNIONS = {
+    "LVC": ("V1", "V2", "V3"),
+    "HVC": ("LOC", "FFA", "PPA"),
+    "VC": BASE_ROIS,
+}
+ALL_ROIS = BASE_ROIS + tuple(ROI_UNIONS)
+
+#: Test sets, in the order tables show them.
+TEST_SETS = ("natural", "shapes", "letters")
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Training data handed to ``Method.fit``.
+
+    Attributes
+    ----------
+    images : ndarray, shape (S, 3, H, W), float32 in [0, 1]
+        One image per unique training stimulus.
+    stimulus_ids : ndarray, shape (S,), str
+        Stimulus id of each row of ``images``.
+    fmri : mapping of str to ndarray, shape (T, V_roi), float32
+        Voxel responses per ROI (base ROIs and unions), one row per trial
+        (all repetitions), z-scored within run.
+    trial_image_index : ndarray, shape (T,), int
+        Row of ``images`` shown on each trial.
+    runs : ndarray, shape (T,), int
+        Run number of each trial.
+    validation_mask : ndarray, shape (S,), bool
+        The fixed validation fold (per stimulus, so all repetitions of a
+        stimulus are on the same side). Use it to choose hyperparameters.
+    """
+
+    images: np.ndarray
+    stimulus_ids: np.ndarray
+    fmri: Mapping[str, np.ndarray]
+    trial_image_index: np.ndarray
+    runs: np.ndarray
+    validation_mask: np.ndarray
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.trial_image_index.shape[0])
+
+    def averaged_fmri(self, roi: str) -> np.ndarray:
+        """Return the responses of ``roi`` averaged over repetitions, shape (S, V_roi)."""
+        x = self.fmri[roi]
+        n_images = self.images.shape[0]
+        sums = np.zeros((n_images, x.shape[1]), dtype=np.float64)
+        np.add.at(sums, self.trial_image_index, x)
+        counts = np.bincount(self.trial_image_index, minlength=n_images)
+        if np.any(counts == 0):
+            raise ValueError("some training images have no trial")
+        return (sums / counts[:, None]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TestInput:
+    """What a method sees of a test set: fMRI averaged over repetitions, and ids.
+
+    Attributes
+    ----------
+    name : str
+        Test set name (``natural``, ``shapes`` or ``letters``).
+    fmri : mapping of str to ndarray, shape (M, V_roi), float32
+        Responses per ROI, averaged over the repetitions of each stimulus.
+    stimulus_ids : ndarray, shape (M,), str
+        The stimulus id of each row. Reconstructions are aligned by these ids.
+    """
+
+    name: str
+    fmri: Mapping[str, np.ndarray]
+    stimulus_ids: np.ndarray
+
+
+@dataclass(frozen=True)
+class Split:
+    """A fixed split of one subject's data.
+
+    ``train`` and ``test_inputs`` go to methods; ``test_images`` (keyed by test
+    set name, each ``(ids, images)``) is for the evaluator only.
+    """
+
+    subject: str
+    train: TrainData
+    test_inputs: Mapping[str, TestInput]
+    test_images: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    manifest: Mapping[str, object] = field(default_factory=dict, repr=False)
