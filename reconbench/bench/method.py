@@ -36,12 +36,17 @@ class Method:
         Where the method comes from.
     requires : tuple of str
         What it needs beyond the package, e.g. ``("weights:alexnet",)``.
+    is_oracle : bool
+        True only for ceilings that are handed the true test images
+        (``TestInput.oracle_images``); they are marked as oracles everywhere
+        and never ranked against real methods.
     """
 
     name: ClassVar[str] = ""
     parameter_sets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"default": {}}
     citation: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
+    is_oracle: ClassVar[bool] = False
 
     def get_params(self) -> dict[str, Any]:
         """Return the ``__init__`` keyword arguments as stored on ``self``."""

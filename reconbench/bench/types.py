@@ -82,11 +82,16 @@ class TestInput:
         Responses per ROI, averaged over the repetitions of each stimulus.
     stimulus_ids : ndarray, shape (M,), str
         The stimulus id of each row. Reconstructions are aligned by these ids.
+    oracle_images : ndarray, shape (M, 3, H, W), or None
+        The true test images. ``None`` for every method except those that
+        declare ``is_oracle = True`` (ceilings such as "true inputs to the
+        generator"); the leaderboard marks oracle rows as not comparable.
     """
 
     name: str
     fmri: Mapping[str, np.ndarray]
     stimulus_ids: np.ndarray
+    oracle_images: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
