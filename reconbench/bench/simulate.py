@@ -1,0 +1,605 @@
+"""``reconbench simulate``: a simulated dataset in the ds001506 layout.
+
+The simulator writes BData ``.h5`` files, stimulus tables and a stimulus image
+folder exactly as the loader expects the real ds001506 files, plus the ground
+truth that no real dataset has (category of every image, every encoding
+parameter, noise-free responses)::
+
+    <out>/
+      sub-01_perceptionNaturalImageTraining_original_VC.h5   (and Test, ArtificialImage, LetterImage)
+      stimulus_<Session>.tsv        no header: name, stimulus id ('%f'), category index (1-based; 0 for
+                                    artificial and letters), image index (1-based)
+      stimuli/<Session>/<name>.png
+      ground_truth/simulation.json  format version, preset, seed, every knob, reconbench version
+      ground_truth/stimuli.tsv      header: session, name, stimulus_id, category (0-based; -1 artificial/letters)
+      ground_truth/<subject>_encoding.npz, ground_truth/<subject>_noise_free.npz
+      reconbench_split.json         (reconbench.bench.splits.write_split_manifest)
+
+Each ``.h5`` holds ``/dataset`` (float64, trials x columns: all voxels, then
+``Run``, then two ``Label`` columns: the 1-based image index and the float
+stimulus id) and ``/metadata/{key,description,value}``; keys ``VoxelData``,
+``Run``, ``Label``, ``stimulus_id`` (the id column alone, as the 2019 files
+have), ``ROI_V1`` .. ``ROI_PPA``, ``ROI_LVC``, ``ROI_HVC``, ``ROI_VC``
+(1 in the ROI, 0 for other voxels, NaN for non-voxel columns) and
+``voxel_x/y/z``. Voxel columns are in a random order with ROIs interleaved, so
+a reader must select by key.
+
+Differences from ds001506 (by design): natural test images come from the same
+``K`` latent categories as the training images (ds001506 test images are from
+categories absent in training); stimulus images are PNG; there are no
+one-back repetition trials.
+
+Same seed, same files: every random draw comes from
+``numpy.random.default_rng([seed, stream, ...])`` and every file is written
+without timestamps, so two runs are byte-identical. A subject's files do not
+depend on which other subjects are simulated.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from reconbench.bench import encoding_model as em
+from reconbench.bench import stimuli as stim
+from reconbench.bench.atomic import atomic_path
+from reconbench.bench.errors import ReconbenchError
+
+FORMAT_VERSION = "reconbench-simulation/1"
+SESSIONS = ("NaturalImageTraining", "NaturalImageTest", "ArtificialImage", "LetterImage")
+ALL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
+EMBEDDING_DIM = 16
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes and knobs of one simulated dataset.
+
+    Attributes
+    ----------
+    name : str
+    subjects : tuple of str
+        Subjects simulated by default.
+    image_size : int
+        Stimulus width and height in pixels (a multiple of 64).
+    n_categories : int
+        Number of latent categories K.
+    n_training, training_reps, training_per_run : int
+        Natural training images, repetitions of each, images per run.
+    n_test, test_reps : int
+        Natural test images and repetitions (one repetition per run).
+    artificial_reps, letter_reps : int
+        Repetitions of the 40 shapes and of the 10 letters (one per run).
+    roi_voxels : tuple of (str, int)
+        Voxels per ROI of sub-01.
+    subject_scale : tuple of float
+        Voxel count of each subject relative to sub-01 (sub-01, sub-02, sub-03).
+    noise : NoiseConfig
+        Trial noise; ``noise.snr`` is the calibration knob.
+    """
+
+    name: str
+    subjects: tuple[str, ...]
+    image_size: int
+    n_categories: int
+    n_training: int
+    training_reps: int
+    training_per_run: int
+    n_test: int
+    test_reps: int
+    artificial_reps: int
+    letter_reps: int
+    roi_voxels: tuple[tuple[str, int], ...]
+    subject_scale: tuple[float, float, float] = (1.0, 11100 / 11700, 9900 / 11700)
+    noise: em.NoiseConfig = field(default_factory=em.NoiseConfig)
+
+    def voxel_counts(self, subject: str) -> dict[str, int]:
+        """Voxels per ROI of ``subject``."""
+        scale = self.subject_scale[ALL_SUBJECTS.index(subject)]
+        return {roi: max(1, int(round(n * scale))) for roi, n in self.roi_voxels}
+
+
+# sub-01 of ds001506 has ~11,700 VC voxels, ~2,500 in V1 and ~5,000 in HVC; `default` is a quarter.
+_FULL_VOXELS = (("V1", 2500), ("V2", 1800), ("V3", 1500), ("V4", 900), ("LOC", 2300), ("FFA", 1500), ("PPA", 1200))
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny",
+        subjects=("sub-01",),
+        image_size=64,
+        n_categories=10,
+        n_training=100,
+        training_reps=2,
+        training_per_run=50,
+        n_test=10,
+        test_reps=4,
+        artificial_reps=2,
+        letter_reps=2,
+        roi_voxels=(("V1", 80), ("V2", 60), ("V3", 50), ("V4", 30), ("LOC", 40), ("FFA", 20), ("PPA", 20)),
+    ),
+    "default": Preset(
+        name="default",
+        subjects=ALL_SUBJECTS,
+        image_size=256,
+        n_categories=20,
+        n_training=600,
+        training_reps=5,
+        training_per_run=50,
+        n_test=50,
+        test_reps=8,
+        artificial_reps=4,
+        letter_reps=4,
+        roi_voxels=tuple((roi, n // 4) for roi, n in _FULL_VOXELS),
+    ),
+    "full": Preset(
+        name="full",
+        subjects=ALL_SUBJECTS,
+        image_size=256,
+        n_categories=20,
+        n_training=1200,
+        training_reps=5,
+        training_per_run=50,
+        n_test=50,
+        test_reps=24,
+        artificial_reps=20,
+        letter_reps=12,
+        roi_voxels=_FULL_VOXELS,
+    ),
+}
+"""Preset name -> :class:`Preset`."""
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """One stimulus image: its session, file stem, float id, category (0-based, -1 none) and 1-based index."""
+
+    session: str
+    name: str
+    stimulus_id: float
+    category: int
+    image_index: int
+
+
+@dataclass
+class GroundTruth:
+    """What the simulator knows and a real dataset does not.
+
+    Attributes
+    ----------
+    config : dict
+        ``ground_truth/simulation.json`` (format version, preset, seed, knobs).
+    stimuli : list of Stimulus
+        Every stimulus of every session.
+    category : dict of str to int
+        Stimulus name -> 0-based category; -1 for artificial shapes and letters.
+    encoding : dict of str to dict of str to ndarray
+        Subject -> arrays of ``<subject>_encoding.npz``: per voxel in file
+        column order ``roi``, ``prf_x``, ``prf_y``, ``prf_sigma`` (degrees; NaN
+        for FFA/PPA), ``exponent``, ``selectivity``, ``voxel_xyz``, ``snr``,
+        ``noise_loading``, ``baseline``, ``amplitude``, ``signal_mean``,
+        ``signal_std``; ``weights/<ROI>`` per-ROI weights; shared
+        ``category_embedding`` (K, 16), ``face_like``/``scene_like`` (K,).
+    noise_free : dict of str to dict of str to ndarray
+        Subject -> session -> noise-free responses ``(n_stimuli, n_voxels)``
+        float32 in units of each voxel's signal std over the training images
+        (before baseline and amplitude), rows in the order of
+        ``noise_free_names[subject][session]``.
+    noise_free_names : dict of str to dict of str to ndarray
+        Subject -> session -> stimulus names of the rows of ``noise_free``.
+    """
+
+    config: dict
+    stimuli: list[Stimulus]
+    category: dict[str, int]
+    encoding: dict[str, dict[str, np.ndarray]]
+    noise_free: dict[str, dict[str, np.ndarray]]
+    noise_free_names: dict[str, dict[str, np.ndarray]]
+
+
+# ---------------------------------------------------------------------------
+# Stimulus design
+
+
+def _natural_stimuli(preset: Preset, seed: int) -> tuple[list[Stimulus], list[Stimulus]]:
+    """Training and test stimuli: ImageNet-like names and float ids, categories balanced."""
+    rng = np.random.default_rng([seed, 4])
+    synsets = rng.choice(np.arange(1_000_000, 15_000_000), size=preset.n_categories, replace=False)
+    per_category = -(-(preset.n_training + preset.n_test) // preset.n_categories)
+    image_numbers = [rng.choice(np.arange(1, 100_000), size=per_category, replace=False) for _ in range(preset.n_categories)]
+    used = np.zeros(preset.n_categories, dtype=int)
+
+    def make(session: str, count: int) -> list[Stimulus]:
+        out = []
+        for i in range(count):
+            k = i % preset.n_categories
+            number = int(image_numbers[k][used[k]])
+            used[k] += 1
+            name = "n%08d_%d" % (synsets[k], number)
+            out.append(Stimulus(session, name, float(synsets[k]) + number * 1e-6, k, 0))
+        out.sort(key=lambda s: s.stimulus_id)
+        return [replace(s, image_index=j + 1) for j, s in enumerate(out)]
+
+    return make("NaturalImageTraining", preset.n_training), make("NaturalImageTest", preset.n_test)
+
+
+def stimulus_design(preset: Preset, seed: int) -> dict[str, list[Stimulus]]:
+    """The stimuli of every session, in stimulus-table order.
+
+    Natural ids are ``synset + image_number * 1e-6`` so that ``'%f' % id``
+    splits at the point into ``n%08d_%d``; artificial shapes and letters have
+    ids 1..40 and 1..10 (equal to their image index).
+    """
+    training, test = _natural_stimuli(preset, seed)
+    shapes = [Stimulus("ArtificialImage", name, float(i + 1), -1, i + 1) for i, (name, _, _) in enumerate(stim.shape_stimulus_names())]
+    letters = [Stimulus("LetterImage", name, float(i + 1), -1, i + 1) for i, (name, _) in enumerate(stim.letter_stimulus_names())]
+    return {"NaturalImageTraining": training, "NaturalImageTest": test, "ArtificialImage": shapes, "LetterImage": letters}
+
+
+def trial_design(preset: Preset, session: str, n_stimuli: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Stimulus row and run number (1-based) of every trial of a session.
+
+    Training: each repetition shows every image once in a random order, cut into
+    runs of ``training_per_run`` images (1200 images -> 24 runs per repetition,
+    120 runs in all, as ds001506). Test sessions: each run shows every
+    stimulus once in a random order.
+    """
+    if session == "NaturalImageTraining":
+        reps, per_run = preset.training_reps, preset.training_per_run
+    else:
+        reps = {"NaturalImageTest": preset.test_reps, "ArtificialImage": preset.artificial_reps, "LetterImage": preset.letter_reps}[session]
+        per_run = n_stimuli
+    stimulus_rows, runs = [], []
+    runs_per_rep = -(-n_stimuli // per_run)
+    for r in range(reps):
+        order = rng.permutation(n_stimuli)
+        stimulus_rows.append(order)
+        runs.append(r * runs_per_rep + np.arange(n_stimuli) // per_run + 1)
+    return np.concatenate(stimulus_rows), np.concatenate(runs)
+
+
+# ---------------------------------------------------------------------------
+# Writers (byte-deterministic)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an (H, W, 3) float image in [0, 1] as an 8-bit RGB PNG without metadata."""
+    from PIL import Image
+
+    pixels = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, format="PNG", optimize=False, compress_level=1)
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays to an uncompressed ``.npz`` readable by ``numpy.load``, with fixed zip timestamps.
+
+    ``numpy.savez`` stamps the current time into the zip; this writer does not.
+    """
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for key in sorted(arrays):
+            value = np.asarray(arrays[key])
+            if value.dtype == object:
+                raise TypeError(f"{key}: object arrays are not written (they would need pickle)")
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, value, allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue())
+
+
+def _metadata(encoding: em.SubjectEncoding) -> tuple[list[str], list[str], np.ndarray]:
+    """BData metadata keys, descriptions and values (keys x columns) for voxels + Run + 2 Label columns."""
+    n_vox = encoding.roi.size
+    n_cols = n_vox + 3
+    keys, descriptions, rows = [], [], []
+
+    def add(key: str, description: str, row: np.ndarray) -> None:
+        keys.append(key)
+        descriptions.append(description)
+        rows.append(row)
+
+    def columns(start: int, stop: int) -> np.ndarray:
+        row = np.full(n_cols, np.nan)
+        row[start:stop] = 1.0
+        return row
+
+    add("VoxelData", "1 = VoxelData", columns(0, n_vox))
+    add("Run", "1 = Run", columns(n_vox, n_vox + 1))
+    add("Label", "1 = Label (image index, stimulus id)", columns(n_vox + 1, n_vox + 3))
+    add("stimulus_id", "1 = stimulus id", columns(n_vox + 2, n_vox + 3))
+    unions = {"LVC": ("V1", "V2", "V3"), "HVC": ("LOC", "FFA", "PPA"), "VC": em.ROIS}
+    for name, members in [(r, (r,)) for r in em.ROIS] + list(unions.items()):
+        row = np.full(n_cols, np.nan)
+        row[:n_vox] = np.isin(encoding.roi, members).astype(float)
+        add(f"ROI_{name}", f"1 = ROI {name}", row)
+    for axis, label in enumerate("xyz"):
+        row = np.full(n_cols, np.nan)
+        row[:n_vox] = np.round(encoding.voxel_xyz[:, axis].astype(np.float64), 1)
+        add(f"voxel_{label}", f"Voxel {label} coordinate (mm)", row)
+    return keys, descriptions, np.vstack(rows)
+
+
+def write_bdata(path: Path, voxels: np.ndarray, runs: np.ndarray, image_index: np.ndarray, stimulus_id: np.ndarray,
+                keys: list[str], descriptions: list[str], values: np.ndarray) -> None:
+    """Write a BData ``.h5`` file as the 2019 ds001506 files are laid out (no /vmap, no /header).
+
+    Parameters
+    ----------
+    voxels : ndarray, shape (T, V)
+    runs, image_index, stimulus_id : ndarray, shape (T,)
+    keys, descriptions : list of str, length n_keys
+    values : ndarray, shape (n_keys, V + 3)
+    """
+    import h5py
+
+    dataset = np.concatenate(
+        [voxels.astype(np.float64), runs[:, None].astype(np.float64), image_index[:, None].astype(np.float64), stimulus_id[:, None].astype(np.float64)],
+        axis=1,
+    )
+    with h5py.File(path, "w", libver="earliest") as handle:
+        handle.create_dataset("dataset", data=dataset, track_times=False)
+        # Groups created through a property list without time tracking keep the file byte-stable.
+        gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+        gcpl.set_obj_track_times(False)
+        group = h5py.Group(h5py.h5g.create(handle.id, b"metadata", gcpl=gcpl))
+        group.create_dataset("key", data=np.array([k.encode() for k in keys]), track_times=False)
+        group.create_dataset("description", data=np.array([d.encode() for d in descriptions]), track_times=False)
+        group.create_dataset("value", data=values.astype(np.float64), track_times=False)
+
+
+def _write_stimulus_table(path: Path, stimuli: list[Stimulus]) -> None:
+    lines = []
+    for s in stimuli:
+        lines.append(f"{s.name}\t{s.stimulus_id:f}\t{s.category + 1 if s.category >= 0 else 0}\t{s.image_index}\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------
+# Main entry point
+
+
+def _progress_bar(enabled: bool):
+    from contextlib import nullcontext
+
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+
+
+def _render_all(preset: Preset, seed: int, design: dict[str, list[Stimulus]], categories: list[stim.CategorySpec], stimuli_dir: Path, progress) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render and save every stimulus; return block-averaged images, masks and backgrounds for the features."""
+    size, fs = preset.image_size, em.FEATURE_SIZE
+    total = sum(len(v) for v in design.values())
+    small_images = np.zeros((total, fs, fs, 3), np.float32)
+    small_masks = np.zeros((total, fs, fs), np.float32)
+    small_backgrounds = np.zeros((total, em.LAYOUT_SIZE, em.LAYOUT_SIZE, 3), np.float32)
+    shape_lookup = {name: (colour, shape) for name, colour, shape in stim.shape_stimulus_names()}
+    letter_lookup = dict(stim.letter_stimulus_names())
+    task = progress.add_task("rendering stimuli", total=total) if progress is not None else None
+    row = 0
+    for session in SESSIONS:
+        folder = stimuli_dir / session
+        folder.mkdir(parents=True)
+        for s in design[session]:
+            if session in ("NaturalImageTraining", "NaturalImageTest"):
+                stream = 0 if session == "NaturalImageTraining" else 1
+                rng = np.random.default_rng([seed, 10 + stream, s.image_index])
+                image, mask, background = stim.render_natural(categories[s.category], size, rng)
+            else:
+                if session == "ArtificialImage":
+                    image, mask = stim.render_shape(*shape_lookup[s.name], size)
+                else:
+                    image, mask = stim.render_letter(letter_lookup[s.name], size)
+                background = np.full_like(image, stim.GREY)
+            write_png(folder / f"{s.name}.png", image)
+            # Features see the image as saved (8-bit), block-averaged to the feature grid.
+            saved = np.round(np.clip(image, 0, 1) * 255) / 255
+            small_images[row] = em.block_mean(saved.transpose(2, 0, 1), fs).transpose(1, 2, 0)
+            small_masks[row] = em.block_mean(mask, fs)
+            small_backgrounds[row] = em.block_mean(background.transpose(2, 0, 1), em.LAYOUT_SIZE).transpose(1, 2, 0)
+            row += 1
+            if task is not None:
+                progress.advance(task)
+    return small_images, small_masks, small_backgrounds
+
+
+def _features(images: np.ndarray, masks: np.ndarray, backgrounds: np.ndarray, chunk: int = 64) -> em.ImageFeatures:
+    parts = [em.image_features(images[i : i + chunk], masks[i : i + chunk], backgrounds[i : i + chunk]) for i in range(0, len(images), chunk)]
+    return em.ImageFeatures(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in em.ImageFeatures.__dataclass_fields__})
+
+
+def simulate(
+    preset: str,
+    out: Path,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = False,
+    subjects: list[str] | None = None,
+) -> Path:
+    """Simulate a dataset in the ds001506 layout.
+
+    Parameters
+    ----------
+    preset : str
+        A key of :data:`PRESETS` (``tiny``, ``default``, ``full``).
+    out : path
+        Output folder; written to a temporary sibling and renamed at the end.
+    seed : int
+        Random seed; the same seed gives byte-identical files.
+    force : bool
+        Replace an existing ``out``.
+    progress : bool
+        Show progress bars (rich).
+    subjects : list of str, optional
+        Subset of the preset's subjects (e.g. ``["sub-01"]``); a subject's
+        files are the same whichever others are simulated.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    ReconbenchError
+        Unknown preset or subject, or ``out`` exists and ``force`` is false.
+    """
+    if preset not in PRESETS:
+        raise ReconbenchError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    config = PRESETS[preset]
+    out = Path(out)
+    if out.exists() and not force:
+        raise ReconbenchError(f"output folder {out} already exists; pass --force to replace it or choose another --out")
+    if subjects is None:
+        subjects = list(config.subjects)
+    unknown = [s for s in subjects if s not in config.subjects]
+    if unknown or not subjects:
+        raise ReconbenchError(f"unknown subjects {unknown or subjects!r} for preset {preset!r}; valid: {', '.join(config.subjects)}")
+    subjects = [s for s in config.subjects if s in subjects]
+    if seed < 0:
+        raise ReconbenchError(f"seed must be a non-negative integer, got {seed}")
+
+    started = time.perf_counter()
+    with atomic_path(out) as tmp, _progress_bar(progress) as bar:
+        tmp.mkdir()
+        (tmp / "ground_truth").mkdir()
+        design = stimulus_design(config, seed)
+        categories = stim.make_categories(config.n_categories, np.random.default_rng([seed, 1]))
+        for session in SESSIONS:
+            _write_stimulus_table(tmp / f"stimulus_{session}.tsv", design[session])
+
+        small_images, small_masks, small_backgrounds = _render_all(config, seed, design, categories, tmp / "stimuli", bar)
+        features = _features(small_images, small_masks, small_backgrounds)
+        all_stimuli = [s for session in SESSIONS for s in design[session]]
+        session_of = np.array([s.session for s in all_stimuli])
+        category_of = np.array([s.category for s in all_stimuli])
+        reference = session_of == "NaturalImageTraining"
+
+        embedding = em.category_embedding(config.n_categories, EMBEDDING_DIM, np.random.default_rng([seed, 6]))
+        face_like = np.array([c.family == "blob" for c in categories])
+        scene_like = np.array([c.background == "horizon" for c in categories])
+        semantic = em.semantic_vectors(features, category_of, reference, config.n_categories)
+
+        task = bar.add_task("simulating subjects", total=len(subjects)) if bar is not None else None
+        for subject in subjects:
+            subject_number = ALL_SUBJECTS.index(subject)
+            encoding = em.draw_encoding(
+                config.voxel_counts(subject), features.shape.shape[1], embedding, config.noise,
+                np.random.default_rng([seed, 100 + subject_number]),
+            )
+            signal = em.noise_free_responses(encoding, features, semantic, embedding, face_like, scene_like, reference)
+            keys, descriptions, values = _metadata(encoding)
+            noise_free: dict[str, np.ndarray] = {}
+            for session_number, session in enumerate(SESSIONS):
+                rows = np.flatnonzero(session_of == session)
+                session_signal = signal[rows]
+                noise_free[session] = session_signal
+                noise_free[f"{session}/stimulus_names"] = np.array([s.name for s in design[session]])
+                rng = np.random.default_rng([seed, 100 + subject_number, session_number])
+                stimulus_rows, runs = trial_design(config, session, rows.size, rng)
+                bold = em.simulate_trials(encoding, session_signal, stimulus_rows, runs, config.noise, rng)
+                index = np.array([design[session][r].image_index for r in stimulus_rows])
+                ids = np.array([design[session][r].stimulus_id for r in stimulus_rows])
+                write_bdata(tmp / f"{subject}_perception{session}_original_VC.h5", bold, runs, index, ids, keys, descriptions, values)
+            arrays = encoding.to_arrays()
+            arrays.update(category_embedding=embedding, face_like=face_like, scene_like=scene_like)
+            write_npz(tmp / "ground_truth" / f"{subject}_encoding.npz", arrays)
+            write_npz(tmp / "ground_truth" / f"{subject}_noise_free.npz", noise_free)
+            if task is not None:
+                bar.advance(task)
+
+        _write_ground_truth(tmp, config, seed, subjects, design, categories)
+        from reconbench.bench.splits import write_split_manifest
+
+        write_split_manifest(tmp)
+    if progress:
+        print(f"simulated preset {preset!r} (seed {seed}) into {out} in {time.perf_counter() - started:.1f} s")
+    return out
+
+
+def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[str], design: dict[str, list[Stimulus]],
+                       categories: list[stim.CategorySpec]) -> None:
+    from reconbench import __version__
+
+    knobs = asdict(config)
+    knobs["noise"]["roi_snr_absolute"] = {roi: config.noise.roi_snr_of(roi) for roi in em.ROIS}
+    document = {
+        "format_version": FORMAT_VERSION,
+        "reconbench_version": __version__,
+        "preset": config.name,
+        "seed": seed,
+        "subjects": subjects,
+        "voxel_counts": {s: config.voxel_counts(s) for s in subjects},
+        "knobs": knobs,
+        "encoding_model": {
+            "field_deg": em.FIELD_DEG,
+            "feature_size": em.FEATURE_SIZE,
+            "pool_size": em.POOL_SIZE,
+            "gabor_orientations_deg": list(em.GABOR_ORIENTATIONS_DEG),
+            "gabor_cycles_per_image": list(em.GABOR_CYCLES_PER_IMAGE),
+            "gabor_bandwidth": em.GABOR_BANDWIDTH,
+            "contrast_semisaturation": em.CONTRAST_SEMISATURATION,
+            "prf_size_intercept_slope_deg": {k: list(v) for k, v in em.PRF_SIZE.items()},
+            "compressive_exponent": em.COMPRESSIVE_EXPONENT,
+            "embedding_dim": EMBEDDING_DIM,
+        },
+        "categories": [asdict(c) for c in categories],
+        "notes": "Natural test images are drawn from the same latent categories as the training images "
+        "(unlike ds001506, whose test categories are absent from training).",
+    }
+    (root / "ground_truth" / "simulation.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    lines = ["session\tname\tstimulus_id\tcategory\n"]
+    for session in SESSIONS:
+        for s in design[session]:
+            lines.append(f"{session}\t{s.name}\t{s.stimulus_id:f}\t{s.category}\n")
+    (root / "ground_truth" / "stimuli.tsv").write_text("".join(lines), encoding="utf-8")
+
+
+def load_ground_truth(root: str | Path) -> GroundTruth:
+    """Read the ground truth a simulated dataset keeps in ``<root>/ground_truth``.
+
+    Parameters
+    ----------
+    root : path
+        A folder written by :func:`simulate`.
+
+    Returns
+    -------
+    GroundTruth
+
+    Raises
+    ------
+    ReconbenchError
+        ``root`` has no simulator ground truth (e.g. real ds001506 data) or its
+        format version is not this one.
+    """
+    folder = Path(root) / "ground_truth"
+    config_path = folder / "simulation.json"
+    if not config_path.is_file():
+        raise ReconbenchError(f"{config_path} not found: {root} is not a simulated dataset (real data have no ground truth)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ReconbenchError(f"{config_path}: format_version {config.get('format_version')!r}; expected {FORMAT_VERSION!r}")
+    stimuli, category = [], {}
+    lines = (folder / "stimuli.tsv").read_text(encoding="utf-8").splitlines()
+    index_in_session: dict[str, int] = {}
+    for line in lines[1:]:
+        session, name, stimulus_id, cat = line.split("\t")
+        index_in_session[session] = index_in_session.get(session, 0) + 1
+        stimuli.append(Stimulus(session, name, float(stimulus_id), int(cat), index_in_session[session]))
+        category[name] = int(cat)
+    encoding, noise_free, names = {}, {}, {}
+    for subject in config["subjects"]:
+        with np.load(folder / f"{subject}_encoding.npz", allow_pickle=False) as data:
+            encoding[subject] = {k: data[k] for k in data.files}
+        with np.load(folder / f"{subject}_noise_free.npz", allow_pickle=False) as data:
+            noise_free[subject] = {k: data[k] for k in data.files if not k.endswith("/stimulus_names")}
+            names[subject] = {k.split("/")[0]: data[k] for k in data.files if k.endswith("/stimulus_names")}
+    return GroundTruth(config=config, stimuli=stimuli, category=category, encoding=encoding, noise_free=noise_free, noise_free_names=names)

@@ -1,0 +1,139 @@
+"""Tests of the procedural stimuli against geometry and spectra computed independently."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from reconbench.bench import stimuli
+
+
+def test_shape_names_follow_ds001506():
+    names = stimuli.shape_stimulus_names()
+    assert len(names) == 40
+    pattern = re.compile(r"^colorExpStim(\d\d)_(red|green|blue|yellow|magenta|cyan|white|black)_(square|smallring|largering|\+|X)$")
+    numbers = []
+    for name, colour, shape in names:
+        match = pattern.match(name)
+        assert match, name
+        assert (match.group(2), match.group(3)) == (colour, shape)
+        numbers.append(int(match.group(1)))
+    assert numbers == list(range(1, 41))
+    assert len({(c, s) for _, c, s in names}) == 40
+
+
+def test_letter_names_unique():
+    names = stimuli.letter_stimulus_names()
+    assert len(names) == 10
+    assert len({n for n, _ in names}) == 10
+
+
+@pytest.mark.parametrize("colour", sorted(stimuli.SHAPE_COLOURS))
+def test_shape_colour_and_grey_background(colour):
+    image, mask = stimuli.render_shape(colour, "square", 64)
+    expected = np.array(stimuli.SHAPE_COLOURS[colour], dtype=np.float32)
+    np.testing.assert_allclose(image[32, 32], expected, atol=1e-6)
+    np.testing.assert_allclose(image[1, 1], [0.5, 0.5, 0.5], atol=1e-6)
+    # The square spans half the image width: a quarter of the area.
+    assert mask.mean() == pytest.approx(0.25, abs=0.01)
+
+
+def test_rings_have_holes_and_the_expected_area():
+    size = 128
+    for shape, outer, inner in (("smallring", 0.35, 0.22), ("largering", 0.75, 0.6)):
+        image, mask = stimuli.render_shape("red", shape, size)
+        assert mask[size // 2, size // 2] == 0.0  # the hole
+        # Annulus area in image-half-width units, over the 2x2 image square.
+        assert mask.mean() == pytest.approx(np.pi * (outer**2 - inner**2) / 4, rel=0.05)
+        # One connected component surrounding one hole (scipy labelling as reference).
+        assert ndimage.label(mask > 0.5)[1] == 1
+        assert ndimage.label(mask < 0.5)[1] == 2
+
+
+def test_letters_black_on_grey_and_distinct():
+    masks = []
+    for _, letter in stimuli.letter_stimulus_names():
+        image, mask = stimuli.render_letter(letter, 64)
+        assert image.min() == pytest.approx(0.0, abs=1e-6)
+        assert image.max() == pytest.approx(0.5, abs=1e-6)
+        assert 0.03 < mask.mean() < 0.3
+        masks.append(mask > 0.5)
+    flat = np.array([m.ravel() for m in masks])
+    for i in range(len(flat)):
+        for j in range(i + 1, len(flat)):
+            assert np.any(flat[i] != flat[j])
+
+
+def test_unknown_shape_and_letter_raise():
+    with pytest.raises(ValueError, match="unknown shape"):
+        stimuli.render_shape("red", "triangle", 32)
+    with pytest.raises(ValueError, match="unknown colour"):
+        stimuli.render_shape("orange", "square", 32)
+    with pytest.raises(ValueError, match="unknown letter"):
+        stimuli.render_letter("Q", 32)
+
+
+def test_categories_cycle_families():
+    specs = stimuli.make_categories(20, np.random.default_rng(0))
+    assert [s.index for s in specs] == list(range(20))
+    for family in stimuli.SILHOUETTE_FAMILIES:
+        assert sum(s.family == family for s in specs) == 5
+    assert {s.background for s in specs} == set(stimuli.BACKGROUNDS)
+
+
+def test_render_natural_deterministic_and_varied():
+    spec = stimuli.make_categories(4, np.random.default_rng(1))[0]
+    a = stimuli.render_natural(spec, 64, np.random.default_rng(5))
+    b = stimuli.render_natural(spec, 64, np.random.default_rng(5))
+    c = stimuli.render_natural(spec, 64, np.random.default_rng(6))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a[0], c[0])
+    image, mask, background = a
+    assert image.shape == (64, 64, 3) and image.dtype == np.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    assert 0.02 < mask.mean() < 0.6
+    # Outside the object the image is the background.
+    outside = mask == 0
+    np.testing.assert_allclose(image[outside], background[outside], atol=1e-6)
+
+
+def test_blob_without_harmonics_is_a_disc_of_the_drawn_radius():
+    spec = stimuli.make_categories(1, np.random.default_rng(0))[0]
+    spec = stimuli.CategorySpec(**{**spec.__dict__, "harmonics": (0.0,) * 5})
+    size = 256
+    x, y = stimuli._grid(size)
+    mask = stimuli._silhouette(spec, x, y, 0.5, 2.0 / size, np.random.default_rng(0))
+    # Area of a disc of radius 0.5 in a 2x2 square.
+    assert mask.mean() == pytest.approx(np.pi * 0.25 / 4, rel=0.01)
+
+
+def test_star_has_its_number_of_points():
+    specs = stimuli.make_categories(4, np.random.default_rng(3))
+    star = next(s for s in specs if s.family == "star")
+    star = stimuli.CategorySpec(**{**star.__dict__, "harmonics": (0.0,) * 5})
+    size = 256
+    x, y = stimuli._grid(size)
+    mask = stimuli._silhouette(star, x, y, 0.6, 2.0 / size, np.random.default_rng(0))
+    # Count the points crossing the circle halfway down their depth.
+    angles = np.linspace(0, 2 * np.pi, 2000, endpoint=False)
+    radius = 0.6 * (1 - 0.5 * star.depth)
+    cols = ((radius * np.cos(angles) + 1) / 2 * size).astype(int)
+    rows = ((radius * np.sin(angles) + 1) / 2 * size).astype(int)
+    on = mask[rows, cols] > 0.5
+    rises = np.count_nonzero(on & ~np.roll(on, 1))
+    assert rises == star.n_points
+
+
+def test_pink_noise_has_the_requested_spectral_slope():
+    size, slope = 128, 2.0
+    field = stimuli._pink_noise(size, slope, np.random.default_rng(0))
+    assert field.mean() == pytest.approx(0.0, abs=1e-5) and field.std() == pytest.approx(1.0, rel=1e-4)
+    power = np.abs(np.fft.fft2(field)) ** 2
+    f = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
+    keep = (f > 0.02) & (f < 0.4)
+    fitted = np.polyfit(np.log(f[keep]), np.log(power[keep]), 1)[0]
+    assert fitted == pytest.approx(-slope, abs=0.15)
