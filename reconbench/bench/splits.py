@@ -1,0 +1,411 @@
+"""Fixed, versioned splits and the split manifest.
+
+The split of a subject is fixed by the data themselves:
+
+- ``train``: every trial of the ``NaturalImageTraining`` session (all
+  repetitions), one image per unique stimulus;
+- the validation fold inside ``train``: the ``ceil(10 %)`` training stimuli
+  whose ``sha256("reconbench-validation-v1:" + id)`` is smallest. It depends
+  only on the set of ids, never on file order, machine or random state, and all
+  repetitions of a stimulus fall on the same side;
+- test sets ``natural`` (``NaturalImageTest``), ``shapes`` (``ArtificialImage``)
+  and ``letters`` (``LetterImage``): trials averaged per stimulus id. A method
+  receives fMRI and ids only; the images go to the evaluator.
+
+The manifest ``<root>/reconbench_split.json`` records, per subject and session,
+the file's sha256 and stimulus ids, the train / validation / test ids, the
+sha256 of every stimulus image file, and one overall hash of all of it, so two
+machines can prove they used the same split. :func:`load_split` recomputes
+these and raises a :class:`~reconbench.bench.errors.DataError` naming every
+difference. When no manifest exists it is written on first load (atomically);
+if the data folder is read-only it goes to the cache folder instead, with a
+warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from reconbench.bench.atomic import write_text
+from reconbench.bench.dataset import (
+    SESSIONS,
+    TEST_SET_SESSIONS,
+    TRAIN_SESSION,
+    SubjectData,
+    average_repetitions,
+    default_stimuli_dir,
+    index_stimulus_images,
+    list_subjects,
+    load_subject,
+    read_stimulus_ids,
+    resolve_image_path,
+    session_file,
+    session_table,
+)
+from reconbench.bench.errors import DataError
+from reconbench.bench.paths import cache_dir, data_root
+from reconbench.bench.types import TEST_SETS, Split, TestInput, TrainData
+
+MANIFEST_NAME = "reconbench_split.json"
+MANIFEST_FORMAT = "reconbench-split/1"
+VALIDATION_FRACTION = 0.1
+VALIDATION_SALT = "reconbench-validation-v1:"
+
+
+# ---------------------------------------------------------------------------
+# Pure rules
+
+
+def validation_ids(train_ids: Iterable[str], fraction: float = VALIDATION_FRACTION) -> list[str]:
+    """The fixed validation fold: the ``ceil(fraction * S)`` ids with the smallest salted sha256.
+
+    Parameters
+    ----------
+    train_ids : iterable of str
+        Unique training stimulus ids (order does not matter).
+    fraction : float
+
+    Returns
+    -------
+    list of str, sorted
+        Empty only when there are fewer than two training stimuli.
+    """
+    unique = sorted(set(str(i) for i in train_ids))
+    if len(unique) < 2:
+        return []
+    n_validation = min(len(unique) - 1, max(1, math.ceil(fraction * len(unique))))
+    ranked = sorted(unique, key=lambda i: hashlib.sha256((VALIDATION_SALT + i).encode("utf-8")).hexdigest())
+    return sorted(ranked[:n_validation])
+
+
+def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(chunk_size), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise DataError(f"cannot read {path} to hash it: {exc}") from exc
+    return digest.hexdigest()
+
+
+def _overall_hash(body: Mapping) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Manifest building
+
+
+def _subject_entry(ids_by_session: Mapping[str, np.ndarray], paths: Mapping[str, Path]) -> dict:
+    sessions = {}
+    for name, ids in ids_by_session.items():
+        sessions[name] = {
+            "file": paths[name].name,
+            "sha256": file_sha256(paths[name]),
+            "part": SESSIONS[name],
+            "n_trials": int(len(ids)),
+            "stimulus_ids": sorted(set(str(i) for i in ids)),
+        }
+    entry: dict = {"sessions": sessions}
+    if TRAIN_SESSION in sessions:
+        entry["train"] = sessions[TRAIN_SESSION]["stimulus_ids"]
+        entry["validation"] = validation_ids(entry["train"])
+    entry["test"] = {part: sessions[name]["stimulus_ids"] for part, name in TEST_SET_SESSIONS.items() if name in sessions}
+    return entry
+
+
+def _stimulus_entries(ids: Iterable[str], index, stimuli_dir: Path, where: Mapping[str, str]) -> dict:
+    entries = {}
+    for stimulus_id in sorted(set(ids)):
+        path = resolve_image_path(stimulus_id, index, where=where.get(stimulus_id, "the data"), stimuli_dir=stimuli_dir)
+        try:
+            relative = path.relative_to(stimuli_dir).as_posix()
+        except ValueError:
+            relative = path.as_posix()
+        entries[stimulus_id] = {"file": relative, "sha256": file_sha256(path)}
+    return entries
+
+
+def build_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | Path | None = None) -> dict:
+    """Compute the manifest of every subject and session present in ``root`` (nothing written).
+
+    Returns
+    -------
+    dict
+        ``{"format", "validation_rule", "subjects": {subject: {"sessions": {session:
+        {"file", "sha256", "part", "n_trials", "stimulus_ids"}}, "train", "validation",
+        "test": {test_set: ids}}}, "stimuli": {id: {"file", "sha256"}}, "overall_sha256"}``.
+    """
+    root = data_root(root)
+    stimuli_dir = Path(stimuli_dir) if stimuli_dir is not None else default_stimuli_dir(root)
+    subjects = list_subjects(root)
+    if not subjects:
+        raise DataError(f"no session files (sub-XX_perception<Session>_original_VC.h5) in {root}")
+    tables = {name: session_table(root, name, stimuli_dir) for name in SESSIONS}
+    index = index_stimulus_images(stimuli_dir)
+    subject_entries = {}
+    where: dict[str, str] = {}
+    for subject in subjects:
+        paths = {}
+        ids_by_session = {}
+        for name in SESSIONS:
+            path = session_file(root, subject, name, required=False)
+            if path is None:
+                continue
+            paths[name] = path
+            ids_by_session[name], _ = read_stimulus_ids(path, table=tables[name])
+            for stimulus_id in ids_by_session[name]:
+                where.setdefault(str(stimulus_id), str(path))
+        subject_entries[subject] = _subject_entry(ids_by_session, paths)
+    body = {
+        "format": MANIFEST_FORMAT,
+        "validation_rule": f"ceil({VALIDATION_FRACTION} * n_train) training ids with the smallest sha256('{VALIDATION_SALT}' + id)",
+        "subjects": subject_entries,
+        "stimuli": _stimulus_entries(where, index, stimuli_dir, where),
+    }
+    return {**body, "overall_sha256": _overall_hash(body)}
+
+
+def _manifest_text(manifest: Mapping) -> str:
+    return json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+
+
+def write_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | Path | None = None) -> Path:
+    """Write ``<root>/reconbench_split.json`` atomically and return its path.
+
+    Parameters
+    ----------
+    root : path or None
+        Dataset folder; ``None`` -> ``$RECONBENCH_DATA``.
+    stimuli_dir : path, optional
+        Stimulus folder (default ``<root>/stimuli``).
+
+    Raises
+    ------
+    DataError
+        A session file cannot be read or a label has no stimulus image.
+    """
+    root = data_root(root)
+    manifest = build_split_manifest(root, stimuli_dir=stimuli_dir)
+    target = root / MANIFEST_NAME
+    write_text(target, _manifest_text(manifest))
+    return target
+
+
+def cached_manifest_path(root: str | Path) -> Path:
+    """Where the manifest of a read-only data folder is kept: the cache folder, keyed by the folder's absolute path."""
+    key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8")).hexdigest()[:16]
+    return cache_dir() / "splits" / key / MANIFEST_NAME
+
+
+def read_split_manifest(path: str | Path) -> dict:
+    """Read and sanity-check a manifest file."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read split manifest {path}: {exc}; delete it to record the current files as the split") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise DataError(f"split manifest {path} has format {found!r}; expected {MANIFEST_FORMAT!r}")
+    body = {k: v for k, v in manifest.items() if k != "overall_sha256"}
+    if _overall_hash(body) != manifest.get("overall_sha256"):
+        raise DataError(f"split manifest {path} was edited: its overall_sha256 does not match its content")
+    return manifest
+
+
+def _ensure_manifest(root: Path, stimuli_dir: Path | None) -> tuple[dict, Path]:
+    """Return the manifest of ``root``, writing it (or its cache copy) on first use."""
+    for candidate in (root / MANIFEST_NAME, cached_manifest_path(root)):
+        if candidate.is_file():
+            return read_split_manifest(candidate), candidate
+    manifest = build_split_manifest(root, stimuli_dir=stimuli_dir)
+    target = root / MANIFEST_NAME
+    try:
+        write_text(target, _manifest_text(manifest))
+    except OSError as exc:
+        target = cached_manifest_path(root)
+        warnings.warn(f"data folder {root} is not writable ({exc}); split manifest written to {target}", stacklevel=3)
+        write_text(target, _manifest_text(manifest))
+    return manifest, target
+
+
+def _diff_ids(label: str, expected: list[str], found: list[str]) -> list[str]:
+    if list(expected) == list(found):
+        return []
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    return [f"{label}: {len(missing)} id(s) in the manifest not in the data (e.g. {missing[:3]}), {len(extra)} new id(s) (e.g. {extra[:3]})"]
+
+
+def check_against_manifest(manifest: Mapping, manifest_path: Path, current: Mapping, stimuli: Mapping[str, str]) -> None:
+    """Compare one subject's current entry (and its image hashes) with the manifest.
+
+    Parameters
+    ----------
+    manifest : the full manifest
+    current : dict
+        ``{"subject", "entry"}`` as built by :func:`_subject_entry` for the loaded sessions.
+    stimuli : dict of str to str
+        Stimulus id -> sha256 of its image file, for the loaded sessions.
+
+    Raises
+    ------
+    DataError
+        Listing every difference.
+    """
+    subject = current["subject"]
+    entry = current["entry"]
+    recorded = manifest.get("subjects", {}).get(subject)
+    hint = f"; if the data changed on purpose, delete {manifest_path} to record the current files as the split"
+    if recorded is None:
+        raise DataError(f"subject {subject} is not in split manifest {manifest_path}{hint}")
+    differences: list[str] = []
+    for name, session in entry["sessions"].items():
+        old = recorded.get("sessions", {}).get(name)
+        if old is None:
+            differences.append(f"session {name} ({session['file']}) is not in the manifest")
+            continue
+        if old["sha256"] != session["sha256"]:
+            differences.append(f"{session['file']}: sha256 {session['sha256'][:12]}... differs from the manifest's {old['sha256'][:12]}...")
+        differences += _diff_ids(f"{name} stimulus ids", old["stimulus_ids"], session["stimulus_ids"])
+    if "train" in entry:
+        differences += _diff_ids("validation fold", recorded.get("validation", []), entry["validation"])
+    recorded_stimuli = manifest.get("stimuli", {})
+    for stimulus_id, digest in sorted(stimuli.items()):
+        old = recorded_stimuli.get(stimulus_id)
+        if old is None:
+            differences.append(f"stimulus image {stimulus_id!r} is not in the manifest")
+        elif old["sha256"] != digest:
+            differences.append(f"stimulus image {stimulus_id!r} ({old['file']}): sha256 {digest[:12]}... differs from the manifest's {old['sha256'][:12]}...")
+    if differences:
+        shown = "; ".join(differences[:8]) + (f"; ... ({len(differences) - 8} more)" if len(differences) > 8 else "")
+        raise DataError(f"split of {subject} differs from manifest {manifest_path}: {shown}{hint}")
+
+
+# ---------------------------------------------------------------------------
+# Split
+
+
+def _stack_images(data: SubjectData, ids: np.ndarray) -> np.ndarray:
+    if len(ids) == 0:
+        size = data.image_size
+        return np.zeros((0, 3, size, size), dtype=np.float32)
+    return np.stack([data.images[str(i)] for i in ids]).astype(np.float32, copy=False)
+
+
+def _check_no_leak(subject: str, train_ids: np.ndarray, train_images: np.ndarray, test_images: Mapping[str, tuple[np.ndarray, np.ndarray]], data: SubjectData) -> None:
+    """No test stimulus id, image file or decoded image may also be a training stimulus."""
+    train_set = set(str(i) for i in train_ids)
+    train_files = {file_sha256(data.image_paths[str(i)]): str(i) for i in train_ids}
+    train_pixels = {hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest(): str(i) for i, img in zip(train_ids, train_images)}
+    for name, (ids, images) in test_images.items():
+        for stimulus_id, image in zip(ids, images):
+            stimulus_id = str(stimulus_id)
+            if stimulus_id in train_set:
+                raise DataError(f"{subject}: test stimulus {stimulus_id!r} ({name}) is also a training stimulus; the split would leak")
+            file_hash = file_sha256(data.image_paths[stimulus_id])
+            pixel_hash = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+            twin = train_files.get(file_hash) or train_pixels.get(pixel_hash)
+            if twin is not None:
+                raise DataError(
+                    f"{subject}: test image {stimulus_id!r} ({name}, {data.image_paths[stimulus_id]}) is identical to training image {twin!r} "
+                    f"({data.image_paths[twin]}); the split would leak"
+                )
+
+
+def load_split(
+    root: str | Path | None,
+    subject: str,
+    *,
+    stimuli_dir: str | Path | None = None,
+    image_size: int | None = None,
+    progress: bool = False,
+    test_sets: Iterable[str] | None = None,
+) -> Split:
+    """Load the fixed split of one subject, checked against the split manifest.
+
+    Parameters
+    ----------
+    root : path or None
+        Dataset folder; ``None`` -> ``$RECONBENCH_DATA``.
+    subject : str
+        e.g. ``"sub-01"``.
+    stimuli_dir : path, optional
+        Stimulus image folder (default ``<root>/stimuli``).
+    image_size : int, optional
+        Side of the square images; ``None``: simulated native size, else 256.
+    progress : bool
+        Show progress bars.
+    test_sets : iterable of str, optional
+        Test sets to load (default all of ``natural``, ``shapes``, ``letters``).
+        Every requested test set's file must exist: a missing file is an
+        error, so a run never silently scores fewer test sets. Pass a subset
+        when only some files are available.
+
+    Returns
+    -------
+    Split
+        ``train``: :class:`TrainData` (all training trials, z-scored within
+        run; one image per unique stimulus, ids sorted; the validation mask).
+        ``test_inputs``: :class:`TestInput` per test set (fMRI averaged over
+        repetitions, sorted ids, no images). ``test_images``: ``{name: (ids,
+        images)}`` for the evaluator. ``manifest``: this subject's manifest
+        entry plus ``overall_sha256`` and ``path``.
+
+    Raises
+    ------
+    DataError
+        Bad or missing files, a missing stimulus image, a mismatch with the
+        manifest, or a test stimulus that is also a training stimulus.
+    """
+    root = data_root(root)
+    wanted = list(TEST_SETS) if test_sets is None else list(test_sets)
+    for name in wanted:
+        if name not in TEST_SET_SESSIONS:
+            raise DataError(f"unknown test set {name!r}; expected some of {list(TEST_SETS)}")
+    sessions = [TRAIN_SESSION] + [TEST_SET_SESSIONS[name] for name in wanted]
+    data = load_subject(root, subject, stimuli_dir=stimuli_dir, image_size=image_size, progress=progress, sessions=sessions)
+    stimuli_path = Path(stimuli_dir) if stimuli_dir is not None else default_stimuli_dir(data.root)
+
+    manifest, manifest_path = _ensure_manifest(data.root, stimuli_path)
+    ids_by_session = {name: session.stimulus_ids for name, session in data.sessions.items()}
+    entry = _subject_entry(ids_by_session, {n: s.path for n, s in data.sessions.items()})
+    image_hashes = {stimulus_id: file_sha256(path) for stimulus_id, path in data.image_paths.items()}
+    check_against_manifest(manifest, manifest_path, {"subject": subject, "entry": entry}, image_hashes)
+
+    train_session = data.sessions[TRAIN_SESSION]
+    train_ids, trial_image_index = np.unique(train_session.stimulus_ids, return_inverse=True)
+    train_images = _stack_images(data, train_ids)
+    validation = set(validation_ids(train_ids))
+    train = TrainData(
+        images=train_images,
+        stimulus_ids=train_ids,
+        fmri=dict(train_session.fmri),
+        trial_image_index=trial_image_index.astype(np.int64),
+        runs=train_session.runs.copy(),
+        validation_mask=np.array([str(i) in validation for i in train_ids], dtype=bool),
+    )
+
+    test_inputs = {}
+    test_images = {}
+    for name in wanted:
+        session = data.sessions[TEST_SET_SESSIONS[name]]
+        ids, averaged, _ = average_repetitions(session.fmri, session.stimulus_ids)
+        test_inputs[name] = TestInput(name=name, fmri=averaged, stimulus_ids=ids)
+        test_images[name] = (ids, _stack_images(data, ids))
+    _check_no_leak(subject, train_ids, train_images, test_images, data)
+
+    recorded = dict(manifest["subjects"][subject])
+    recorded["overall_sha256"] = manifest["overall_sha256"]
+    recorded["path"] = str(manifest_path)
+    return Split(subject=subject, train=train, test_inputs=test_inputs, test_images=test_images, manifest=recorded)
