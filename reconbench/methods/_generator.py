@@ -1,0 +1,450 @@
+"""Generator stage of divide-and-conquer: a conditional U-Net, a PatchGAN and their training.
+
+The generator is a U-Net of the pix2pix family (Isola et al. 2017): the shape
+map (1 channel) goes in at full resolution, strided convolutions bring it down
+to a small bottleneck, where the semantic vector, projected by a linear layer,
+is tiled over the bottleneck grid and concatenated to its channels; transposed
+convolutions with skip connections bring it back up to an RGB image in [0, 1].
+
+The discriminator is a conditional PatchGAN: it sees the shape map beside a
+real or generated image and scores overlapping patches; the semantic vector
+enters by projection (Miyato & Koyama 2018: an inner product of an embedding of
+the vector with the last feature map). Training uses the least-squares GAN loss
+(Mao et al. 2017) plus a weighted L1 pixel loss, Adam (lr 2e-4, betas 0.5/0.999)
+and a linear learning-rate decay over the second half of the iterations.
+
+Training is deterministic on CPU for a given seed: every random draw (weight
+initialisation, batch order, augmentation) comes from the seed, inside
+``torch.random.fork_rng`` so the caller's global torch state is untouched, and
+the number of torch threads is fixed by the preset (the summation order of the
+CPU kernels, hence the last bits of the result, can depend on it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from reconbench.bench.errors import ReconbenchError
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture and training schedule of the generator stage.
+
+    Attributes
+    ----------
+    resolution : int
+        Side of the generated images (and of the shape map fed to the U-Net).
+    base_channels : int
+        Channels of the first U-Net layer; layer i has ``base * min(2**i, 8)``.
+    depth : int
+        Number of down-sampling steps; the bottleneck is ``resolution / 2**depth`` wide.
+    semantic_channels : int
+        Channels of the projected semantic vector concatenated at the bottleneck.
+    disc_channels : int
+        Channels of the first discriminator layer.
+    disc_layers : int
+        Strided layers of the PatchGAN (2 -> 22-pixel patches, 3 -> 46-pixel).
+    iterations : int
+        Optimisation steps (batches); fixed per preset so the time does not grow
+        with the number of training images.
+    batch_size : int
+    learning_rate : float
+    pixel_weight : float
+        Weight of the L1 pixel loss against the least-squares adversarial loss.
+    augment : bool
+        Random horizontal flips and small translations of (shape map, image) pairs.
+    threads : int
+        torch CPU threads during training and generation (0: leave torch's
+        setting). Fixed per preset because the float summation order, hence the
+        exact result, can depend on it; 1 thread is also far faster than 2 when
+        the cores are shared with other jobs.
+    """
+
+    resolution: int = 64
+    base_channels: int = 32
+    depth: int = 4
+    semantic_channels: int = 64
+    disc_channels: int = 32
+    disc_layers: int = 2
+    iterations: int = 400
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    pixel_weight: float = 100.0
+    augment: bool = True
+    threads: int = 1
+
+    def __post_init__(self):
+        if self.resolution % (2**self.depth) != 0:
+            raise ReconbenchError(f"generator resolution {self.resolution} must be divisible by 2**depth = {2**self.depth}")
+        if self.iterations < 1 or self.batch_size < 2:
+            raise ReconbenchError(f"generator iterations must be >= 1 and batch_size >= 2, got {self.iterations}, {self.batch_size}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+#: Size presets. ``default`` is sized for a shared 2-core CPU: 400 steps take about 3-4 min (see the README for the
+#: measured time); ``full`` is the pix2pix-size model (256x256, 8 levels) for a GPU.
+GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
+    "tiny": GeneratorConfig(resolution=32, base_channels=8, depth=3, semantic_channels=8, disc_channels=8, disc_layers=2, iterations=24, batch_size=16, threads=1),
+    "default": GeneratorConfig(resolution=64, base_channels=32, depth=4, semantic_channels=64, disc_channels=32, disc_layers=2, iterations=400, batch_size=32, threads=1),
+    "full": GeneratorConfig(resolution=256, base_channels=64, depth=8, semantic_channels=256, disc_channels=64, disc_layers=3, iterations=15000, batch_size=16, threads=0),
+}
+
+
+def generator_config(size: str, **overrides) -> GeneratorConfig:
+    """Return the preset ``size`` with some fields replaced (``None`` values are ignored)."""
+    if size not in GENERATOR_PRESETS:
+        raise ReconbenchError(f"unknown size preset {size!r}; valid: {', '.join(GENERATOR_PRESETS)}")
+    return replace(GENERATOR_PRESETS[size], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _channels(config: GeneratorConfig, level: int) -> int:
+    return config.base_channels * min(2**level, 8)
+
+
+def build_generator(config: GeneratorConfig, semantic_dim: int):
+    """Return an untrained U-Net generator (a ``torch.nn.Module``)."""
+    import torch
+    from torch import nn
+
+    class UNetGenerator(nn.Module):
+        """U-Net: shape map (N, 1, R, R) [+ semantic (N, D)] -> image (N, 3, R, R) in [0, 1]."""
+
+        def __init__(self):
+            super().__init__()
+            self.semantic_dim = semantic_dim
+            downs = []
+            in_channels = 1
+            for level in range(config.depth):
+                out_channels = _channels(config, level)
+                layers = [nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=level == 0)]
+                if level > 0:
+                    layers.append(nn.BatchNorm2d(out_channels))
+                layers.append(nn.LeakyReLU(0.2))
+                downs.append(nn.Sequential(*layers))
+                in_channels = out_channels
+            self.downs = nn.ModuleList(downs)
+            extra = 0
+            if semantic_dim > 0:
+                self.semantic_projection = nn.Sequential(nn.Linear(semantic_dim, config.semantic_channels), nn.LeakyReLU(0.2))
+                extra = config.semantic_channels
+            ups = []
+            in_channels = _channels(config, config.depth - 1) + extra
+            for level in range(config.depth - 1, 0, -1):
+                out_channels = _channels(config, level - 1)
+                ups.append(
+                    nn.Sequential(
+                        nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False),
+                        nn.BatchNorm2d(out_channels),
+                        nn.ReLU(),
+                    )
+                )
+                in_channels = 2 * out_channels  # skip connection
+            ups.append(nn.Sequential(nn.ConvTranspose2d(in_channels, 3, 4, 2, 1), nn.Tanh()))
+            self.ups = nn.ModuleList(ups)
+
+        def forward(self, shape, semantic=None):
+            skips = []
+            h = shape
+            for down in self.downs:
+                h = down(h)
+                skips.append(h)
+            if self.semantic_dim > 0:
+                if semantic is None:
+                    raise ReconbenchError("this generator needs a semantic vector")
+                s = self.semantic_projection(semantic)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
+                h = torch.cat([h, s], dim=1)
+            for index, up in enumerate(self.ups):
+                h = up(h)
+                if index < len(self.ups) - 1:
+                    h = torch.cat([h, skips[-2 - index]], dim=1)
+            return 0.5 * (h + 1.0)
+
+    return UNetGenerator()
+
+
+def build_discriminator(config: GeneratorConfig, semantic_dim: int):
+    """Return an untrained conditional PatchGAN discriminator (a ``torch.nn.Module``)."""
+    from torch import nn
+
+    class PatchDiscriminator(nn.Module):
+        """(shape map (N,1,R,R), image (N,3,R,R) [, semantic (N,D)]) -> patch scores (N,1,r,r)."""
+
+        def __init__(self):
+            super().__init__()
+            layers = [nn.Conv2d(4, config.disc_channels, 4, 2, 1), nn.LeakyReLU(0.2)]
+            channels = config.disc_channels
+            for level in range(1, config.disc_layers):
+                out_channels = config.disc_channels * min(2**level, 8)
+                layers += [nn.Conv2d(channels, out_channels, 4, 2, 1, bias=False), nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2)]
+                channels = out_channels
+            out_channels = config.disc_channels * min(2**config.disc_layers, 8)
+            layers += [nn.Conv2d(channels, out_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2)]
+            self.features = nn.Sequential(*layers)
+            self.score = nn.Conv2d(out_channels, 1, 3, 1, 1)
+            self.semantic_dim = semantic_dim
+            if semantic_dim > 0:
+                self.semantic_embedding = nn.Linear(semantic_dim, out_channels, bias=False)
+
+        def forward(self, shape, image, semantic=None):
+            import torch
+
+            h = self.features(torch.cat([shape, 2.0 * image - 1.0], dim=1))
+            out = self.score(h)
+            if self.semantic_dim > 0:
+                embedding = self.semantic_embedding(semantic)[:, :, None, None]
+                out = out + (embedding * h).sum(1, keepdim=True) / h.shape[1] ** 0.5
+            return out
+
+    return PatchDiscriminator()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``threads`` torch CPU threads (0: unchanged); restore the setting after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int, threads: int = 0) -> Iterator[None]:
+    """Run a block with torch's global RNG seeded and a fixed thread count; restore both after.
+
+    ``torch.use_deterministic_algorithms`` is not switched on: the CPU kernels
+    used here (convolutions, transposed convolutions, batch norm, Adam) are
+    deterministic for a fixed thread count, and the switch costs about 10 s of
+    imports on first use. The tests check that one seed gives identical weights.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]), torch_threads(threads):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _augment(shape, image, generator, max_shift: int):
+    """Flip each pair horizontally with probability 1/2; shift the whole batch by up to ``max_shift`` pixels."""
+    import torch
+
+    flip = torch.rand(shape.shape[0], generator=generator) < 0.5
+    shape = torch.where(flip[:, None, None, None], shape.flip(3), shape)
+    image = torch.where(flip[:, None, None, None], image.flip(3), image)
+    if max_shift > 0:
+        dy, dx = (torch.randint(-max_shift, max_shift + 1, (2,), generator=generator)).tolist()
+        pad = (max_shift, max_shift, max_shift, max_shift)
+        size = shape.shape[2]
+        top, left = max_shift + dy, max_shift + dx
+        shape = torch.nn.functional.pad(shape, pad, mode="replicate")[:, :, top : top + size, left : left + size]
+        image = torch.nn.functional.pad(image, pad, mode="replicate")[:, :, top : top + size, left : left + size]
+    return shape, image
+
+
+def train_generator(
+    shape_inputs: np.ndarray,
+    semantic_inputs: np.ndarray | None,
+    images: np.ndarray,
+    config: GeneratorConfig,
+    seed: int,
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Train the conditional GAN on (shape map, semantic vector, image) triples.
+
+    Parameters
+    ----------
+    shape_inputs : ndarray, shape (N, 1, R, R), float32
+        Normalised shape maps (see :func:`prepare_shape_inputs`), ``R = config.resolution``.
+    semantic_inputs : ndarray, shape (N, D), float32, or None
+        Semantic vectors; ``None`` trains a generator without semantics.
+    images : ndarray, shape (N, 3, R, R), float32 in [0, 1]
+        Target images.
+    config : GeneratorConfig
+    seed : int
+    progress : bool
+        Show a rich progress bar over iterations.
+
+    Returns
+    -------
+    state : dict of str to ndarray
+        The generator's ``state_dict`` as numpy arrays (see :func:`load_generator`).
+    log : dict
+        ``semantic_dim``, mean losses ``loss_g``, ``loss_d``, ``loss_pixel`` over
+        every ``log_every`` steps, and ``seconds``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    shape_inputs = np.asarray(shape_inputs, dtype=np.float32)
+    images = np.asarray(images, dtype=np.float32)
+    n = shape_inputs.shape[0]
+    r = config.resolution
+    if shape_inputs.shape != (n, 1, r, r) or images.shape != (n, 3, r, r):
+        raise ReconbenchError(f"generator training expects shape maps (N, 1, {r}, {r}) and images (N, 3, {r}, {r}); got {shape_inputs.shape} and {images.shape}")
+    semantic_dim = 0 if semantic_inputs is None else int(semantic_inputs.shape[1])
+    if semantic_inputs is not None and semantic_inputs.shape[0] != n:
+        raise ReconbenchError(f"{semantic_inputs.shape[0]} semantic vectors for {n} images")
+
+    start = time.perf_counter()
+    with seeded_torch(seed, config.threads):
+        generator_net = build_generator(config, semantic_dim)
+        discriminator = build_discriminator(config, semantic_dim)
+        draws = torch.Generator().manual_seed(int(seed))
+        opt_g = torch.optim.Adam(generator_net.parameters(), lr=config.learning_rate, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=(0.5, 0.999))
+        decay_start = config.iterations // 2
+
+        def lr_factor(step: int) -> float:
+            if step < decay_start:
+                return 1.0
+            return 1.0 - (step - decay_start) / float(config.iterations - decay_start + 1)
+
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor)
+        shapes_t = torch.from_numpy(shape_inputs)
+        images_t = torch.from_numpy(images)
+        semantics_t = None if semantic_inputs is None else torch.from_numpy(np.asarray(semantic_inputs, dtype=np.float32))
+        max_shift = max(1, r // 16) if config.augment else 0
+        batch_size = min(config.batch_size, n)
+        log = {"semantic_dim": semantic_dim, "loss_g": [], "loss_d": [], "loss_pixel": [], "log_every": 0}
+        log_every = max(1, config.iterations // 20)
+        log["log_every"] = log_every
+
+        def batches() -> Iterator[torch.Tensor]:
+            # Shuffled passes over the data; the last partial batch of a pass is dropped.
+            while True:
+                order = torch.randperm(n, generator=draws)
+                for begin in range(0, n - batch_size + 1, batch_size):
+                    yield order[begin : begin + batch_size]
+
+        bar = None
+        if progress:
+            from rich.progress import Progress
+
+            bar = Progress()
+            bar.start()
+            task = bar.add_task("training generator", total=config.iterations)
+        try:
+            generator_net.train()
+            discriminator.train()
+            sums = np.zeros(3)
+            for step, rows in zip(range(config.iterations), batches()):
+                shape_batch, image_batch = shapes_t[rows], images_t[rows]
+                semantic_batch = None if semantics_t is None else semantics_t[rows]
+                if config.augment:
+                    shape_batch, image_batch = _augment(shape_batch, image_batch, draws, max_shift)
+
+                fake = generator_net(shape_batch, semantic_batch)
+                real_score = discriminator(shape_batch, image_batch, semantic_batch)
+                fake_score = discriminator(shape_batch, fake.detach(), semantic_batch)
+                loss_d = 0.5 * (((real_score - 1.0) ** 2).mean() + (fake_score**2).mean())
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+
+                fake_score = discriminator(shape_batch, fake, semantic_batch)
+                loss_adv = 0.5 * ((fake_score - 1.0) ** 2).mean()
+                loss_pixel = F.l1_loss(fake, image_batch)
+                loss_g = loss_adv + config.pixel_weight * loss_pixel
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                sched_g.step()
+                sched_d.step()
+                sums += [loss_g.item(), loss_d.item(), loss_pixel.item()]
+                if (step + 1) % log_every == 0:
+                    for name, value in zip(("loss_g", "loss_d", "loss_pixel"), sums / log_every):
+                        log[name].append(float(value))
+                    sums[:] = 0
+                if bar is not None:
+                    bar.advance(task)
+        finally:
+            if bar is not None:
+                bar.stop()
+    log["seconds"] = time.perf_counter() - start
+    state = {name: tensor.detach().cpu().numpy().copy() for name, tensor in generator_net.state_dict().items()}
+    return state, log
+
+
+def load_generator(state: Mapping[str, np.ndarray], config: GeneratorConfig, semantic_dim: int):
+    """Rebuild a trained generator (in eval mode) from :func:`train_generator`'s state arrays."""
+    import torch
+
+    net = build_generator(config, semantic_dim)
+    net.load_state_dict({name: torch.from_numpy(np.asarray(value).copy()) for name, value in state.items()})
+    return net.eval()
+
+
+def generate(
+    net, shape_inputs: np.ndarray, semantic_inputs: np.ndarray | None, batch_size: int = 64, threads: int = 0
+) -> np.ndarray:
+    """Run a trained generator.
+
+    Parameters
+    ----------
+    net : torch.nn.Module from :func:`load_generator`
+    shape_inputs : ndarray, shape (M, 1, R, R)
+    semantic_inputs : ndarray, shape (M, D), or None
+
+    Returns
+    -------
+    ndarray, shape (M, 3, R, R), float32 in [0, 1]
+    """
+    import torch
+
+    out = []
+    with torch.no_grad(), torch_threads(threads):
+        for begin in range(0, shape_inputs.shape[0], batch_size):
+            shape_batch = torch.from_numpy(np.asarray(shape_inputs[begin : begin + batch_size], dtype=np.float32))
+            semantic_batch = None
+            if semantic_inputs is not None:
+                semantic_batch = torch.from_numpy(np.asarray(semantic_inputs[begin : begin + batch_size], dtype=np.float32))
+            out.append(net(shape_batch, semantic_batch).numpy())
+    return np.clip(np.concatenate(out, axis=0), 0.0, 1.0).astype(np.float32)
+
+
+def prepare_shape_inputs(shape_maps: np.ndarray, resolution: int) -> np.ndarray:
+    """Normalise shape maps for the generator.
+
+    Each map is divided by its own standard deviation (decoded maps are shrunk
+    toward zero by ridge; this puts decoded and true maps on one scale) and
+    resized to the generator resolution with the pinned resize (bilinear,
+    antialiased; no clipping, the maps are signed).
+
+    Parameters
+    ----------
+    shape_maps : ndarray, shape (N, S, S) or (N, S*S)
+    resolution : int
+
+    Returns
+    -------
+    ndarray, shape (N, 1, resolution, resolution), float32
+    """
+    import torch
+    import torch.nn.functional as F
+
+    maps = np.asarray(shape_maps, dtype=np.float32)
+    if maps.ndim == 2:
+        side = int(round(np.sqrt(maps.shape[1])))
+        if side * side != maps.shape[1]:
+            raise ReconbenchError(f"flattened shape maps of length {maps.shape[1]} are not square")
+        maps = maps.reshape(-1, side, side)
+    maps = maps - maps.mean(axis=(1, 2), keepdims=True)
+    maps = maps / (maps.std(axis=(1, 2), keepdims=True) + 1e-6)
+    maps = maps[:, None]
+    if maps.shape[2] != resolution:
+        with torch.no_grad():
+            maps = F.interpolate(torch.from_numpy(maps), size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False).numpy()
+    return np.ascontiguousarray(maps, dtype=np.float32)

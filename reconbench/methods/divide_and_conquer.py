@@ -1,0 +1,435 @@
+"""Divide-and-conquer reconstruction (Fang, Qi & Pan, NeurIPS 2020), implemented as described.
+
+Three stages, each cached by a hash of its inputs and parameters
+(:mod:`reconbench.bench.cache`), so ablations recompute only what differs:
+
+1. **Shape** (:mod:`reconbench.methods._shape`): the blurred, mean-removed
+   grayscale map of each training image (64x64 by default) is decoded by one
+   ridge decoder per ROI (V1, V2, V3); the per-ROI predictions are combined by
+   non-negative weights fitted on the validation fold.
+2. **Semantics** (:mod:`reconbench.methods._semantic`): pooled AlexNet conv5
+   features of each training image, standardised and PCA-reduced (fitted on the
+   training images only), decoded from HVC by ridge.
+3. **Generator** (:mod:`reconbench.methods._generator`): a conditional U-Net
+   (pix2pix family) with the semantic vector injected at the bottleneck, a
+   PatchGAN discriminator, least-squares adversarial loss plus a weighted L1
+   pixel loss. It is trained on (shape map, semantic vector, image) triples
+   computed from the training images alone (``generator_inputs="true"``), so a
+   generator is shared by every ablation that changes only the decoders; the
+   option ``"decoded"`` / ``"mixed"`` trains on cross-fitted decoded inputs.
+
+No test image or test response reaches any fitting step: every fitted
+quantity (decoders, PCA, standardisation, generator) uses ``TrainData`` only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from reconbench.bench.cache import StageCache, array_hash, default_stage_cache, stage_key
+from reconbench.bench.errors import ReconbenchError
+from reconbench.bench.images import read_image, resize
+from reconbench.bench.method import Method
+from reconbench.bench.types import TestInput, TrainData
+from reconbench.methods import _generator, _semantic, _shape
+
+#: Bump when a stage's code changes in a way that changes its result.
+STAGE_VERSIONS = {"shape_decoder": 1, "image_features": 1, "semantic_decoder": 1, "generator": 1, "cross_fit": 1}
+
+#: Shape-map settings per size preset (the generator settings are in ``_generator.GENERATOR_PRESETS``).
+SHAPE_PRESETS = {
+    "tiny": {"shape_size": 32, "blur_sigma": 1.0},
+    "default": {"shape_size": 64, "blur_sigma": 1.5},
+    "full": {"shape_size": 64, "blur_sigma": 1.5},
+}
+
+GENERATOR_INPUTS = ("true", "decoded", "mixed")
+
+#: ``size="auto"`` uses the ``tiny`` preset below this many training images, else ``default``.
+AUTO_TINY_BELOW = 300
+
+
+def resolve_size(size: str, n_training_images: int) -> str:
+    """Return the size preset ``size`` stands for (``"auto"`` depends on the training-set size)."""
+    if size == "auto":
+        return "tiny" if n_training_images < AUTO_TINY_BELOW else "default"
+    if size not in SHAPE_PRESETS:
+        raise ReconbenchError(f"size={size!r} is not one of auto, {', '.join(SHAPE_PRESETS)}")
+    return size
+
+
+class DivideAndConquer(Method):
+    """Shape from lower visual cortex + semantics from higher visual cortex + a conditional GAN.
+
+    Parameters
+    ----------
+    size : {"auto", "tiny", "default", "full"}
+        Size preset: ``tiny`` (tests, seconds), ``default`` (64x64 generator,
+        400 steps, a few minutes on 1 CPU core), ``full`` (256x256 pix2pix-size
+        generator for a GPU). ``auto`` (the default) is ``tiny`` for fewer than
+        300 training images (the simulator's ``tiny`` preset) and ``default``
+        otherwise; pass ``full`` explicitly.
+    shape_rois : tuple of str
+        ROIs of the shape decoders; several are combined with NNLS weights fitted
+        on the validation fold (default V1, V2, V3); one is used alone.
+    shape_kind : {"blur", "edge"}
+        Shape-map target: blurred grayscale (default) or its gradient magnitude.
+    semantic_roi : str
+        ROI the semantic vector is decoded from (default HVC).
+    semantic_net, semantic_layer : str
+        Pretrained features (``reconbench.metrics.features.image_features``).
+    semantic_pool : int
+        Features are average-pooled to a ``pool x pool`` grid before PCA.
+    semantic_components : int
+        PCA components of the semantic vector.
+    use_semantics : bool
+        False: the generator gets the shape map only (ablation).
+    samples : {"trials", "averaged"}
+        Decoders fit on single trials or on responses averaged per image.
+    generator_inputs : {"true", "decoded", "mixed"}
+        What the generator is trained on: inputs computed from the training
+        images (shared across decoder ablations), decoded inputs cross-fitted on
+        ``decoded_folds`` folds of the training images, or both.
+    decoded_folds : int
+        Folds of the cross-fitting (``generator_inputs != "true"``).
+    iterations : int or None
+        Generator training steps (None: the preset's).
+    pixel_weight : float or None
+        Weight of the L1 pixel loss (None: the preset's, 100).
+    extra_images_dir : str or None
+        A folder of extra unlabelled images (png/jpg) added to the generator's
+        training triples (their true shape maps and features; no fMRI needed).
+    random_state : int
+        Seed of every random draw (generator initialisation, batches, folds).
+    """
+
+    name = "divide_and_conquer"
+    citation = (
+        "Fang T., Qi Y., Pan G. (2020). Reconstructing perceptive images from brain activity by "
+        "shape-semantic GAN. NeurIPS 33."
+    )
+    requires = ("weights:alexnet",)
+    parameter_sets = {
+        "default": {},
+        "shape_v1": {"shape_rois": ("V1",)},
+        "shape_lvc": {"shape_rois": ("LVC",)},
+        "swapped": {"shape_rois": ("HVC",), "semantic_roi": "LVC"},
+        "no_semantics": {"use_semantics": False},
+        # Generator trained on true AND cross-fitted decoded inputs: robust to decoding error
+        # (much better on `default`), but its generator is not shared with the other sets.
+        "mixed_training": {"generator_inputs": "mixed"},
+    }
+
+    def __init__(
+        self,
+        size: str = "auto",
+        shape_rois: tuple[str, ...] = ("V1", "V2", "V3"),
+        shape_kind: str = "blur",
+        semantic_roi: str = "HVC",
+        semantic_net: str = "alexnet",
+        semantic_layer: str = "conv5",
+        semantic_pool: int = 2,
+        semantic_components: int = 64,
+        use_semantics: bool = True,
+        samples: str = "trials",
+        generator_inputs: str = "true",
+        decoded_folds: int = 5,
+        iterations: int | None = None,
+        pixel_weight: float | None = None,
+        extra_images_dir: str | None = None,
+        random_state: int = 0,
+    ):
+        self.size = size
+        self.shape_rois = shape_rois
+        self.shape_kind = shape_kind
+        self.semantic_roi = semantic_roi
+        self.semantic_net = semantic_net
+        self.semantic_layer = semantic_layer
+        self.semantic_pool = semantic_pool
+        self.semantic_components = semantic_components
+        self.use_semantics = use_semantics
+        self.samples = samples
+        self.generator_inputs = generator_inputs
+        self.decoded_folds = decoded_folds
+        self.iterations = iterations
+        self.pixel_weight = pixel_weight
+        self.extra_images_dir = extra_images_dir
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ helpers
+    def _check_params(self) -> None:
+        if isinstance(self.shape_rois, str) or len(tuple(self.shape_rois)) == 0:
+            raise ReconbenchError(f"{self.name}: shape_rois must be a non-empty tuple of ROI names, got {self.shape_rois!r}")
+        if self.shape_kind not in _shape.SHAPE_KINDS:
+            raise ReconbenchError(f"{self.name}: shape_kind={self.shape_kind!r} is not one of {', '.join(_shape.SHAPE_KINDS)}")
+        if self.generator_inputs not in GENERATOR_INPUTS:
+            raise ReconbenchError(f"{self.name}: generator_inputs={self.generator_inputs!r} is not one of {', '.join(GENERATOR_INPUTS)}")
+        if self.samples not in ("trials", "averaged"):
+            raise ReconbenchError(f"{self.name}: samples={self.samples!r} is not 'trials' or 'averaged'")
+        if self.generator_inputs != "true" and int(self.decoded_folds) < 2:
+            raise ReconbenchError(f"{self.name}: decoded_folds must be >= 2, got {self.decoded_folds}")
+
+    def _hash(self, array: np.ndarray) -> str:
+        # Training arrays are hashed once per fit (they are not modified during a fit).
+        memo = getattr(self, "_hash_memo", None)
+        if memo is None:
+            return array_hash(array)
+        key = (id(array), array.shape, str(array.dtype))
+        if key not in memo:
+            memo[key] = array_hash(array)
+        return memo[key]
+
+    def _cached(
+        self, stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any], compute: Callable[[], tuple[dict, dict]]
+    ) -> tuple[dict[str, np.ndarray], dict]:
+        hashed = {name: value if isinstance(value, str) else self._hash(value) for name, value in inputs.items()}
+        key = stage_key(stage, {"version": STAGE_VERSIONS[stage], **params}, hashed)
+        start = time.perf_counter()
+        arrays, meta, hit = self.cache_.get_or_compute(stage, key, compute)
+        self.stage_log_.append({"stage": stage, "key": key[:12], "cache_hit": hit, "seconds": time.perf_counter() - start})
+        return arrays, meta
+
+    def _train_inputs(self, train: TrainData, rois) -> dict[str, Any]:
+        inputs = {f"fmri/{roi}": train.fmri[roi] for roi in rois}
+        inputs["trial_image_index"] = train.trial_image_index
+        inputs["validation_mask"] = train.validation_mask
+        return inputs
+
+    def _shape_params(self) -> dict[str, Any]:
+        preset = SHAPE_PRESETS[self.size_]
+        return {"kind": self.shape_kind, "size": preset["shape_size"], "blur_sigma": preset["blur_sigma"]}
+
+    def _shape_targets(self, images: np.ndarray) -> np.ndarray:
+        """Flattened shape maps, shape (N, s*s)."""
+        p = self._shape_params()
+        maps = _shape.shape_maps(images, size=p["size"], blur_sigma=p["blur_sigma"], kind=p["kind"])
+        return maps.reshape(maps.shape[0], -1)
+
+    def _check_rois(self, fmri: Mapping[str, np.ndarray], where: str) -> None:
+        needed = list(self.shape_rois) + ([self.semantic_roi] if self.use_semantics else [])
+        missing = [roi for roi in needed if roi not in fmri]
+        if missing:
+            raise ReconbenchError(f"{self.name}: {where} has no ROI {', '.join(missing)}; available: {', '.join(sorted(fmri))}")
+
+    # ------------------------------------------------------------------ stages
+    def _fit_shape_decoder(self, train: TrainData, targets: np.ndarray) -> _shape.ShapeDecoder:
+        rois = tuple(self.shape_rois)
+
+        def compute():
+            decoder = _shape.ShapeDecoder.fit(train, targets, rois, samples=self.samples)
+            return decoder.to_arrays(), {"combination_weights": [float(w) for w in decoder.combination_weights]}
+
+        arrays, _ = self._cached(
+            "shape_decoder",
+            {"rois": list(rois), "samples": self.samples, **self._shape_params()},
+            {"targets": targets, **self._train_inputs(train, rois)},
+            compute,
+        )
+        return _shape.ShapeDecoder.from_arrays(arrays, rois)
+
+    def _image_features(self, images: np.ndarray) -> np.ndarray:
+        """Pooled pretrained features of images, shape (N, F) (cached: every variant shares them)."""
+
+        def compute():
+            features = _semantic.pooled_features(images, net=self.semantic_net, layer=self.semantic_layer, pool=self.semantic_pool)
+            return {"features": features}, {}
+
+        arrays, _ = self._cached(
+            "image_features",
+            {"net": self.semantic_net, "layer": self.semantic_layer, "pool": int(self.semantic_pool)},
+            {"images": images},
+            compute,
+        )
+        return arrays["features"]
+
+    def _semantic_decoder_params(self) -> dict[str, Any]:
+        return {"kind": "ridge", "roi": self.semantic_roi, "samples": self.samples}
+
+    def _fit_semantic_decoder(self, train: TrainData, vectors: np.ndarray):
+        """Fit the decoder from ``semantic_roi`` to semantic vectors (S, D); returns an object with ``predict``."""
+
+        def compute():
+            decoder, _ = _shape.fit_roi_decoder(train, self.semantic_roi, vectors, samples=self.samples)
+            return decoder.to_arrays(""), {}
+
+        arrays, _ = self._cached(
+            "semantic_decoder",
+            self._semantic_decoder_params(),
+            {"targets": vectors, **self._train_inputs(train, [self.semantic_roi])},
+            compute,
+        )
+        return _shape.LinearMap.from_arrays(arrays, "")
+
+    def _prepare_semantics(self, train: TrainData, vectors: np.ndarray) -> None:
+        """Hook for subclasses: fit anything the semantic stage needs beyond the PCA space."""
+
+    def _generator_semantics(self, vectors: np.ndarray) -> np.ndarray:
+        """Semantic vectors the generator is trained on, from true vectors (N, D)."""
+        return vectors
+
+    def _extra_images(self, resolution: int) -> np.ndarray | None:
+        if self.extra_images_dir is None:
+            return None
+        from pathlib import Path
+
+        folder = Path(self.extra_images_dir)
+        if not folder.is_dir():
+            raise ReconbenchError(f"{self.name}: extra_images_dir {folder} is not a folder")
+        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"})
+        if not paths:
+            raise ReconbenchError(f"{self.name}: extra_images_dir {folder} holds no .png/.jpg/.jpeg/.bmp image")
+        side = max(resolution, 64)
+        return np.stack([resize(read_image(p)[None], side)[0] for p in paths])
+
+    def _cross_fitted_inputs(self, train: TrainData) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decoded shape maps (S, s*s) and semantic vectors (S, D) of the training images, each
+        predicted by decoders fitted on the other folds (responses averaged per image)."""
+        n_images = train.images.shape[0]
+        folds = np.random.default_rng(self.random_state).permutation(n_images) % int(self.decoded_folds)
+        shape_pred = np.zeros_like(self.train_shape_targets_)
+        semantic_pred = None if not self.use_semantics else np.zeros_like(self.train_semantic_vectors_)
+        for fold in range(int(self.decoded_folds)):
+            held = folds == fold
+            sub = _shape.subset_train(train, ~held)
+            if sub.validation_mask.all() or not sub.validation_mask.any():
+                raise ReconbenchError(f"{self.name}: a cross-fitting fold leaves no validation images; use fewer decoded_folds")
+            decoder = _shape.ShapeDecoder.fit(sub, self.train_shape_targets_[~held], tuple(self.shape_rois), samples=self.samples)
+            averaged = {roi: train.averaged_fmri(roi)[held] for roi in self.shape_rois}
+            shape_pred[held] = decoder.predict(averaged)
+            if self.use_semantics:
+                semantic_pred[held] = self._fold_semantic_prediction(sub, ~held, train.averaged_fmri(self.semantic_roi)[held])
+        return shape_pred, semantic_pred
+
+    def _fold_semantic_prediction(self, sub: TrainData, keep: np.ndarray, x_held: np.ndarray) -> np.ndarray:
+        decoder, _ = _shape.fit_roi_decoder(sub, self.semantic_roi, self.train_semantic_vectors_[keep], samples=self.samples)
+        return decoder.predict(x_held)
+
+    def _fit_generator(self, train: TrainData) -> None:
+        config = _generator.generator_config(self.size_, iterations=self.iterations, pixel_weight=self.pixel_weight)
+        r = config.resolution
+        images = resize(train.images, r)
+        shape_in = _generator.prepare_shape_inputs(self.train_shape_targets_, r)
+        semantic_in = self._generator_semantics(self.train_semantic_vectors_) if self.use_semantics else None
+        inputs_desc: dict[str, Any] = {}
+        if self.generator_inputs != "true":
+            decoded_shape, decoded_semantic = self._cached_cross_fit(train)
+            decoded_shape_in = _generator.prepare_shape_inputs(decoded_shape, r)
+            if self.generator_inputs == "decoded":
+                shape_in, semantic_in = decoded_shape_in, decoded_semantic
+            else:
+                images = np.concatenate([images, images])
+                shape_in = np.concatenate([shape_in, decoded_shape_in])
+                semantic_in = None if semantic_in is None else np.concatenate([semantic_in, decoded_semantic])
+        extra = self._extra_images(r)
+        if extra is not None:
+            extra_shape = _generator.prepare_shape_inputs(self._shape_targets(extra), r)
+            shape_in = np.concatenate([shape_in, extra_shape])
+            if semantic_in is not None:
+                extra_vectors = self.semantic_space_.transform(self._image_features(extra))
+                semantic_in = np.concatenate([semantic_in, self._generator_semantics(extra_vectors)])
+            images = np.concatenate([images, resize(extra, r)])
+        inputs_desc["shape_inputs"] = shape_in
+        inputs_desc["images"] = images
+        if semantic_in is not None:
+            inputs_desc["semantic_inputs"] = semantic_in
+        semantic_dim = 0 if semantic_in is None else int(semantic_in.shape[1])
+
+        def compute():
+            state, log = _generator.train_generator(shape_in, semantic_in, images, config, seed=int(self.random_state))
+            return {f"state/{k}": v for k, v in state.items()}, log
+
+        arrays, meta = self._cached(
+            "generator", {"config": config.as_dict(), "seed": int(self.random_state), "semantic_dim": semantic_dim}, inputs_desc, compute
+        )
+        state = {k[len("state/") :]: v for k, v in arrays.items() if k.startswith("state/")}
+        self.generator_config_ = config
+        self.generator_log_ = meta
+        self.generator_ = _generator.load_generator(state, config, semantic_dim)
+
+    def _cached_cross_fit(self, train: TrainData) -> tuple[np.ndarray, np.ndarray | None]:
+        rois = sorted(set(self.shape_rois) | ({self.semantic_roi} if self.use_semantics else set()))
+
+        def compute():
+            shape_pred, semantic_pred = self._cross_fitted_inputs(train)
+            arrays = {"shape": shape_pred}
+            if semantic_pred is not None:
+                arrays["semantic"] = semantic_pred
+            return arrays, {}
+
+        inputs = {"shape_targets": self.train_shape_targets_, **self._train_inputs(train, rois)}
+        if self.use_semantics:
+            inputs["semantic_vectors"] = self.train_semantic_vectors_
+        arrays, _ = self._cached(
+            "cross_fit",
+            {
+                "shape_rois": list(self.shape_rois),
+                "semantic": self._semantic_decoder_params() if self.use_semantics else None,
+                "samples": self.samples,
+                "folds": int(self.decoded_folds),
+                "seed": int(self.random_state),
+            },
+            inputs,
+            compute,
+        )
+        return arrays["shape"], arrays.get("semantic")
+
+    # ------------------------------------------------------------------ API
+    def _fit_decoders(self) -> bool:
+        return True
+
+    def fit(self, train: TrainData) -> "DivideAndConquer":
+        """Fit the decoders and train (or load from the stage cache) the generator; return ``self``."""
+        self._check_params()
+        try:
+            self.size_ = resolve_size(self.size, int(train.images.shape[0]))
+        except ReconbenchError as exc:
+            raise ReconbenchError(f"{self.name}: {exc}") from None
+        if self._fit_decoders():
+            self._check_rois(train.fmri, "the training data")
+        self.cache_: StageCache = default_stage_cache()
+        self.stage_log_: list[dict] = []
+        self._hash_memo: dict = {}
+        images = np.asarray(train.images, dtype=np.float32)
+        self.output_size_ = tuple(int(v) for v in images.shape[2:])
+
+        start = time.perf_counter()
+        self.train_shape_targets_ = self._shape_targets(images)
+        if self._fit_decoders():
+            self.shape_decoder_ = self._fit_shape_decoder(train, self.train_shape_targets_)
+        if self.use_semantics:
+            features = self._image_features(images)
+            self.semantic_space_ = _semantic.SemanticSpace.fit(features, int(self.semantic_components))
+            self.train_semantic_vectors_ = self.semantic_space_.transform(features)
+            self._prepare_semantics(train, self.train_semantic_vectors_)
+            if self._fit_decoders():
+                self.semantic_decoder_ = self._fit_semantic_decoder(train, self.train_semantic_vectors_)
+        self.decoder_seconds_ = time.perf_counter() - start
+        start = time.perf_counter()
+        self._fit_generator(train)
+        self.generator_seconds_ = time.perf_counter() - start
+        del self._hash_memo
+        return self
+
+    def decode(self, test: TestInput) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decoded generator inputs: shape maps (M, s*s) and semantic vectors (M, D) or None."""
+        self.check_is_fitted("shape_decoder_", "generator_")
+        self._check_rois(test.fmri, f"test set {test.name!r}")
+        shape_pred = self.shape_decoder_.predict({roi: test.fmri[roi] for roi in self.shape_rois})
+        semantic_pred = None
+        if self.use_semantics:
+            semantic_pred = self.semantic_decoder_.predict(test.fmri[self.semantic_roi])
+        return shape_pred, semantic_pred
+
+    def _finish(self, generated: np.ndarray) -> np.ndarray:
+        """Generated images (M, 3, R, R) -> the training images' size (pinned resize), float32 in [0, 1]."""
+        return resize(generated, self.output_size_)
+
+    def reconstruct(self, test: TestInput) -> np.ndarray:
+        """Reconstructions (M, 3, H, W), float32 in [0, 1], at the training images' size
+        (generated at the preset's resolution, 64x64 by default, then resized with the pinned resize)."""
+        shape_pred, semantic_pred = self.decode(test)
+        shape_in = _generator.prepare_shape_inputs(shape_pred, self.generator_config_.resolution)
+        return self._finish(_generator.generate(self.generator_, shape_in, semantic_pred, threads=self.generator_config_.threads))

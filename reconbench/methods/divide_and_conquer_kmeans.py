@@ -1,0 +1,121 @@
+"""Divide-and-conquer with the K-means semantic enhancement.
+
+As :mod:`reconbench.methods.divide_and_conquer`, except for the semantic stage:
+the semantic vectors of the TRAINING images are clustered by K-means (K = 20 by
+default, seeded); a multinomial logistic classifier predicts cluster
+probabilities from HVC (``C`` chosen on the validation fold by log-loss;
+fitted on responses averaged per training image, like the test inputs, whatever
+``samples`` says for the ridge decoders); the generator
+receives the probability-weighted centroid. The generator is trained on the
+centroid of each training image's own cluster, which is what it receives when
+the classifier is confident.
+
+Unlike the published demo, the clustering sees training images only: no test
+image and no test response reaches ``KMeans.fit`` (a test checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from reconbench.bench.types import TrainData
+from reconbench.methods import _semantic
+from reconbench.methods.divide_and_conquer import DivideAndConquer
+
+
+class DivideAndConquerKMeans(DivideAndConquer):
+    """Divide-and-conquer whose semantic vector is a probability-weighted K-means centroid.
+
+    Parameters
+    ----------
+    n_clusters : int
+        K of the K-means clustering of training-image semantic vectors.
+    (all others)
+        As :class:`~reconbench.methods.divide_and_conquer.DivideAndConquer`.
+    """
+
+    name = "divide_and_conquer_kmeans"
+    parameter_sets = {"default": {}}
+
+    def __init__(
+        self,
+        size: str = "auto",
+        n_clusters: int = 20,
+        shape_rois: tuple[str, ...] = ("V1", "V2", "V3"),
+        shape_kind: str = "blur",
+        semantic_roi: str = "HVC",
+        semantic_net: str = "alexnet",
+        semantic_layer: str = "conv5",
+        semantic_pool: int = 2,
+        semantic_components: int = 64,
+        use_semantics: bool = True,
+        samples: str = "trials",
+        generator_inputs: str = "true",
+        decoded_folds: int = 5,
+        iterations: int | None = None,
+        pixel_weight: float | None = None,
+        extra_images_dir: str | None = None,
+        random_state: int = 0,
+    ):
+        super().__init__(
+            size=size,
+            shape_rois=shape_rois,
+            shape_kind=shape_kind,
+            semantic_roi=semantic_roi,
+            semantic_net=semantic_net,
+            semantic_layer=semantic_layer,
+            semantic_pool=semantic_pool,
+            semantic_components=semantic_components,
+            use_semantics=use_semantics,
+            samples=samples,
+            generator_inputs=generator_inputs,
+            decoded_folds=decoded_folds,
+            iterations=iterations,
+            pixel_weight=pixel_weight,
+            extra_images_dir=extra_images_dir,
+            random_state=random_state,
+        )
+        self.n_clusters = n_clusters
+
+    def _prepare_semantics(self, train: TrainData, vectors: np.ndarray) -> None:
+        # Training images only: ``vectors`` are the semantic vectors of train.images.
+        self.centroids_, self.train_cluster_labels_ = _semantic.fit_kmeans(vectors, int(self.n_clusters), int(self.random_state))
+
+    def _semantic_decoder_params(self) -> dict[str, Any]:
+        return {"kind": "kmeans_logistic", "roi": self.semantic_roi, "n_clusters": int(self.n_clusters), "seed": int(self.random_state)}
+
+    def _fit_semantic_decoder(self, train: TrainData, vectors: np.ndarray) -> _semantic.ClusterDecoder:
+        def compute():
+            decoder = _semantic.ClusterDecoder.fit(
+                train.averaged_fmri(self.semantic_roi),
+                self.train_cluster_labels_,
+                self.centroids_,
+                train.validation_mask,
+                random_state=int(self.random_state),
+            )
+            return decoder.to_arrays(), {}
+
+        arrays, _ = self._cached(
+            "semantic_decoder",
+            self._semantic_decoder_params(),
+            {"targets": vectors, "centroids": self.centroids_, **self._train_inputs(train, [self.semantic_roi])},
+            compute,
+        )
+        return _semantic.ClusterDecoder.from_arrays(arrays)
+
+    def _generator_semantics(self, vectors: np.ndarray) -> np.ndarray:
+        # Each image's own-cluster centroid (nearest centroid, so extra images work too).
+        distances = ((vectors[:, None, :] - self.centroids_[None]) ** 2).sum(-1)
+        return self.centroids_[distances.argmin(1)]
+
+    def _fold_semantic_prediction(self, sub: TrainData, keep: np.ndarray, x_held: np.ndarray) -> np.ndarray:
+        decoder = _semantic.ClusterDecoder.fit(
+            sub.averaged_fmri(self.semantic_roi),
+            self.train_cluster_labels_[keep],
+            self.centroids_,
+            sub.validation_mask,
+            random_state=int(self.random_state),
+        )
+        return decoder.predict(x_held)

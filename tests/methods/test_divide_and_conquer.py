@@ -1,0 +1,155 @@
+"""Tests of the divide-and-conquer method on the tiny simulated preset."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from reconbench.bench.cache import STAGE_CACHE_ENV
+from reconbench.bench.errors import ReconbenchError
+from reconbench.bench.method import NotFittedError
+from reconbench.methods.divide_and_conquer import DivideAndConquer, resolve_size
+
+pytestmark = pytest.mark.weights
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_split, weights_cache, stage_cache_dir):
+    return DivideAndConquer(random_state=0).fit(tiny_split.train)
+
+
+def test_resolve_size():
+    assert resolve_size("auto", 100) == "tiny"
+    assert resolve_size("auto", 600) == "default"
+    assert resolve_size("full", 100) == "full"
+    with pytest.raises(ReconbenchError, match="size"):
+        resolve_size("huge", 100)
+
+
+def test_reconstructs_every_test_set(fitted, tiny_split):
+    assert fitted.size_ == "tiny"
+    for name, test in tiny_split.test_inputs.items():
+        out = fitted.reconstruct(test)
+        true_ids, true_images = tiny_split.test_images[name]
+        assert out.shape == (len(test.stimulus_ids), 3) + true_images.shape[2:]
+        assert out.dtype == np.float32 and np.all(np.isfinite(out))
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        # Different fMRI gives different images (the output is not a constant).
+        assert np.abs(out - out.mean(0)).max() > 1e-3
+
+
+def test_shape_stage_uses_validation_weights(fitted, tiny_split):
+    weights = fitted.shape_decoder_.combination_weights
+    assert fitted.shape_decoder_.rois == ("V1", "V2", "V3")
+    assert weights.shape == (3,) and np.all(weights >= 0) and weights.sum() > 0
+    # The combined decoded shape maps correlate with the true maps of the test images.
+    test = tiny_split.test_inputs["natural"]
+    decoded, semantic = fitted.decode(test)
+    true = fitted._shape_targets(tiny_split.test_images["natural"][1])
+    r = [np.corrcoef(d, t)[0, 1] for d, t in zip(decoded, true)]
+    assert np.mean(r) > 0.1
+    assert semantic.shape == (len(test.stimulus_ids), fitted.train_semantic_vectors_.shape[1])
+
+
+def test_fitted_state_comes_from_training_data_only(fitted, tiny_split):
+    # The PCA space is fitted on the training images: their vectors are centred.
+    np.testing.assert_allclose(fitted.train_semantic_vectors_.mean(0), 0.0, atol=1e-4)
+    assert fitted.train_shape_targets_.shape[0] == tiny_split.train.images.shape[0]
+
+
+def test_same_seed_same_output_and_cache_reuse(fitted, tiny_split, tmp_path, monkeypatch):
+    test = tiny_split.test_inputs["natural"]
+    first = fitted.reconstruct(test)
+    # A fresh fit with the cache switched off retrains everything with the same seed.
+    monkeypatch.setenv(STAGE_CACHE_ENV, "off")
+    again = DivideAndConquer(random_state=0).fit(tiny_split.train)
+    assert not any(entry["cache_hit"] for entry in again.stage_log_)
+    np.testing.assert_array_equal(again.reconstruct(test), first)
+
+
+def test_ablation_reuses_shared_stages(fitted, tiny_split):
+    # Same cache as `fitted` (module fixture): only the shape decoder differs.
+    ablation = DivideAndConquer(random_state=0, **DivideAndConquer.parameter_sets["shape_v1"]).fit(tiny_split.train)
+    hits = {entry["stage"]: entry["cache_hit"] for entry in ablation.stage_log_}
+    assert hits == {"shape_decoder": False, "image_features": True, "semantic_decoder": True, "generator": True}
+    assert ablation.cache_.hits and ablation.cache_.misses
+    # The shared generator is the same network, so true-input generation is identical.
+    shape_in = np.zeros((1, 1, 32, 32), np.float32)
+    semantic_in = np.zeros((1, fitted.train_semantic_vectors_.shape[1]), np.float32)
+    from reconbench.methods import _generator
+
+    np.testing.assert_array_equal(
+        _generator.generate(ablation.generator_, shape_in, semantic_in, threads=1),
+        _generator.generate(fitted.generator_, shape_in, semantic_in, threads=1),
+    )
+    # A different seed is a different generator.
+    other = DivideAndConquer(random_state=1, **DivideAndConquer.parameter_sets["shape_v1"]).fit(tiny_split.train)
+    assert {e["stage"]: e["cache_hit"] for e in other.stage_log_}["generator"] is False
+
+
+def test_no_semantics_and_swapped_ablations(tiny_split, stage_cache_dir):
+    plain = DivideAndConquer(random_state=0, iterations=4, **DivideAndConquer.parameter_sets["no_semantics"]).fit(tiny_split.train)
+    assert not hasattr(plain, "semantic_decoder_")
+    assert plain.generator_log_["semantic_dim"] == 0
+    swapped = DivideAndConquer(random_state=0, iterations=4, **DivideAndConquer.parameter_sets["swapped"]).fit(tiny_split.train)
+    assert swapped.shape_decoder_.rois == ("HVC",) and swapped.semantic_roi == "LVC"
+    assert swapped.semantic_decoder_.weights.shape[0] == tiny_split.train.fmri["LVC"].shape[1]
+    for method in (plain, swapped):
+        out = method.reconstruct(tiny_split.test_inputs["letters"])
+        assert out.shape[0] == len(tiny_split.test_inputs["letters"].stimulus_ids)
+
+
+def test_decoded_generator_inputs_are_cross_fitted(tiny_split, stage_cache_dir):
+    method = DivideAndConquer(random_state=0, iterations=4, generator_inputs="decoded", decoded_folds=3).fit(tiny_split.train)
+    stages = [entry["stage"] for entry in method.stage_log_]
+    assert "cross_fit" in stages
+    decoded_shape, decoded_semantic = method._cached_cross_fit(tiny_split.train)
+    assert decoded_shape.shape == method.train_shape_targets_.shape
+    # Out-of-fold predictions are worse than in-sample ones, as they should be.
+    in_sample = method.shape_decoder_.predict({roi: tiny_split.train.averaged_fmri(roi) for roi in method.shape_rois})
+    err_oof = np.mean((decoded_shape - method.train_shape_targets_) ** 2)
+    err_in = np.mean((in_sample - method.train_shape_targets_) ** 2)
+    assert err_oof > err_in
+
+
+def test_extra_images_folder(tiny_split, stage_cache_dir, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(tmp_path / f"extra_{i}.png")
+    method = DivideAndConquer(random_state=0, iterations=2, extra_images_dir=str(tmp_path)).fit(tiny_split.train)
+    assert method.generator_log_["semantic_dim"] > 0
+    with pytest.raises(ReconbenchError, match="extra_images_dir"):
+        DivideAndConquer(iterations=2, extra_images_dir=str(tmp_path / "missing")).fit(tiny_split.train)
+
+
+def test_bad_parameters_and_inputs(tiny_split):
+    with pytest.raises(NotFittedError):
+        DivideAndConquer().reconstruct(tiny_split.test_inputs["natural"])
+    with pytest.raises(ReconbenchError, match="shape_kind"):
+        DivideAndConquer(shape_kind="canny").fit(tiny_split.train)
+    with pytest.raises(ReconbenchError, match="generator_inputs"):
+        DivideAndConquer(generator_inputs="both").fit(tiny_split.train)
+    with pytest.raises(ReconbenchError, match="V9"):
+        DivideAndConquer(shape_rois=("V9",)).fit(tiny_split.train)
+
+
+def test_missing_roi_at_test_time(fitted, tiny_split):
+    test = tiny_split.test_inputs["natural"]
+    fmri = {k: v for k, v in test.fmri.items() if k != "V2"}
+    with pytest.raises(ReconbenchError, match="V2"):
+        fitted.reconstruct(dataclasses.replace(test, fmri=fmri))
+
+
+def test_parameter_sets_are_valid_keywords():
+    import inspect
+
+    names = set(inspect.signature(DivideAndConquer.__init__).parameters)
+    for set_name, params in DivideAndConquer.parameter_sets.items():
+        assert set(params) <= names, set_name
+    assert DivideAndConquer.parameter_sets["default"] == {}
+    method = DivideAndConquer(shape_rois=("V1",), random_state=3)
+    assert method.get_params()["shape_rois"] == ("V1",) and method.get_params()["random_state"] == 3

@@ -1,0 +1,110 @@
+"""Tests of the generator stage: U-Net, PatchGAN, seeded training, input normalisation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from reconbench.bench.errors import ReconbenchError
+from reconbench.methods import _generator
+
+TINY = dataclasses.replace(_generator.GENERATOR_PRESETS["tiny"], resolution=16, depth=2, iterations=6, batch_size=8)
+
+
+def _data(n=24, resolution=16, semantic_dim=5, seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = rng.standard_normal((n, 1, resolution, resolution)).astype(np.float32)
+    semantics = rng.standard_normal((n, semantic_dim)).astype(np.float32)
+    # A learnable target: the image is a squashed copy of the shape map.
+    images = np.repeat(1 / (1 + np.exp(-shapes)), 3, axis=1).astype(np.float32)
+    return shapes, semantics, images
+
+
+def test_unet_and_patchgan_shapes():
+    config = _generator.GENERATOR_PRESETS["tiny"]
+    net = _generator.build_generator(config, semantic_dim=7)
+    disc = _generator.build_discriminator(config, semantic_dim=7)
+    shape = torch.zeros(2, 1, config.resolution, config.resolution)
+    semantic = torch.zeros(2, 7)
+    with torch.no_grad(), _generator.torch_threads(1):
+        out = net(shape, semantic)
+        scores = disc(shape, out, semantic)
+    assert out.shape == (2, 3, config.resolution, config.resolution)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    # Two stride-2 layers: one score per patch of an 8x8 grid for 32x32 inputs.
+    assert scores.shape == (2, 1, config.resolution // 4, config.resolution // 4)
+    with pytest.raises(ReconbenchError, match="semantic"), torch.no_grad():
+        net(shape)
+
+
+def test_semantic_vector_changes_the_output():
+    with _generator.seeded_torch(0, threads=1):
+        net = _generator.build_generator(TINY, semantic_dim=4).eval()
+    shape = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), _generator.torch_threads(1):
+        a = net(shape, torch.zeros(1, 4))
+        b = net(shape, torch.ones(1, 4) * 3)
+    assert float((a - b).abs().max()) > 1e-4
+
+
+def test_training_is_seeded_and_leaves_global_state_alone():
+    shapes, semantics, images = _data()
+    rng_before = torch.get_rng_state().clone()
+    threads_before = torch.get_num_threads()
+    state_a, log_a = _generator.train_generator(shapes, semantics, images, TINY, seed=3)
+    state_b, _ = _generator.train_generator(shapes, semantics, images, TINY, seed=3)
+    state_c, _ = _generator.train_generator(shapes, semantics, images, TINY, seed=4)
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert torch.get_num_threads() == threads_before
+    assert set(state_a) == set(state_b)
+    assert all(np.array_equal(state_a[k], state_b[k]) for k in state_a)
+    assert any(not np.array_equal(state_a[k], state_c[k]) for k in state_a if state_a[k].dtype.kind == "f")
+    assert log_a["semantic_dim"] == 5
+
+
+def test_training_lowers_pixel_loss_and_loads_back():
+    shapes, semantics, images = _data(n=32)
+    config = dataclasses.replace(TINY, iterations=80, augment=False, pixel_weight=100.0, learning_rate=2e-3)
+    state, log = _generator.train_generator(shapes, None, images, config, seed=0)
+    assert log["loss_pixel"][-1] < 0.6 * log["loss_pixel"][0]
+    net = _generator.load_generator(state, config, semantic_dim=0)
+    out = _generator.generate(net, shapes, None, threads=1)
+    assert out.shape == images.shape and out.dtype == np.float32
+    # The trained generator is closer to the targets than a constant grey image.
+    assert np.abs(out - images).mean() < np.abs(0.5 - images).mean()
+
+
+def test_training_rejects_mismatched_inputs():
+    shapes, semantics, images = _data()
+    with pytest.raises(ReconbenchError, match="generator training expects"):
+        _generator.train_generator(shapes[:, :, :8, :8], semantics, images, TINY, seed=0)
+    with pytest.raises(ReconbenchError, match="semantic vectors"):
+        _generator.train_generator(shapes, semantics[:3], images, TINY, seed=0)
+
+
+def test_prepare_shape_inputs_standardises_and_resizes():
+    rng = np.random.default_rng(0)
+    maps = rng.standard_normal((5, 32 * 32)).astype(np.float32) * 0.01 + 3.0
+    prepared = _generator.prepare_shape_inputs(maps, 32)
+    assert prepared.shape == (5, 1, 32, 32)
+    np.testing.assert_allclose(prepared.mean(axis=(1, 2, 3)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(prepared.std(axis=(1, 2, 3)), 1.0, rtol=1e-3)
+    # Scaling a map does not change its normalised input (decoded maps are shrunk by ridge).
+    np.testing.assert_allclose(_generator.prepare_shape_inputs(maps * 0.2, 32), prepared, atol=5e-3)
+    assert _generator.prepare_shape_inputs(maps, 16).shape == (5, 1, 16, 16)
+    with pytest.raises(ReconbenchError, match="square"):
+        _generator.prepare_shape_inputs(np.zeros((2, 10), np.float32), 16)
+
+
+def test_presets_are_consistent():
+    for name, config in _generator.GENERATOR_PRESETS.items():
+        assert config.resolution % 2**config.depth == 0, name
+    assert _generator.generator_config("default", iterations=5).iterations == 5
+    assert _generator.generator_config("default", iterations=None).iterations == _generator.GENERATOR_PRESETS["default"].iterations
+    with pytest.raises(ReconbenchError, match="size preset"):
+        _generator.generator_config("huge")
+    with pytest.raises(ReconbenchError, match="divisible"):
+        _generator.GeneratorConfig(resolution=20, depth=3)
