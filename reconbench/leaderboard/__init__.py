@@ -1,1 +1,58 @@
-"""reconbench.leaderboard"""
+"""reconbench.leaderboard: result rows -> Markdown, CSV and a self-contained HTML page.
+
+:func:`write_leaderboard` is what ``reconbench leaderboard RESULTS --out DIR``
+and the end of ``reconbench run`` call. How tables are computed is documented
+in :mod:`reconbench.leaderboard.tables`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from reconbench.bench import atomic
+from reconbench.bench.results import load_results
+from reconbench.leaderboard.html import to_html
+from reconbench.leaderboard.render import to_csv, to_markdown
+from reconbench.leaderboard.tables import read_citations, summarise
+
+__all__ = ["write_leaderboard", "summarise", "read_citations", "to_markdown", "to_csv", "to_html"]
+
+
+def write_leaderboard(
+    results: str | Path,
+    out: str | Path | None = None,
+    *,
+    rows: pd.DataFrame | None = None,
+    citations: str | Path | None = None,
+    title: str = "reconbench leaderboard",
+) -> Path:
+    """Write ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.html``.
+
+    Parameters
+    ----------
+    results : path
+        A results folder (its ``reconstructions/`` feed the image grid) or a
+        results file.
+    out : path, optional
+        Output folder; default ``<results>/leaderboard``.
+    rows : DataFrame, optional
+        Result rows already in memory (default: read from ``results``).
+    citations : path, optional
+        Literature rows; default: the packaged ``citations.csv``.
+
+    Returns
+    -------
+    Path
+        The output folder.
+    """
+    results = Path(results)
+    results_dir = results if results.is_dir() else results.parent
+    out = results_dir / "leaderboard" if out is None else Path(out)
+    rows = load_results(results) if rows is None else rows
+    summary = summarise(rows, citations=read_citations(citations))
+    atomic.write_text(out / "leaderboard.md", to_markdown(summary, title=title))
+    atomic.write_text(out / "leaderboard.csv", to_csv(summary))
+    atomic.write_text(out / "leaderboard.html", to_html(summary, rows, results_dir, title=title))
+    return out

@@ -1,0 +1,187 @@
+"""Where cells run: in this process, in local worker processes, or on Dask.
+
+Every executor takes the same picklable cell specifications and the same
+worker function and yields ``(spec, result)`` as cells finish, so the result
+rows do not depend on where a cell ran (a test checks local against Dask).
+
+- ``jobs=1``: cells run one after another in this process.
+- ``jobs=N``: a :class:`concurrent.futures.ProcessPoolExecutor` with the
+  ``spawn`` start method (no forked torch or BLAS thread pools). Each cell
+  sets its own torch/BLAS thread count (``CellSpec.threads``, by default
+  ``cpu_count // N``) so N workers do not fight over the cores.
+- ``scheduler=ADDRESS``: a Dask distributed cluster
+  (``distributed.Client(ADDRESS)``). Workers must see the data folder and any
+  ``--methods-dir`` at the same paths (a shared file system); results come back
+  to this process, which alone writes the results folder.
+
+Stage events (``report(stage, step, total)``) reach the caller's progress
+display from the in-process and local-process executors; on Dask only cell
+completions are shown.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import queue
+import threading
+from typing import Any, Callable, Iterator, Sequence
+
+from reconbench.bench.errors import ReconbenchError
+
+#: ``on_event(cell_index, stage, step, total)``
+EventCallback = Callable[[int, str, int, int], None]
+
+
+def limit_threads(n_threads: int) -> None:
+    """Cap torch and BLAS threads in this process (the runner calls it at the
+    start of every cell, in every executor)."""
+    try:
+        import torch
+
+        torch.set_num_threads(n_threads)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n_threads)
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        pass
+
+
+class _QueueReporter:
+    """A picklable ``report`` callable that forwards stage events to a queue."""
+
+    def __init__(self, events: Any, index: int):
+        self.events = events
+        self.index = index
+
+    def __call__(self, stage: str, step: int = 0, total: int = 0) -> None:
+        try:
+            self.events.put((self.index, stage, step, total))
+        except Exception:  # noqa: BLE001 - progress must never fail a cell
+            pass
+
+
+def _call_with_reporter(worker: Callable, spec: Any, events: Any, index: int) -> Any:
+    return worker(spec, report=_QueueReporter(events, index) if events is not None else None)
+
+
+def _no_report(stage: str, step: int = 0, total: int = 0) -> None:
+    return None
+
+
+def run_serial(worker: Callable, specs: Sequence[Any], on_event: EventCallback | None = None) -> Iterator[tuple[Any, Any]]:
+    """Run cells one after another in this process."""
+    for index, spec in enumerate(specs):
+        if on_event is None:
+            report = _no_report
+        else:
+            def report(stage: str, step: int = 0, total: int = 0, _index: int = index) -> None:
+                on_event(_index, stage, step, total)
+        yield spec, worker(spec, report=report)
+
+
+def run_processes(
+    worker: Callable, specs: Sequence[Any], jobs: int, on_event: EventCallback | None = None
+) -> Iterator[tuple[Any, Any]]:
+    """Run cells in ``jobs`` spawned local processes; yield them as they finish."""
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    manager = context.Manager() if on_event is not None else None
+    events = manager.Queue() if manager is not None else None
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            try:
+                item = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):  # the manager went away at shutdown
+                return
+            on_event(*item)
+
+    drainer = threading.Thread(target=drain, daemon=True) if events is not None else None
+    if drainer is not None:
+        drainer.start()
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=limit_threads, initargs=(threads,)
+        ) as pool:
+            futures = {
+                pool.submit(_call_with_reporter, worker, spec, events, index): spec for index, spec in enumerate(specs)
+            }
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    yield futures[future], future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        stop.set()
+        if drainer is not None:
+            drainer.join(timeout=2)
+        if manager is not None:
+            manager.shutdown()
+
+
+def run_dask(worker: Callable, specs: Sequence[Any], scheduler: Any) -> Iterator[tuple[Any, Any]]:
+    """Run cells on a Dask distributed cluster; ``scheduler`` is an address or a Client."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise ReconbenchError(
+            "--scheduler needs Dask distributed: pip install 'reconbench[dask]'"
+        ) from exc
+    own_client = not isinstance(scheduler, Client)
+    try:
+        client = Client(scheduler) if own_client else scheduler
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ReconbenchError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") from exc
+    try:
+        # pure=False: two identical specs are still two runs; key by index for a readable dashboard.
+        futures = {
+            client.submit(worker, spec, pure=False, key=f"reconbench-cell-{index}"): spec
+            for index, spec in enumerate(specs)
+        }
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        if own_client:
+            client.close()
+
+
+def execute(
+    worker: Callable,
+    specs: Sequence[Any],
+    *,
+    jobs: int = 1,
+    scheduler: Any = None,
+    on_event: EventCallback | None = None,
+) -> Iterator[tuple[Any, Any]]:
+    """Run ``worker(spec, report=...)`` for every spec; yield ``(spec, result)`` as each finishes.
+
+    Parameters
+    ----------
+    worker : callable
+        A module-level (picklable) function ``worker(spec, report=None)``.
+    specs : sequence
+        Picklable cell specifications.
+    jobs : int
+        Local processes; 1 runs in this process.
+    scheduler : str or distributed.Client, optional
+        Run on this Dask cluster instead (``jobs`` is then ignored).
+    on_event : callable, optional
+        Receives stage events ``(index into specs, stage, step, total)``.
+    """
+    if jobs < 1:
+        raise ReconbenchError(f"-j/--jobs must be at least 1, got {jobs}")
+    if scheduler is not None:
+        return run_dask(worker, specs, scheduler)
+    if jobs == 1 or len(specs) <= 1:
+        return run_serial(worker, specs, on_event)
+    return run_processes(worker, specs, min(jobs, len(specs)), on_event)
