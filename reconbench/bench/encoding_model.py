@@ -30,11 +30,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reconbench.bench.types import BASE_ROIS
+
 FIELD_DEG = 12.0
 """Width of the visual field covered by a stimulus image, in degrees."""
 
-ROIS = ("V1", "V2", "V3", "V4", "LOC", "FFA", "PPA")
-EARLY_ROIS = ("V1", "V2", "V3")
+ROIS = BASE_ROIS
+EARLY_ROIS = BASE_ROIS[:3]
 GABOR_ORIENTATIONS_DEG = (0.0, 45.0, 90.0, 135.0)
 GABOR_CYCLES_PER_IMAGE = (4.0, 8.0, 16.0)
 GABOR_BANDWIDTH = 0.35
