@@ -8,6 +8,7 @@ arguments stored unchanged on ``self`` (scikit-learn style), so
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import inspect
 import json
@@ -22,7 +23,7 @@ class NotFittedError(RuntimeError):
     """``reconstruct`` was called before ``fit``."""
 
 
-class Method:
+class Method(abc.ABC):
     """Base class of every reconstruction method.
 
     Class attributes
@@ -58,14 +59,14 @@ class Method:
             params[pname] = getattr(self, pname)
         return params
 
-    def fit(self, train: TrainData) -> "Method":  # pragma: no cover - interface
-        """Fit on training data; return ``self``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement fit()")
+    @abc.abstractmethod
+    def fit(self, train: TrainData) -> "Method":
+        """Fit on training data; return ``self``. Every method must define it."""
 
-    def reconstruct(self, test: TestInput) -> np.ndarray:  # pragma: no cover - interface
+    @abc.abstractmethod
+    def reconstruct(self, test: TestInput) -> np.ndarray:
         """Return reconstructions of shape (M, 3, H, W), float32 in [0, 1], one per
-        ``test.stimulus_ids`` in the same order."""
-        raise NotImplementedError(f"{type(self).__name__} must implement reconstruct()")
+        ``test.stimulus_ids`` in the same order. Every method must define it."""
 
     def check_is_fitted(self, *attributes: str) -> None:
         """Raise :class:`NotFittedError` unless every named fitted attribute exists."""
