@@ -40,7 +40,7 @@ import numpy as np
 
 from reconbench.bench.errors import DataError
 from reconbench.bench.paths import data_root
-from reconbench.bench.types import BASE_ROIS, ROI_UNIONS
+from reconbench.bench.types import ALL_ROIS, BASE_ROIS, ROI_UNIONS
 
 #: ds001506 session name -> the split part it feeds.
 SESSIONS = {
@@ -806,7 +806,7 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
         label_sources: list[str] = []
         roi_table = Table(title=f"{subject}: voxels per ROI")
         roi_table.add_column("session")
-        for roi in BASE_ROIS + tuple(ROI_UNIONS):
+        for roi in ALL_ROIS:
             roi_table.add_column(roi, justify="right")
         for name in SESSIONS:
             path = session_file(root, subject, name, required=False)
@@ -835,7 +835,7 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
             )
             label_sources.append(f"  {name}: {path.name}, stimulus ids from {data.label_source}")
             counts_by_roi = data.voxel_counts()
-            roi_table.add_row(name, *[str(counts_by_roi[r]) for r in BASE_ROIS + tuple(ROI_UNIONS)])
+            roi_table.add_row(name, *[str(counts_by_roi[r]) for r in ALL_ROIS])
         console.print(sessions_table)
         for line in label_sources:
             console.print(escape(line), highlight=False, soft_wrap=True)

