@@ -258,6 +258,25 @@ def default_stimuli_dir(root: str | Path) -> Path:
     return Path(root) / "stimuli"
 
 
+#: Folder (inside the dataset folder) of unlabelled images without fMRI; see :func:`list_extra_images`.
+EXTRA_IMAGES_DIR = "extra_images"
+
+
+def list_extra_images(root: str | Path) -> list[Path]:
+    """The image files of ``<root>/extra_images/`` (recursively, sorted by relative path); [] if there is none.
+
+    Extra images are unlabelled images a method may train on (e.g. the
+    generator of divide-and-conquer); they have no fMRI. The simulator writes
+    them; for ds001506 a user may put (or symlink) a folder of images there.
+    They are recorded in the split manifest like the stimuli.
+    """
+    folder = Path(root) / EXTRA_IMAGES_DIR
+    if not folder.is_dir():
+        return []
+    paths = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")]
+    return sorted(paths, key=lambda p: p.relative_to(folder).as_posix())
+
+
 def index_stimulus_images(stimuli_dir: str | Path) -> dict[str, list[Path]]:
     """Map every image file stem under ``stimuli_dir`` (recursively) to its paths.
 
@@ -792,6 +811,12 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
     index = index_stimulus_images(stimuli_dir)
     console.print(f"[bold]data[/bold] {escape(str(root))}", soft_wrap=True)
     console.print(f"[bold]stimuli[/bold] {escape(str(stimuli_dir))} ({sum(len(v) for v in index.values())} image files)", soft_wrap=True)
+    extra = list_extra_images(root)
+    console.print(
+        f"[bold]extra images[/bold] {escape(str(root / EXTRA_IMAGES_DIR))} ({len(extra)} image files)" if extra
+        else f"[bold]extra images[/bold] none ({EXTRA_IMAGES_DIR}/ folder absent or empty; optional)",
+        soft_wrap=True,
+    )
     manifest = root / "reconbench_split.json"
     console.print(
         f"[bold]split manifest[/bold] {escape(str(manifest))}" if manifest.is_file()

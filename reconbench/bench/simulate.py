@@ -10,8 +10,11 @@ parameter, noise-free responses)::
       stimulus_<Session>.tsv        no header: name, stimulus id ('%f'), category index (1-based; 0 for
                                     artificial and letters), image index (1-based)
       stimuli/<Session>/<name>.png
+      extra_images/extra_<NNNNN>.png  unlabelled images from the same image generator (no fMRI), for
+                                    methods that can use more images (e.g. a generator network)
       ground_truth/simulation.json  format version, preset, seed, every knob, reconbench version
       ground_truth/stimuli.tsv      header: session, name, stimulus_id, category (0-based; -1 artificial/letters)
+      ground_truth/extra_images.tsv header: name, category (0-based)
       ground_truth/<subject>_encoding.npz, ground_truth/<subject>_noise_free.npz
       reconbench_split.json         (reconbench.bench.splits.write_split_manifest)
 
@@ -76,6 +79,10 @@ class Preset:
         Natural test images and repetitions (one repetition per run).
     artificial_reps, letter_reps : int
         Repetitions of the 40 shapes and of the 10 letters (one per run).
+    n_extra : int
+        Extra unlabelled natural images (``extra_images/``): drawn like the
+        stimuli, categories in turn, from their own random stream, so they are
+        never a training or test image and adding them changes no other file.
     roi_voxels : tuple of (str, int)
         Voxels per ROI of sub-01.
     subject_scale : tuple of float
@@ -95,6 +102,7 @@ class Preset:
     test_reps: int
     artificial_reps: int
     letter_reps: int
+    n_extra: int
     roi_voxels: tuple[tuple[str, int], ...]
     subject_scale: tuple[float, float, float] = (1.0, 11100 / 11700, 9900 / 11700)
     noise: em.NoiseConfig = field(default_factory=em.NoiseConfig)
@@ -121,6 +129,7 @@ PRESETS: dict[str, Preset] = {
         test_reps=4,
         artificial_reps=2,
         letter_reps=2,
+        n_extra=200,
         roi_voxels=(("V1", 80), ("V2", 60), ("V3", 50), ("V4", 30), ("LOC", 40), ("FFA", 20), ("PPA", 20)),
     ),
     "default": Preset(
@@ -135,6 +144,7 @@ PRESETS: dict[str, Preset] = {
         test_reps=8,
         artificial_reps=4,
         letter_reps=4,
+        n_extra=1200,
         roi_voxels=tuple((roi, n // 4) for roi, n in _FULL_VOXELS),
     ),
     "full": Preset(
@@ -149,6 +159,7 @@ PRESETS: dict[str, Preset] = {
         test_reps=24,
         artificial_reps=20,
         letter_reps=12,
+        n_extra=2400,
         roi_voxels=_FULL_VOXELS,
     ),
 }
@@ -410,6 +421,29 @@ def _render_all(preset: Preset, seed: int, design: dict[str, list[Stimulus]], ca
     return small_images, small_masks, small_backgrounds
 
 
+#: Random stream of the extra images (training stimuli use 10, natural test stimuli 11).
+EXTRA_STREAM = 12
+
+
+def extra_image_categories(preset: Preset) -> np.ndarray:
+    """0-based category of each extra image: categories in turn."""
+    return np.arange(preset.n_extra) % preset.n_categories
+
+
+def _render_extra(preset: Preset, seed: int, categories: list[stim.CategorySpec], folder: Path, progress) -> None:
+    """Render ``preset.n_extra`` unlabelled natural images into ``folder``."""
+    if preset.n_extra == 0:
+        return
+    folder.mkdir(parents=True)
+    task = progress.add_task("rendering extra images", total=preset.n_extra) if progress is not None else None
+    for index, category in enumerate(extra_image_categories(preset)):
+        rng = np.random.default_rng([seed, EXTRA_STREAM, index])
+        image, _, _ = stim.render_natural(categories[category], preset.image_size, rng)
+        write_png(folder / f"extra_{index:05d}.png", image)
+        if task is not None:
+            progress.advance(task)
+
+
 def _features(images: np.ndarray, masks: np.ndarray, backgrounds: np.ndarray, chunk: int = 64) -> em.ImageFeatures:
     parts = [em.image_features(images[i : i + chunk], masks[i : i + chunk], backgrounds[i : i + chunk]) for i in range(0, len(images), chunk)]
     return em.ImageFeatures(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in em.ImageFeatures.__dataclass_fields__})
@@ -476,6 +510,7 @@ def simulate(
             _write_stimulus_table(tmp / f"stimulus_{session}.tsv", design[session])
 
         small_images, small_masks, small_backgrounds = _render_all(config, seed, design, categories, tmp / "stimuli", bar)
+        _render_extra(config, seed, categories, tmp / "extra_images", bar)
         features = _features(small_images, small_masks, small_backgrounds)
         all_stimuli = [s for session in SESSIONS for s in design[session]]
         session_of = np.array([s.session for s in all_stimuli])
@@ -560,6 +595,8 @@ def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[st
         for s in design[session]:
             lines.append(f"{session}\t{s.name}\t{s.stimulus_id:f}\t{s.category}\n")
     (root / "ground_truth" / "stimuli.tsv").write_text("".join(lines), encoding="utf-8")
+    extra = ["name\tcategory\n"] + [f"extra_{i:05d}\t{k}\n" for i, k in enumerate(extra_image_categories(config))]
+    (root / "ground_truth" / "extra_images.tsv").write_text("".join(extra), encoding="utf-8")
 
 
 def load_ground_truth(root: str | Path) -> GroundTruth:

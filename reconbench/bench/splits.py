@@ -40,9 +40,12 @@ from reconbench.bench.dataset import (
     TRAIN_SESSION,
     SubjectData,
     average_repetitions,
+    EXTRA_IMAGES_DIR,
     default_stimuli_dir,
     index_stimulus_images,
+    list_extra_images,
     list_subjects,
+    load_stimulus_images,
     load_subject,
     read_stimulus_ids,
     resolve_image_path,
@@ -135,6 +138,12 @@ def _stimulus_entries(ids: Iterable[str], index, stimuli_dir: Path, where: Mappi
     return entries
 
 
+def extra_image_hashes(root: str | Path) -> dict[str, str]:
+    """``{path relative to <root>/extra_images: sha256}`` of the extra images of ``root`` ({} if none)."""
+    folder = Path(root) / EXTRA_IMAGES_DIR
+    return {path.relative_to(folder).as_posix(): file_sha256(path) for path in list_extra_images(root)}
+
+
 def build_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | Path | None = None) -> dict:
     """Compute the manifest of every subject and session present in ``root`` (nothing written).
 
@@ -143,7 +152,8 @@ def build_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | P
     dict
         ``{"format", "validation_rule", "subjects": {subject: {"sessions": {session:
         {"file", "sha256", "part", "n_trials", "stimulus_ids"}}, "train", "validation",
-        "test": {test_set: ids}}}, "stimuli": {id: {"file", "sha256"}}, "overall_sha256"}``.
+        "test": {test_set: ids}}}, "stimuli": {id: {"file", "sha256"}}, "overall_sha256"}``,
+        plus ``"extra_images": {relative path: sha256}`` when ``<root>/extra_images/`` holds images.
     """
     root = data_root(root)
     stimuli_dir = Path(stimuli_dir) if stimuli_dir is not None else default_stimuli_dir(root)
@@ -172,6 +182,9 @@ def build_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | P
         "subjects": subject_entries,
         "stimuli": _stimulus_entries(where, index, stimuli_dir, where),
     }
+    extra = extra_image_hashes(root)
+    if extra:
+        body["extra_images"] = extra
     return {**body, "overall_sha256": _overall_hash(body)}
 
 
@@ -247,7 +260,9 @@ def _diff_ids(label: str, expected: list[str], found: list[str]) -> list[str]:
     return [f"{label}: {len(missing)} id(s) in the manifest not in the data (e.g. {missing[:3]}), {len(extra)} new id(s) (e.g. {extra[:3]})"]
 
 
-def check_against_manifest(manifest: Mapping, manifest_path: Path, current: Mapping, stimuli: Mapping[str, str]) -> None:
+def check_against_manifest(
+    manifest: Mapping, manifest_path: Path, current: Mapping, stimuli: Mapping[str, str], extra_images: Mapping[str, str] | None = None
+) -> None:
     """Compare one subject's current entry (and its image hashes) with the manifest.
 
     Parameters
@@ -257,6 +272,9 @@ def check_against_manifest(manifest: Mapping, manifest_path: Path, current: Mapp
         ``{"subject", "entry"}`` as built by :func:`_subject_entry` for the loaded sessions.
     stimuli : dict of str to str
         Stimulus id -> sha256 of its image file, for the loaded sessions.
+    extra_images : dict of str to str, optional
+        Path under ``extra_images/`` -> sha256 (:func:`extra_image_hashes`);
+        ``None`` skips the check (extra images not loaded).
 
     Raises
     ------
@@ -287,6 +305,18 @@ def check_against_manifest(manifest: Mapping, manifest_path: Path, current: Mapp
             differences.append(f"stimulus image {stimulus_id!r} is not in the manifest")
         elif old["sha256"] != digest:
             differences.append(f"stimulus image {stimulus_id!r} ({old['file']}): sha256 {digest[:12]}... differs from the manifest's {old['sha256'][:12]}...")
+    if extra_images is not None:
+        recorded_extra = manifest.get("extra_images", {})
+        missing = sorted(set(recorded_extra) - set(extra_images))
+        new = sorted(set(extra_images) - set(recorded_extra))
+        changed = sorted(name for name in set(extra_images) & set(recorded_extra) if extra_images[name] != recorded_extra[name])
+        if missing or new:
+            differences.append(
+                f"{EXTRA_IMAGES_DIR}/: {len(missing)} file(s) in the manifest not in the folder (e.g. {missing[:3]}), "
+                f"{len(new)} new file(s) (e.g. {new[:3]})"
+            )
+        for name in changed:
+            differences.append(f"extra image {EXTRA_IMAGES_DIR}/{name}: sha256 {extra_images[name][:12]}... differs from the manifest's {recorded_extra[name][:12]}...")
     if differences:
         shown = "; ".join(differences[:8]) + (f"; ... ({len(differences) - 8} more)" if len(differences) > 8 else "")
         raise DataError(f"split of {subject} differs from manifest {manifest_path}: {shown}{hint}")
@@ -323,6 +353,23 @@ def _check_no_leak(subject: str, train_ids: np.ndarray, train_images: np.ndarray
                 )
 
 
+def _check_extra_images(
+    subject: str, extra_paths: list[Path], file_hashes: list[str], extra: np.ndarray, test_images: Mapping[str, tuple[np.ndarray, np.ndarray]], data: SubjectData
+) -> None:
+    """No extra (unlabelled) image may be identical, as a file or as decoded pixels, to a test image."""
+    files = dict(zip(file_hashes, extra_paths))
+    pixels = {hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest(): path for path, img in zip(extra_paths, extra)}
+    for name, (ids, images) in test_images.items():
+        for stimulus_id, image in zip(ids, images):
+            path = data.image_paths[str(stimulus_id)]
+            twin = files.get(file_sha256(path)) or pixels.get(hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest())
+            if twin is not None:
+                raise DataError(
+                    f"{subject}: extra image {twin} is identical to test image {str(stimulus_id)!r} ({name}, {path}); "
+                    f"remove it from {EXTRA_IMAGES_DIR}/ (test images must never reach a method)"
+                )
+
+
 def load_split(
     root: str | Path | None,
     subject: str,
@@ -331,6 +378,7 @@ def load_split(
     image_size: int | None = None,
     progress: bool = False,
     test_sets: Iterable[str] | None = None,
+    extra_images: bool = True,
 ) -> Split:
     """Load the fixed split of one subject, checked against the split manifest.
 
@@ -351,6 +399,9 @@ def load_split(
         Every requested test set's file must exist: a missing file is an
         error, so a run never silently scores fewer test sets. Pass a subset
         when only some files are available.
+    extra_images : bool
+        Load ``<root>/extra_images/`` (if present) into ``train.extra_images``,
+        after checking it against the manifest and against the test images.
 
     Returns
     -------
@@ -381,11 +432,14 @@ def load_split(
     ids_by_session = {name: session.stimulus_ids for name, session in data.sessions.items()}
     entry = _subject_entry(ids_by_session, {n: s.path for n, s in data.sessions.items()})
     image_hashes = {stimulus_id: file_sha256(path) for stimulus_id, path in data.image_paths.items()}
-    check_against_manifest(manifest, manifest_path, {"subject": subject, "entry": entry}, image_hashes)
+    extra_hashes = extra_image_hashes(data.root) if extra_images else None
+    check_against_manifest(manifest, manifest_path, {"subject": subject, "entry": entry}, image_hashes, extra_hashes)
 
     train_session = data.sessions[TRAIN_SESSION]
     train_ids, trial_image_index = np.unique(train_session.stimulus_ids, return_inverse=True)
     train_images = _stack_images(data, train_ids)
+    extra_paths = list_extra_images(data.root) if extra_images else []
+    extra = np.stack(load_stimulus_images(extra_paths, data.image_size)).astype(np.float32, copy=False) if extra_paths else None
     validation = set(validation_ids(train_ids))
     train = TrainData(
         images=train_images,
@@ -394,6 +448,7 @@ def load_split(
         trial_image_index=trial_image_index.astype(np.int64),
         runs=train_session.runs.copy(),
         validation_mask=np.array([str(i) in validation for i in train_ids], dtype=bool),
+        extra_images=extra,
     )
 
     test_inputs = {}
@@ -404,6 +459,8 @@ def load_split(
         test_inputs[name] = TestInput(name=name, fmri=averaged, stimulus_ids=ids)
         test_images[name] = (ids, _stack_images(data, ids))
     _check_no_leak(subject, train_ids, train_images, test_images, data)
+    if extra is not None:
+        _check_extra_images(subject, extra_paths, list(extra_hashes.values()), extra, test_images, data)
 
     recorded = dict(manifest["subjects"][subject])
     recorded["overall_sha256"] = manifest["overall_sha256"]

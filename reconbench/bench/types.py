@@ -45,6 +45,12 @@ class TrainData:
     validation_mask : ndarray, shape (S,), bool
         The fixed validation fold (per stimulus, so all repetitions of a
         stimulus are on the same side). Use it to choose hyperparameters.
+    extra_images : ndarray, shape (E, 3, H, W), float32 in [0, 1], or None
+        Unlabelled images without fMRI, from the dataset's ``extra_images/``
+        folder (the simulator draws them from the same image generator as the
+        stimuli; for ds001506 the user may supply a folder). Recorded in the
+        split manifest and checked to contain no test image. ``None`` when the
+        dataset has none or the split was loaded without them.
     """
 
     images: np.ndarray
@@ -53,6 +59,7 @@ class TrainData:
     trial_image_index: np.ndarray
     runs: np.ndarray
     validation_mask: np.ndarray
+    extra_images: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_trials(self) -> int:

@@ -124,6 +124,39 @@ def test_stimulus_images_are_rgb_pngs_of_the_preset_size(tiny_data_dir):
         assert not image.info.get("dpi") and "tIME" not in image.info
 
 
+def test_extra_images_come_from_the_same_generator(tiny_data_dir):
+    """Unlabelled extra images: the preset's count, distinct from every stimulus, in the training categories."""
+    from PIL import Image
+    from sklearn.neighbors import KNeighborsClassifier
+
+    def small(path: Path) -> np.ndarray:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB").resize((16, 16), Image.BILINEAR), dtype=np.float64).ravel() / 255
+
+    extra_files = sorted((tiny_data_dir / "extra_images").glob("*.png"))
+    assert len(extra_files) == sim.PRESETS["tiny"].n_extra == 200
+    stimulus_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (tiny_data_dir / "stimuli").rglob("*.png")}
+    assert not stimulus_hashes & {hashlib.sha256(p.read_bytes()).hexdigest() for p in extra_files}
+    rows = _read_table(tiny_data_dir / "ground_truth" / "extra_images.tsv")
+    assert rows[0] == ["name", "category"] and [r[0] + ".png" for r in rows[1:]] == [p.name for p in extra_files]
+    extra_category = np.array([int(r[1]) for r in rows[1:]])
+    assert np.bincount(extra_category).tolist() == [20] * 10
+    # A 1-nearest-neighbour classifier on 16x16 pixels of the training stimuli (scikit-learn) recognises
+    # the extra images' categories as well as it recognises held-out training stimuli (10-fold), and far
+    # above chance (0.1): the extra images are drawn like the stimuli.
+    from sklearn.model_selection import cross_val_score
+
+    gt = sim.load_ground_truth(tiny_data_dir)
+    train = [s for s in gt.stimuli if s.session == "NaturalImageTraining"]
+    x = np.stack([small(tiny_data_dir / "stimuli" / s.session / f"{s.name}.png") for s in train])
+    y = np.array([s.category for s in train])
+    held_out = cross_val_score(KNeighborsClassifier(n_neighbors=1), x, y, cv=10).mean()
+    classifier = KNeighborsClassifier(n_neighbors=1).fit(x, y)
+    accuracy = (classifier.predict(np.stack([small(p) for p in extra_files])) == extra_category).mean()
+    assert accuracy > 0.2 and held_out > 0.2
+    assert abs(accuracy - held_out) < 0.1
+
+
 def test_ground_truth_is_consistent_with_the_files(tiny_data_dir):
     gt = sim.load_ground_truth(tiny_data_dir)
     preset = sim.PRESETS["tiny"]
@@ -224,6 +257,7 @@ def test_presets_have_the_documented_sizes():
     assert counts["V1"] == 2500 and counts["LOC"] + counts["FFA"] + counts["PPA"] == 5000
     assert (full.n_training, full.training_reps, full.n_test, full.test_reps) == (1200, 5, 50, 24)
     assert full.n_training * full.training_reps // full.training_per_run == 120
+    assert [sim.PRESETS[name].n_extra for name in ("tiny", "default", "full")] == [200, 1200, 2400]
     default = sim.PRESETS["default"]
     assert sum(default.voxel_counts("sub-01").values()) == pytest.approx(2900, rel=0.05)
     assert default.subjects == ("sub-01", "sub-02", "sub-03") and default.image_size == 256

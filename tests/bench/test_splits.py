@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -274,3 +275,65 @@ def test_failed_manifest_leaves_nothing_behind(tmp_path):
     with pytest.raises(DataError, match="has no stimulus image"):
         load_split(built.root, "sub-01", image_size=4)
     assert sorted(p.name for p in built.root.iterdir()) == before  # no manifest, no temporary file
+
+
+# --- extra (unlabelled) images ----------------------------------------------
+
+
+def _add_extra_images(root: Path, count: int, seed: int = 0) -> list[Path]:
+    from PIL import Image
+
+    folder = root / "extra_images"
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        path = folder / f"unlabelled_{i}.png"
+        Image.fromarray((rng.random((12, 16, 3)) * 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_extra_images_are_recorded_and_loaded(tmp_path):
+    built = build_dataset(tmp_path / "extra")
+    paths = _add_extra_images(built.root, 3)
+    split = load_split(built.root, "sub-01", image_size=6)
+    manifest = read_split_manifest(built.root / MANIFEST_NAME)
+    assert manifest["extra_images"] == {p.name: sha256_file(p) for p in paths}
+    extra = split.train.extra_images
+    assert extra.shape == (3, 3, 6, 6) and extra.dtype == np.float32
+    # Same pixels as the stimulus loader gives for the same file (centre crop + pinned resize).
+    from reconbench.bench.dataset import load_stimulus_images
+
+    np.testing.assert_array_equal(extra[1], load_stimulus_images([paths[1]], 6)[0])
+    assert load_split(built.root, "sub-01", image_size=6, extra_images=False).train.extra_images is None
+
+
+def test_dataset_without_extra_images_has_none(split, dataset):
+    assert split.train.extra_images is None
+    assert "extra_images" not in read_split_manifest(dataset.root / MANIFEST_NAME)
+
+
+def test_added_or_changed_extra_image_is_named(tmp_path):
+    built = build_dataset(tmp_path / "extra")
+    paths = _add_extra_images(built.root, 2)
+    load_split(built.root, "sub-01", image_size=4)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(paths[0])
+    with pytest.raises(DataError, match=r"extra image extra_images/unlabelled_0\.png: sha256 .* differs"):
+        load_split(built.root, "sub-01", image_size=4)
+    paths[0].unlink()
+    shutil.copy(paths[1], built.root / "extra_images" / "new.png")
+    with pytest.raises(DataError, match=r"extra_images/: 1 file\(s\) in the manifest not in the folder .*unlabelled_0\.png.*1 new file\(s\) .*new\.png"):
+        load_split(built.root, "sub-01", image_size=4)
+    # Loading without extra images does not look at the folder.
+    assert load_split(built.root, "sub-01", image_size=4, extra_images=False).train.extra_images is None
+
+
+def test_extra_image_equal_to_a_test_image_is_refused(tmp_path):
+    built = build_dataset(tmp_path / "extra")
+    (built.root / "extra_images").mkdir()
+    shutil.copy(built.image_files[ARTIFICIAL_NAMES[3]], built.root / "extra_images" / "copy.png")
+    with pytest.raises(DataError, match=rf"extra image .*copy\.png is identical to test image '{re.escape(ARTIFICIAL_NAMES[3])}' \(shapes"):
+        load_split(built.root, "sub-01", image_size=4)
