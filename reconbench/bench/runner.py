@@ -256,6 +256,16 @@ class CellResult:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` if it survives a JSON round trip, else its ``repr`` (a method's log must not break a cell)."""
+    import json
+
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 class PeakMemory:
     """Peak resident memory (MB) of this process while the block runs, sampled
     every ``interval`` seconds by a background thread (psutil)."""
@@ -528,6 +538,8 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "spec": dataclasses.asdict(spec) | {"params": dict(spec.params)},
         "config_hash": spec.config_hash, "evaluation_size": size,
         **{k: run[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
+        # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
+        "stage_log": _json_safe(getattr(method, "stage_log_", None)),
     }
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame({c: [] for c in COLUMNS})
     return CellResult(rows=frame, record=record, files=files)

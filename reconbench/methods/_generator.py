@@ -10,7 +10,9 @@ The discriminator is a conditional PatchGAN: it sees the shape map beside a
 real or generated image and scores overlapping patches; the semantic vector
 enters by projection (Miyato & Koyama 2018: an inner product of an embedding of
 the vector with the last feature map). Training uses the least-squares GAN loss
-(Mao et al. 2017) plus a weighted L1 pixel loss, Adam (lr 2e-4, betas 0.5/0.999)
+(Mao et al. 2017) plus a weighted L1 pixel loss and, as an option, a weighted
+LPIPS perceptual loss (v0.1, AlexNet, the pretrained weights of the metrics;
+Zhang et al. 2018), Adam (lr 2e-4, betas 0.5/0.999)
 and a linear learning-rate decay over the second half of the iterations.
 
 Training is deterministic on CPU for a given seed: every random draw (weight
@@ -57,6 +59,9 @@ class GeneratorConfig:
     learning_rate : float
     pixel_weight : float
         Weight of the L1 pixel loss against the least-squares adversarial loss.
+    perceptual_weight : float
+        Weight of the LPIPS (AlexNet) perceptual loss; 0 turns it off (the
+        presets' default). Needs ``reconbench weights fetch``.
     augment : bool
         Random horizontal flips and small translations of (shape map, image) pairs.
     threads : int
@@ -76,6 +81,7 @@ class GeneratorConfig:
     batch_size: int = 32
     learning_rate: float = 2e-4
     pixel_weight: float = 100.0
+    perceptual_weight: float = 0.0
     augment: bool = True
     threads: int = 1
 
@@ -84,6 +90,8 @@ class GeneratorConfig:
             raise ReconbenchError(f"generator resolution {self.resolution} must be divisible by 2**depth = {2**self.depth}")
         if self.iterations < 1 or self.batch_size < 2:
             raise ReconbenchError(f"generator iterations must be >= 1 and batch_size >= 2, got {self.iterations}, {self.batch_size}")
+        if self.pixel_weight < 0 or self.perceptual_weight < 0:
+            raise ReconbenchError(f"generator pixel_weight and perceptual_weight must be >= 0, got {self.pixel_weight}, {self.perceptual_weight}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -281,8 +289,14 @@ def train_generator(
     state : dict of str to ndarray
         The generator's ``state_dict`` as numpy arrays (see :func:`load_generator`).
     log : dict
-        ``semantic_dim``, mean losses ``loss_g``, ``loss_d``, ``loss_pixel`` over
-        every ``log_every`` steps, and ``seconds``.
+        ``semantic_dim``, mean losses ``loss_g``, ``loss_d``, ``loss_pixel``,
+        ``loss_perceptual`` (0 when off) over every ``log_every`` steps, and ``seconds``.
+
+    Raises
+    ------
+    ReconbenchError
+        Bad array shapes; ``WeightsMissingError`` when the perceptual loss is on
+        and the LPIPS weights have not been fetched.
     """
     import torch
     import torch.nn.functional as F
@@ -296,6 +310,15 @@ def train_generator(
     semantic_dim = 0 if semantic_inputs is None else int(semantic_inputs.shape[1])
     if semantic_inputs is not None and semantic_inputs.shape[0] != n:
         raise ReconbenchError(f"{semantic_inputs.shape[0]} semantic vectors for {n} images")
+
+    perceptual_net = None
+    if config.perceptual_weight > 0:
+        from reconbench.metrics.networks import min_input_size
+        from reconbench.metrics.weights import load_lpips
+
+        if r < min_input_size("alexnet", "conv5"):
+            raise ReconbenchError(f"the perceptual loss needs a generator resolution of at least {min_input_size('alexnet', 'conv5')}, got {r}")
+        perceptual_net = load_lpips("alexnet")  # frozen (requires_grad False), shared with the metric
 
     start = time.perf_counter()
     with seeded_torch(seed, config.threads):
@@ -318,7 +341,7 @@ def train_generator(
         semantics_t = None if semantic_inputs is None else torch.from_numpy(np.asarray(semantic_inputs, dtype=np.float32))
         max_shift = max(1, r // 16) if config.augment else 0
         batch_size = min(config.batch_size, n)
-        log = {"semantic_dim": semantic_dim, "loss_g": [], "loss_d": [], "loss_pixel": [], "log_every": 0}
+        log = {"semantic_dim": semantic_dim, "loss_g": [], "loss_d": [], "loss_pixel": [], "loss_perceptual": [], "log_every": 0}
         log_every = max(1, config.iterations // 20)
         log["log_every"] = log_every
 
@@ -339,7 +362,7 @@ def train_generator(
         try:
             generator_net.train()
             discriminator.train()
-            sums = np.zeros(3)
+            sums = np.zeros(4)
             for step, rows in zip(range(config.iterations), batches()):
                 shape_batch, image_batch = shapes_t[rows], images_t[rows]
                 semantic_batch = None if semantics_t is None else semantics_t[rows]
@@ -358,14 +381,18 @@ def train_generator(
                 loss_adv = 0.5 * ((fake_score - 1.0) ** 2).mean()
                 loss_pixel = F.l1_loss(fake, image_batch)
                 loss_g = loss_adv + config.pixel_weight * loss_pixel
+                loss_perceptual = torch.zeros(())
+                if perceptual_net is not None:
+                    loss_perceptual = perceptual_net(2.0 * fake - 1.0, 2.0 * image_batch - 1.0, norm_eps=1e-12).mean()
+                    loss_g = loss_g + config.perceptual_weight * loss_perceptual
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
                 sched_g.step()
                 sched_d.step()
-                sums += [loss_g.item(), loss_d.item(), loss_pixel.item()]
+                sums += [loss_g.item(), loss_d.item(), loss_pixel.item(), loss_perceptual.item()]
                 if (step + 1) % log_every == 0:
-                    for name, value in zip(("loss_g", "loss_d", "loss_pixel"), sums / log_every):
+                    for name, value in zip(("loss_g", "loss_d", "loss_pixel", "loss_perceptual"), sums / log_every):
                         log[name].append(float(value))
                     sums[:] = 0
                 if bar is not None:

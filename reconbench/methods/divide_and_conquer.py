@@ -31,7 +31,7 @@ import numpy as np
 
 from reconbench.bench.cache import StageCache, array_hash, default_stage_cache, stage_key
 from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.images import read_image, resize
+from reconbench.bench.images import resize
 from reconbench.bench.method import Method
 from reconbench.bench.types import TestInput, TrainData
 from reconbench.methods import _generator, _semantic, _shape
@@ -99,9 +99,15 @@ class DivideAndConquer(Method):
         Generator training steps (None: the preset's).
     pixel_weight : float or None
         Weight of the L1 pixel loss (None: the preset's, 100).
-    extra_images_dir : str or None
-        A folder of extra unlabelled images (png/jpg) added to the generator's
-        training triples (their true shape maps and features; no fMRI needed).
+    perceptual_weight : float or None
+        Weight of the LPIPS (v0.1, AlexNet) perceptual loss of the generator
+        (None: the preset's, 0 = off). Needs the fetched weights.
+    extra_images : bool
+        Add the dataset's unlabelled extra images (``TrainData.extra_images``:
+        the simulator's ``extra_images/`` folder, or a folder the user puts in
+        a ds001506 data folder) to the generator's training triples, with their
+        true shape maps and features (no fMRI needed). Ignored when the
+        dataset has none (``n_extra_images_`` records how many were used).
     random_state : int
         Seed of every random draw (generator initialisation, batches, folds).
     """
@@ -121,6 +127,11 @@ class DivideAndConquer(Method):
         # Generator trained on true AND cross-fitted decoded inputs: robust to decoding error
         # (much better on `default`), but its generator is not shared with the other sets.
         "mixed_training": {"generator_inputs": "mixed"},
+        # The generator also trains on the dataset's unlabelled extra images (true inputs).
+        "extra_images": {"extra_images": True},
+        # L1 + LPIPS (AlexNet) perceptual loss for the generator.
+        "perceptual": {"perceptual_weight": 10.0},
+        "mixed_extra": {"generator_inputs": "mixed", "extra_images": True},
     }
 
     def __init__(
@@ -139,7 +150,8 @@ class DivideAndConquer(Method):
         decoded_folds: int = 5,
         iterations: int | None = None,
         pixel_weight: float | None = None,
-        extra_images_dir: str | None = None,
+        perceptual_weight: float | None = None,
+        extra_images: bool = False,
         random_state: int = 0,
     ):
         self.size = size
@@ -156,7 +168,8 @@ class DivideAndConquer(Method):
         self.decoded_folds = decoded_folds
         self.iterations = iterations
         self.pixel_weight = pixel_weight
-        self.extra_images_dir = extra_images_dir
+        self.perceptual_weight = perceptual_weight
+        self.extra_images = extra_images
         self.random_state = random_state
 
     # ------------------------------------------------------------------ helpers
@@ -187,9 +200,14 @@ class DivideAndConquer(Method):
     ) -> tuple[dict[str, np.ndarray], dict]:
         hashed = {name: value if isinstance(value, str) else self._hash(value) for name, value in inputs.items()}
         key = stage_key(stage, {"version": STAGE_VERSIONS[stage], **params}, hashed)
+        from reconbench.bench.runner import PeakMemory
+
         start = time.perf_counter()
-        arrays, meta, hit = self.cache_.get_or_compute(stage, key, compute)
-        self.stage_log_.append({"stage": stage, "key": key[:12], "cache_hit": hit, "seconds": time.perf_counter() - start})
+        with PeakMemory() as memory:
+            arrays, meta, hit = self.cache_.get_or_compute(stage, key, compute)
+        self.stage_log_.append(
+            {"stage": stage, "key": key[:12], "cache_hit": hit, "seconds": time.perf_counter() - start, "peak_rss_mb": memory.peak_mb}
+        )
         return arrays, meta
 
     def _train_inputs(self, train: TrainData, rois) -> dict[str, Any]:
@@ -270,20 +288,6 @@ class DivideAndConquer(Method):
         """Semantic vectors the generator is trained on, from true vectors (N, D)."""
         return vectors
 
-    def _extra_images(self, resolution: int) -> np.ndarray | None:
-        if self.extra_images_dir is None:
-            return None
-        from pathlib import Path
-
-        folder = Path(self.extra_images_dir)
-        if not folder.is_dir():
-            raise ReconbenchError(f"{self.name}: extra_images_dir {folder} is not a folder")
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"})
-        if not paths:
-            raise ReconbenchError(f"{self.name}: extra_images_dir {folder} holds no .png/.jpg/.jpeg/.bmp image")
-        side = max(resolution, 64)
-        return np.stack([resize(read_image(p)[None], side)[0] for p in paths])
-
     def _cross_fitted_inputs(self, train: TrainData) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded shape maps (S, s*s) and semantic vectors (S, D) of the training images, each
         predicted by decoders fitted on the other folds (responses averaged per image)."""
@@ -308,7 +312,9 @@ class DivideAndConquer(Method):
         return decoder.predict(x_held)
 
     def _fit_generator(self, train: TrainData) -> None:
-        config = _generator.generator_config(self.size_, iterations=self.iterations, pixel_weight=self.pixel_weight)
+        config = _generator.generator_config(
+            self.size_, iterations=self.iterations, pixel_weight=self.pixel_weight, perceptual_weight=self.perceptual_weight
+        )
         r = config.resolution
         images = resize(train.images, r)
         shape_in = _generator.prepare_shape_inputs(self.train_shape_targets_, r)
@@ -323,8 +329,10 @@ class DivideAndConquer(Method):
                 images = np.concatenate([images, images])
                 shape_in = np.concatenate([shape_in, decoded_shape_in])
                 semantic_in = None if semantic_in is None else np.concatenate([semantic_in, decoded_semantic])
-        extra = self._extra_images(r)
-        if extra is not None:
+        extra = train.extra_images if self.extra_images else None
+        self.n_extra_images_ = 0 if extra is None else int(extra.shape[0])
+        if extra is not None and extra.shape[0] > 0:
+            extra = np.asarray(extra, dtype=np.float32)
             extra_shape = _generator.prepare_shape_inputs(self._shape_targets(extra), r)
             shape_in = np.concatenate([shape_in, extra_shape])
             if semantic_in is not None:

@@ -56,7 +56,8 @@ class DivideAndConquerKMeans(DivideAndConquer):
         decoded_folds: int = 5,
         iterations: int | None = None,
         pixel_weight: float | None = None,
-        extra_images_dir: str | None = None,
+        perceptual_weight: float | None = None,
+        extra_images: bool = False,
         random_state: int = 0,
     ):
         super().__init__(
@@ -74,7 +75,8 @@ class DivideAndConquerKMeans(DivideAndConquer):
             decoded_folds=decoded_folds,
             iterations=iterations,
             pixel_weight=pixel_weight,
-            extra_images_dir=extra_images_dir,
+            perceptual_weight=perceptual_weight,
+            extra_images=extra_images,
             random_state=random_state,
         )
         self.n_clusters = n_clusters

@@ -36,7 +36,8 @@ class DivideAndConquerOracle(DivideAndConquer):
         use_semantics: bool = True,
         iterations: int | None = None,
         pixel_weight: float | None = None,
-        extra_images_dir: str | None = None,
+        perceptual_weight: float | None = None,
+        extra_images: bool = False,
         random_state: int = 0,
     ):
         super().__init__(
@@ -49,7 +50,8 @@ class DivideAndConquerOracle(DivideAndConquer):
             use_semantics=use_semantics,
             iterations=iterations,
             pixel_weight=pixel_weight,
-            extra_images_dir=extra_images_dir,
+            perceptual_weight=perceptual_weight,
+            extra_images=extra_images,
             random_state=random_state,
         )
 

@@ -236,12 +236,17 @@ class LPIPSNet(nn.Module):
         self.taps = LPIPS_TAPS[backbone]
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, kernel_size=1, bias=False) for c in LPIPS_CHANNELS[backbone])
 
-    def forward(self, images0: torch.Tensor, images1: torch.Tensor) -> torch.Tensor:
+    def forward(self, images0: torch.Tensor, images1: torch.Tensor, norm_eps: float = 0.0) -> torch.Tensor:
         """Distances between image pairs.
 
         Parameters
         ----------
         images0, images1 : Tensor, shape (N, 3, H, W), values in [-1, 1]
+        norm_eps : float
+            Added under the square root of the channel norm. 0 (the metric) is
+            the official formula; a loss that back-propagates through LPIPS
+            passes a small value (e.g. 1e-12), because the gradient of the square
+            root at an all-zero feature vector is not finite.
 
         Returns
         -------
@@ -255,7 +260,7 @@ class LPIPSNet(nn.Module):
         total = torch.zeros(n, dtype=images0.dtype, device=images0.device)
         for feat, lin in zip(feats, self.lins):
             f0, f1 = feat[:n], feat[n:]
-            u0 = f0 / (torch.sqrt(torch.sum(f0**2, dim=1, keepdim=True)) + 1e-10)
-            u1 = f1 / (torch.sqrt(torch.sum(f1**2, dim=1, keepdim=True)) + 1e-10)
+            u0 = f0 / (torch.sqrt(torch.sum(f0**2, dim=1, keepdim=True) + norm_eps) + 1e-10)
+            u1 = f1 / (torch.sqrt(torch.sum(f1**2, dim=1, keepdim=True) + norm_eps) + 1e-10)
             total = total + lin((u0 - u1) ** 2).mean(dim=(1, 2, 3))
         return total

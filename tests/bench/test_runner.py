@@ -365,3 +365,19 @@ def test_changing_a_methods_code_reruns_its_cells(tiny_data_dir, tmp_path) -> No
     assert run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", **kwargs).n_run == 0
     (folder / "_helper.py").write_text("# a private helper beside the method changed\n")
     assert run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", **kwargs).n_run == 1
+
+
+@pytest.mark.weights
+def test_cell_record_keeps_a_methods_stage_log(tiny_data_dir, weights_cache, tmp_path, monkeypatch) -> None:
+    # divide_and_conquer exposes per-stage times, cache hits and peak memory; the harness records them.
+    monkeypatch.setenv("RECONBENCH_STAGE_CACHE", str(tmp_path / "stages"))
+    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["divide_and_conquer:no_semantics"],
+                            metrics=["pixcorr"], references=False, leaderboard=False)
+    key = summary.rows["cell_key"].iloc[0]
+    record = json.loads((tmp_path / "out" / "cells" / f"{key}.json").read_text())
+    stages = {entry["stage"]: entry for entry in record["stage_log"]}
+    assert set(stages) == {"shape_decoder", "generator"}
+    for entry in stages.values():
+        assert entry["cache_hit"] is False and entry["seconds"] > 0
+        # Peak resident memory (MB) of the process during the stage: within the cell's overall peak.
+        assert 10 < entry["peak_rss_mb"] <= record["peak_memory_mb"] + 1

@@ -114,16 +114,32 @@ def test_decoded_generator_inputs_are_cross_fitted(tiny_split, stage_cache_dir):
     assert err_oof > err_in
 
 
-def test_extra_images_folder(tiny_split, stage_cache_dir, tmp_path):
-    from PIL import Image
+def test_extra_images_reach_the_generator_only_when_asked(tiny_split, stage_cache_dir):
+    extra = tiny_split.train.extra_images
+    assert extra is not None and extra.shape[0] == 200
+    plain = DivideAndConquer(random_state=0, iterations=2).fit(tiny_split.train)
+    more = DivideAndConquer(random_state=0, iterations=2, extra_images=True).fit(tiny_split.train)
+    assert plain.n_extra_images_ == 0 and more.n_extra_images_ == 200
+    # Decoders are shared (extra images have no fMRI); only the generator differs.
+    hits = {entry["stage"]: entry["cache_hit"] for entry in more.stage_log_}
+    assert hits["shape_decoder"] and hits["semantic_decoder"] and not hits["generator"]
+    # Without extra images in the data, the option is a no-op.
+    bare = dataclasses.replace(tiny_split.train, extra_images=None)
+    assert DivideAndConquer(random_state=0, iterations=2, extra_images=True).fit(bare).n_extra_images_ == 0
 
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(tmp_path / f"extra_{i}.png")
-    method = DivideAndConquer(random_state=0, iterations=2, extra_images_dir=str(tmp_path)).fit(tiny_split.train)
-    assert method.generator_log_["semantic_dim"] > 0
-    with pytest.raises(ReconbenchError, match="extra_images_dir"):
-        DivideAndConquer(iterations=2, extra_images_dir=str(tmp_path / "missing")).fit(tiny_split.train)
+
+def test_perceptual_loss_is_logged_and_changes_training(tiny_split, weights_cache, stage_cache_dir):
+    base = DivideAndConquer(random_state=0, iterations=6).fit(tiny_split.train)
+    perceptual = DivideAndConquer(random_state=0, iterations=6, perceptual_weight=5.0).fit(tiny_split.train)
+    assert perceptual.generator_config_.perceptual_weight == 5.0
+    losses = perceptual.generator_log_["loss_perceptual"]
+    # LPIPS of untrained output against real images lies in (0, 2): a real, finite distance.
+    assert losses and all(np.isfinite(losses)) and 0.0 < losses[0] < 2.0
+    assert all(v == 0.0 for v in base.generator_log_["loss_perceptual"])
+    test = tiny_split.test_inputs["natural"]
+    assert not np.array_equal(base.reconstruct(test), perceptual.reconstruct(test))
+    with pytest.raises(ReconbenchError, match="perceptual_weight"):
+        DivideAndConquer(iterations=2, perceptual_weight=-1.0).fit(tiny_split.train)
 
 
 def test_bad_parameters_and_inputs(tiny_split):

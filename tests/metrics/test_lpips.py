@@ -34,6 +34,26 @@ def test_alex_distances_equal_official_lpips(weights_cache) -> None:
     np.testing.assert_allclose(both, [0.72188, 0.13757], atol=1e-4)
 
 
+def test_loss_form_keeps_the_official_values_and_has_finite_gradients(weights_cache) -> None:
+    """The training-loss form (``norm_eps``) gives the official distances and finite input gradients,
+    also where a feature vector is all zero (where the plain square root's gradient is not finite)."""
+    import torch
+
+    from reconbench.metrics.weights import load_lpips
+
+    ref, p0, p1 = (torch.from_numpy(load_png(f"{name}.png")).float() for name in ("ex_ref", "ex_p0", "ex_p1"))
+    net = load_lpips("alexnet", weights_cache)
+    fake = torch.cat([p0, p1]).requires_grad_(True)
+    distance = net(2 * fake - 1, 2 * torch.cat([ref, ref]) - 1, norm_eps=1e-12)
+    np.testing.assert_allclose(distance.detach().numpy(), [0.72188, 0.13757], atol=1e-4)
+    distance.sum().backward()
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
+    # A uniform black image: check the loss form's gradient is finite whatever the features are.
+    black = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    net(2 * black - 1, 2 * ref - 1, norm_eps=1e-12).sum().backward()
+    assert torch.isfinite(black.grad).all()
+
+
 def test_identical_images_have_zero_distance(weights_cache) -> None:
     rng = np.random.default_rng(0)
     images = rng.random((2, 3, 32, 32))
