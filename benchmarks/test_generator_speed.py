@@ -6,6 +6,9 @@
   so multiply the mean by ``iterations / 10``.
 - ``test_generation``: generating 50 images (a test set) with a trained-size
   network.
+- ``test_training_steps_perceptual``: the same steps with the LPIPS (AlexNet)
+  perceptual loss switched on (needs ``reconbench weights fetch``); compare its
+  mean with ``test_training_steps[preset_threads]`` of the same run.
 - the same with 2 torch threads (``2threads``): the preset uses 1, because on
   a shared machine 2 threads were up to 5x slower than 1 (OpenMP threads
   waiting for each other); on an idle 2-core machine 2 may be faster.
@@ -42,6 +45,13 @@ def test_training_steps(benchmark, threads):
     shapes, semantics, images = _data(256, config)
     benchmark.extra_info["steps"] = STEPS
     benchmark.extra_info["preset_iterations"] = DEFAULT.iterations
+    benchmark.pedantic(_generator.train_generator, args=(shapes, semantics, images, config, 0), rounds=2, iterations=1)
+
+
+def test_training_steps_perceptual(benchmark):
+    config = dataclasses.replace(DEFAULT, iterations=STEPS, perceptual_weight=10.0)
+    shapes, semantics, images = _data(256, config)
+    benchmark.extra_info["steps"] = STEPS
     benchmark.pedantic(_generator.train_generator, args=(shapes, semantics, images, config, 0), rounds=2, iterations=1)
 
 

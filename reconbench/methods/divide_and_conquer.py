@@ -131,7 +131,6 @@ class DivideAndConquer(Method):
         "extra_images": {"extra_images": True},
         # L1 + LPIPS (AlexNet) perceptual loss for the generator.
         "perceptual": {"perceptual_weight": 10.0},
-        "mixed_extra": {"generator_inputs": "mixed", "extra_images": True},
     }
 
     def __init__(
