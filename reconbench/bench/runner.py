@@ -136,9 +136,18 @@ def simulated_preset(root: str | Path) -> str | None:
     if not info.is_file():
         return None
     try:
-        return str(json.loads(info.read_text(encoding="utf-8"))["preset"])
+        config = json.loads(info.read_text(encoding="utf-8"))
+        preset = str(config["preset"])
     except (OSError, ValueError, KeyError) as exc:
         raise ReconbenchError(f"cannot read the preset from {info}: {exc}") from exc
+    from reconbench.bench.simulate import FORMAT_VERSION
+
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ReconbenchError(
+            f"{root} was simulated by another reconbench version (format {config.get('format_version')!r}; this version "
+            f"writes {FORMAT_VERSION!r}); simulate it again: reconbench simulate --preset {preset} --out {root} --force"
+        )
+    return preset
 
 
 def check_dataset_matches(dataset: str, root: str | Path) -> None:

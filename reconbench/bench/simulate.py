@@ -54,7 +54,8 @@ from reconbench.bench import stimuli as stim
 from reconbench.bench.atomic import atomic_path
 from reconbench.bench.errors import ReconbenchError
 
-FORMAT_VERSION = "reconbench-simulation/1"
+#: Version 2 added ``extra_images/``. A folder of another version is refused, not half-used.
+FORMAT_VERSION = "reconbench-simulation/2"
 SESSIONS = ("NaturalImageTraining", "NaturalImageTest", "ArtificialImage", "LetterImage")
 ALL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
 EMBEDDING_DIM = 16

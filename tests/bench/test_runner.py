@@ -337,6 +337,13 @@ def test_bench_refuses_folders_it_cannot_use(tiny_data_dir, tmp_path) -> None:
         run_preset("default", data=tiny_data_dir, out=tmp_path / "out")
     with pytest.raises(ReconbenchError, match="unknown preset 'huge'"):
         run_preset("huge", data=tmp_path / "x", out=tmp_path / "out")
+    # A folder simulated by an older reconbench (format 1 had no extra_images/) is refused, not half-used.
+    stale = tmp_path / "stale"
+    (stale / "ground_truth").mkdir(parents=True)
+    (stale / "ground_truth" / "simulation.json").write_text(json.dumps({"format_version": "reconbench-simulation/1", "preset": "tiny"}))
+    with pytest.raises(ReconbenchError, match=r"simulated by another reconbench version .*reconbench simulate --preset tiny --out .*stale --force"):
+        run_preset("tiny", data=stale, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
