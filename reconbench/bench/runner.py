@@ -267,8 +267,6 @@ class CellResult:
 
 def _json_safe(value: Any) -> Any:
     """``value`` if it survives a JSON round trip, else its ``repr`` (a method's log must not break a cell)."""
-    import json
-
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):

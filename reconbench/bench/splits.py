@@ -138,10 +138,14 @@ def _stimulus_entries(ids: Iterable[str], index, stimuli_dir: Path, where: Mappi
     return entries
 
 
-def extra_image_hashes(root: str | Path) -> dict[str, str]:
-    """``{path relative to <root>/extra_images: sha256}`` of the extra images of ``root`` ({} if none)."""
+def extra_image_hashes(root: str | Path, paths: Iterable[Path] | None = None) -> dict[str, str]:
+    """``{path relative to <root>/extra_images: sha256}`` of the extra images of ``root`` ({} if none).
+
+    ``paths``: the files, when the caller has listed them (:func:`list_extra_images`) already.
+    """
     folder = Path(root) / EXTRA_IMAGES_DIR
-    return {path.relative_to(folder).as_posix(): file_sha256(path) for path in list_extra_images(root)}
+    paths = list_extra_images(root) if paths is None else paths
+    return {path.relative_to(folder).as_posix(): file_sha256(path) for path in paths}
 
 
 def build_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | Path | None = None) -> dict:
@@ -333,41 +337,54 @@ def _stack_images(data: SubjectData, ids: np.ndarray) -> np.ndarray:
     return np.stack([data.images[str(i)] for i in ids]).astype(np.float32, copy=False)
 
 
-def _check_no_leak(subject: str, train_ids: np.ndarray, train_images: np.ndarray, test_images: Mapping[str, tuple[np.ndarray, np.ndarray]], data: SubjectData) -> None:
-    """No test stimulus id, image file or decoded image may also be a training stimulus."""
+def _pixel_hash(image: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def _check_no_leak(
+    subject: str,
+    train_ids: np.ndarray,
+    train_images: np.ndarray,
+    test_images: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    data: SubjectData,
+    file_hashes: Mapping[str, str],
+    extra: tuple[list[Path], list[str], np.ndarray] | None = None,
+) -> None:
+    """No test stimulus may be a training stimulus, and no test image (as a file or as decoded
+    pixels) may be identical to a training image or to an extra image.
+
+    ``file_hashes`` maps stimulus ids to the sha256 of their files (computed once for the
+    manifest check); ``extra`` is (paths, file sha256s, decoded images) of the extra images.
+    """
+    seen_files: dict[str, tuple[str, str]] = {}
+    seen_pixels: dict[str, tuple[str, str]] = {}
+    for stimulus_id, image in zip(train_ids, train_images):
+        seen_files[file_hashes[str(stimulus_id)]] = ("train", str(stimulus_id))
+        seen_pixels[_pixel_hash(image)] = ("train", str(stimulus_id))
+    if extra is not None:
+        for path, digest, image in zip(*extra):
+            seen_files.setdefault(digest, ("extra", str(path)))
+            seen_pixels.setdefault(_pixel_hash(image), ("extra", str(path)))
     train_set = set(str(i) for i in train_ids)
-    train_files = {file_sha256(data.image_paths[str(i)]): str(i) for i in train_ids}
-    train_pixels = {hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest(): str(i) for i, img in zip(train_ids, train_images)}
     for name, (ids, images) in test_images.items():
         for stimulus_id, image in zip(ids, images):
             stimulus_id = str(stimulus_id)
             if stimulus_id in train_set:
                 raise DataError(f"{subject}: test stimulus {stimulus_id!r} ({name}) is also a training stimulus; the split would leak")
-            file_hash = file_sha256(data.image_paths[stimulus_id])
-            pixel_hash = hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
-            twin = train_files.get(file_hash) or train_pixels.get(pixel_hash)
-            if twin is not None:
+            path = data.image_paths[stimulus_id]
+            twin = seen_files.get(file_hashes[stimulus_id]) or seen_pixels.get(_pixel_hash(image))
+            if twin is None:
+                continue
+            kind, which = twin
+            if kind == "train":
                 raise DataError(
-                    f"{subject}: test image {stimulus_id!r} ({name}, {data.image_paths[stimulus_id]}) is identical to training image {twin!r} "
-                    f"({data.image_paths[twin]}); the split would leak"
+                    f"{subject}: test image {stimulus_id!r} ({name}, {path}) is identical to training image {which!r} "
+                    f"({data.image_paths[which]}); the split would leak"
                 )
-
-
-def _check_extra_images(
-    subject: str, extra_paths: list[Path], file_hashes: list[str], extra: np.ndarray, test_images: Mapping[str, tuple[np.ndarray, np.ndarray]], data: SubjectData
-) -> None:
-    """No extra (unlabelled) image may be identical, as a file or as decoded pixels, to a test image."""
-    files = dict(zip(file_hashes, extra_paths))
-    pixels = {hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest(): path for path, img in zip(extra_paths, extra)}
-    for name, (ids, images) in test_images.items():
-        for stimulus_id, image in zip(ids, images):
-            path = data.image_paths[str(stimulus_id)]
-            twin = files.get(file_sha256(path)) or pixels.get(hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest())
-            if twin is not None:
-                raise DataError(
-                    f"{subject}: extra image {twin} is identical to test image {str(stimulus_id)!r} ({name}, {path}); "
-                    f"remove it from {EXTRA_IMAGES_DIR}/ (test images must never reach a method)"
-                )
+            raise DataError(
+                f"{subject}: extra image {which} is identical to test image {stimulus_id!r} ({name}, {path}); "
+                f"remove it from {EXTRA_IMAGES_DIR}/ (test images must never reach a method)"
+            )
 
 
 def load_split(
@@ -432,13 +449,13 @@ def load_split(
     ids_by_session = {name: session.stimulus_ids for name, session in data.sessions.items()}
     entry = _subject_entry(ids_by_session, {n: s.path for n, s in data.sessions.items()})
     image_hashes = {stimulus_id: file_sha256(path) for stimulus_id, path in data.image_paths.items()}
-    extra_hashes = extra_image_hashes(data.root) if extra_images else None
+    extra_paths = list_extra_images(data.root) if extra_images else []
+    extra_hashes = extra_image_hashes(data.root, extra_paths) if extra_images else None
     check_against_manifest(manifest, manifest_path, {"subject": subject, "entry": entry}, image_hashes, extra_hashes)
 
     train_session = data.sessions[TRAIN_SESSION]
     train_ids, trial_image_index = np.unique(train_session.stimulus_ids, return_inverse=True)
     train_images = _stack_images(data, train_ids)
-    extra_paths = list_extra_images(data.root) if extra_images else []
     extra = np.stack(load_stimulus_images(extra_paths, data.image_size)).astype(np.float32, copy=False) if extra_paths else None
     validation = set(validation_ids(train_ids))
     train = TrainData(
@@ -458,9 +475,10 @@ def load_split(
         ids, averaged, _ = average_repetitions(session.fmri, session.stimulus_ids)
         test_inputs[name] = TestInput(name=name, fmri=averaged, stimulus_ids=ids)
         test_images[name] = (ids, _stack_images(data, ids))
-    _check_no_leak(subject, train_ids, train_images, test_images, data)
-    if extra is not None:
-        _check_extra_images(subject, extra_paths, list(extra_hashes.values()), extra, test_images, data)
+    _check_no_leak(
+        subject, train_ids, train_images, test_images, data, image_hashes,
+        None if extra is None else (extra_paths, list(extra_hashes.values()), extra),
+    )
 
     recorded = dict(manifest["subjects"][subject])
     recorded["overall_sha256"] = manifest["overall_sha256"]

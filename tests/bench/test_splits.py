@@ -302,10 +302,13 @@ def test_extra_images_are_recorded_and_loaded(tmp_path):
     assert manifest["extra_images"] == {p.name: sha256_file(p) for p in paths}
     extra = split.train.extra_images
     assert extra.shape == (3, 3, 6, 6) and extra.dtype == np.float32
-    # Same pixels as the stimulus loader gives for the same file (centre crop + pinned resize).
-    from reconbench.bench.dataset import load_stimulus_images
+    # At the images' own height no resize happens: the pixels are PIL's, centre-cropped 12x16 -> 12x12.
+    from PIL import Image
 
-    np.testing.assert_array_equal(extra[1], load_stimulus_images([paths[1]], 6)[0])
+    native = load_split(built.root, "sub-01", image_size=12).train.extra_images
+    with Image.open(paths[1]) as image:
+        reference = np.asarray(image.convert("RGB"), dtype=np.float64)[:, 2:14].transpose(2, 0, 1) / 255
+    np.testing.assert_allclose(native[1], reference, atol=1e-6)
     assert load_split(built.root, "sub-01", image_size=6, extra_images=False).train.extra_images is None
 
 
