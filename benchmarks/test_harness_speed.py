@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reconbench.bench.evaluate import Evaluator
-from reconbench.bench.results import ResultStore, normalise
+from reconbench.bench.evaluator import Evaluator
 from reconbench.leaderboard.tables import summarise
 from reconbench.metrics import get_metric
+from reconbench.store.results import ResultStore, normalise
 
 METRICS = ("pairwise_identification", "pixcorr", "ssim", "lpips", "alexnet2", "alexnet5")
 

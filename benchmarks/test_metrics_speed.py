@@ -24,7 +24,7 @@ CHEAP = ("pairwise_identification", "pixcorr", "ssim")
 
 @pytest.fixture(scope="module")
 def weights_cache():
-    from reconbench.bench.paths import cache_dir
+    from reconbench.core.paths import cache_dir
     from reconbench.metrics.weights import fetch_weights
 
     return fetch_weights(cache=cache_dir()).parent
@@ -32,7 +32,7 @@ def weights_cache():
 
 def image_pairs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Smooth random images (8 x 8 noise upsampled) and noisy versions of them, float32 in [0, 1]."""
-    from reconbench.bench.images import resize
+    from reconbench.core.images import resize
 
     rng = np.random.default_rng(seed)
     true = resize(rng.random((n, 3, 8, 8), dtype=np.float32), SIDE)

@@ -3,7 +3,7 @@
 The problem: LVC voxels of every training trial -> the 64 x 64 shape map of
 the trial's image, with alpha chosen per target over :data:`ALPHAS` (8 values).
 
-- ``reconbench``: :class:`reconbench.baselines._ridge.RidgeDecoder` with the
+- ``reconbench``: :class:`reconbench.decoders.ridge.RidgeDecoder` with the
   fixed validation fold of the split, refitted on all training trials;
 - ``sklearn``: ``sklearn.linear_model.RidgeCV(alphas=ALPHAS,
   alpha_per_target=True)`` on the same trials (efficient leave-one-out).
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reconbench.baselines._ridge import RidgeDecoder
+from reconbench.decoders.ridge import RidgeDecoder
 
 #: The alpha grid of both decoders (the issue asks for at least 8 values).
 ALPHAS = np.logspace(-1, 6, 8)
@@ -57,7 +57,7 @@ def _shape_targets(images: np.ndarray) -> np.ndarray:
     try:
         from reconbench.methods._shape import shape_maps
     except ImportError:  # the divide-and-conquer shape stage is not installed: luma at 64 x 64
-        from reconbench.bench.images import resize
+        from reconbench.core.images import resize
 
         small = resize(images, MAP_SIZE)
         maps = np.tensordot(np.array([0.2125, 0.7154, 0.0721], np.float32), small, axes=([0], [1]))
@@ -67,7 +67,7 @@ def _shape_targets(images: np.ndarray) -> np.ndarray:
 
 
 def _from_dataset(root: Path) -> dict:
-    from reconbench.bench.splits import load_split
+    from reconbench.datasets.splits import load_split
 
     split = load_split(root, "sub-01", test_sets=["natural"])
     train = split.train

@@ -18,9 +18,9 @@ import shutil
 
 import numpy as np
 
-from reconbench.bench import encoding_model as em
-from reconbench.bench import simulate as sim
-from reconbench.bench import stimuli
+from reconbench.datasets.simulated import encoding_model as em
+from reconbench.datasets.simulated import simulate as sim
+from reconbench.datasets.simulated import stimuli
 
 
 def test_simulate_tiny(benchmark, tmp_path):

@@ -1,4 +1,4 @@
-from reconbench.bench.cli import main
+from reconbench.cli import main
 
 if __name__ == "__main__":
     main()

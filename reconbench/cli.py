@@ -1,19 +1,27 @@
 """The ``reconbench`` command line.
 
 Every command is a thin wrapper: it parses options and calls a library
-function. A :class:`~reconbench.bench.errors.ReconbenchError` is printed as one
+function. A :class:`~reconbench.core.errors.ReconbenchError` is printed as one
 line on standard error and the command exits with status 2.
+
+This is the one module that imports both the harness (``bench``) and the
+leaderboard: it hands :func:`leaderboard_writer` to the runner. The commands
+import what they run inside their body, so ``reconbench --help`` and
+``reconbench compare`` start without loading torch and the methods.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     help="reconbench: benchmark image reconstruction from visual-cortex fMRI.",
@@ -27,6 +35,14 @@ app.add_typer(data_app, name="data")
 app.add_typer(weights_app, name="weights")
 
 
+def leaderboard_writer(results: Path, rows: "pd.DataFrame") -> Path:
+    """Write ``results/leaderboard`` from the rows of a run, with every reference row's caption."""
+    from reconbench.leaderboard import write_leaderboard
+    from reconbench.references import reference_notes
+
+    return write_leaderboard(results, Path(results) / "leaderboard", rows=rows, notes=reference_notes())
+
+
 @app.command()
 def simulate(
     preset: str = typer.Option("tiny", help="Size preset: tiny, default or full."),
@@ -35,7 +51,7 @@ def simulate(
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
 ) -> None:
     """Write a simulated dataset in the ds001506 layout (BData .h5 files and a stimulus folder)."""
-    from reconbench.bench.simulate import simulate as run_simulation
+    from reconbench.datasets.simulated.simulate import simulate as run_simulation
 
     run_simulation(preset=preset, out=out, seed=seed, force=force, progress=True)
 
@@ -46,7 +62,7 @@ def data_check(
     stimuli: Optional[Path] = typer.Option(None, help="Stimulus image folder (default: DATA_DIR/stimuli)."),
 ) -> None:
     """Print subjects, sessions, ROIs with voxel counts, trials, repetitions and missing stimuli."""
-    from reconbench.bench.dataset import check_data
+    from reconbench.datasets.ds001506.loader import check_data
 
     check_data(data_dir, stimuli_dir=stimuli)
 
@@ -106,8 +122,8 @@ def run(
     leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Write RESULTS/leaderboard at the end."),
 ) -> None:
     """Run the grid (method x parameter set x subject x seed) and score every test set."""
-    from reconbench.bench.paths import data_root
     from reconbench.bench.runner import print_summary, run_benchmark
+    from reconbench.core.paths import data_root
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -116,7 +132,8 @@ def run(
     summary = run_benchmark(
         dataset, data_root(data), out, subjects=_split_list(subjects), methods=_split_list(methods), seeds=seed_list,
         metrics=_split_list(metrics), methods_dir=methods_dir, stimuli_dir=stimuli, jobs=jobs, scheduler=scheduler,
-        threads=threads, force=force, retry_failed=retry_failed, leaderboard=leaderboard, progress=True,
+        threads=threads, force=force, retry_failed=retry_failed, leaderboard=leaderboard_writer if leaderboard else None,
+        progress=True,
     )
     print_summary(summary)
 
@@ -129,8 +146,9 @@ def leaderboard_command(
 ) -> None:
     """Write the leaderboard (Markdown, CSV, self-contained HTML) from result rows."""
     from reconbench.leaderboard import write_leaderboard
+    from reconbench.references import reference_notes
 
-    folder = write_leaderboard(results, out, citations=citations)
+    folder = write_leaderboard(results, out, citations=citations, notes=reference_notes())
     typer.echo(f"leaderboard: {folder / 'leaderboard.md'}, {folder / 'leaderboard.html'}, {folder / 'leaderboard.csv'}")
 
 
@@ -139,7 +157,7 @@ def list_command(
     methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="Also list the methods of this folder."),
 ) -> None:
     """Show methods (with parameter sets), metrics and datasets."""
-    from reconbench.bench.runner import print_listing
+    from reconbench.bench.listing import print_listing
 
     print_listing(methods_dir)
 
@@ -161,7 +179,8 @@ def bench(
     from reconbench.bench.runner import print_summary, run_preset
 
     summary = run_preset(preset, data=data, out=out, jobs=jobs, subjects=_split_list(subjects),
-                         methods=_split_list(methods), methods_dir=methods_dir, scheduler=scheduler, threads=threads, force=force, progress=True)
+                         methods=_split_list(methods), methods_dir=methods_dir, scheduler=scheduler, threads=threads, force=force,
+                         leaderboard=leaderboard_writer, progress=True)
     print_summary(summary)
 
 

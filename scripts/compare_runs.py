@@ -33,7 +33,7 @@ import pandas as pd
 
 #: Columns that change between two runs of the same code on the same inputs.
 IGNORED_COLUMNS = ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version", "wall_seconds")
-#: Columns identifying a score (see reconbench.bench.results.KEY_COLUMNS).
+#: Columns identifying a score (see reconbench.store.results.KEY_COLUMNS).
 KEY_COLUMNS = ("dataset", "subject", "test_set", "method", "param_set", "params_hash", "seed", "metric", "stimulus_id")
 #: Leaderboard files compared as text.
 TEXT_SUFFIXES = (".md", ".csv", ".html", ".json", ".tsv", ".txt")

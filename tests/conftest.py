@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory) -> Path:
     """A ``tiny`` simulated dataset (seed 0), made once per test session."""
-    from reconbench.bench.simulate import simulate
+    from reconbench.datasets.simulated.simulate import simulate
 
     out = tmp_path_factory.mktemp("sim") / "tiny"
     simulate(preset="tiny", out=out, seed=0, force=False, progress=False)
@@ -25,7 +25,7 @@ def weights_cache() -> Path:
     checkout). A fetch failure fails the tests that need weights: no metric may
     run on random weights.
     """
-    from reconbench.bench.paths import cache_dir
+    from reconbench.core.paths import cache_dir
     from reconbench.metrics.weights import fetch_weights
 
     cache = cache_dir()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reconbench.bench.cli import main
+from reconbench.cli import main
 from tests.data.bdata_files import LETTER_NAMES, build_dataset, session_specs, write_session_file
 
 

@@ -6,7 +6,7 @@ checking the Method contract of DESIGN.md:
 - hyperparameters are ``__init__`` keywords stored unchanged (scikit-learn
   clone semantics: ``cls(**m.get_params())`` has equal parameters, and every
   stored value is the very object that was passed);
-- ``reconstruct`` before ``fit`` raises :class:`~reconbench.bench.method.NotFittedError`;
+- ``reconstruct`` before ``fit`` raises :class:`~reconbench.core.method.NotFittedError`;
 - ``fit`` returns ``self``;
 - one reconstruction per test stimulus id, shape ``(M, 3, H, W)``, float32,
   finite, in [0, 1], accepted by the evaluator's checks;
@@ -26,8 +26,8 @@ import inspect
 import numpy as np
 import pytest
 
-from reconbench.bench.method import Method, NotFittedError
 from reconbench.bench.registry import discover_methods
+from reconbench.core.method import Method, NotFittedError
 
 SEED = 0
 METHODS = discover_methods()
@@ -36,8 +36,8 @@ CASES = [(name, set_name) for name, cls in METHODS.items() for set_name in cls.p
 
 @pytest.fixture(scope="module")
 def tiny_split(tiny_data_dir):
-    from reconbench.bench.dataset import list_subjects
-    from reconbench.bench.splits import load_split
+    from reconbench.datasets.ds001506.loader import list_subjects
+    from reconbench.datasets.splits import load_split
 
     subject = list_subjects(tiny_data_dir)[0]
     return load_split(tiny_data_dir, subject)
@@ -87,7 +87,7 @@ def test_methods_are_discovered():
 
 @pytest.mark.parametrize("name,param_set", CASES, ids=[f"{n}:{p}" for n, p in CASES])
 def test_method_conformance(name, param_set, tiny_split, request, monkeypatch):
-    from reconbench.bench.evaluate import align_by_id, check_reconstructions
+    from reconbench.bench.evaluator import align_by_id, check_reconstructions
 
     # Fit for real: no stage reused from a cache.
     monkeypatch.setenv("RECONBENCH_STAGE_CACHE", "off")

@@ -6,10 +6,10 @@ from typing import Sequence
 
 import numpy as np
 
-from reconbench.baselines._features import feature_vectors
-from reconbench.baselines._ridge import DEFAULT_ALPHAS, fit_ridge_decoder
-from reconbench.bench.method import Method
-from reconbench.bench.types import TestInput, TrainData
+from reconbench.core.method import Method
+from reconbench.core.types import TestInput, TrainData
+from reconbench.decoders.features import feature_vectors
+from reconbench.decoders.ridge import DEFAULT_ALPHAS, fit_ridge_decoder
 
 
 class CategoryPrototype(Method):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconbench.bench.method import Method
-from reconbench.bench.types import TestInput, TrainData
+from reconbench.core.method import Method
+from reconbench.core.types import TestInput, TrainData
 
 
 class MeanImage(Method):

@@ -6,17 +6,17 @@ from typing import Sequence
 
 import numpy as np
 
-from reconbench.baselines._ridge import DEFAULT_ALPHAS, fit_ridge_decoder
-from reconbench.bench.images import resize
-from reconbench.bench.method import Method
-from reconbench.bench.types import TestInput, TrainData
+from reconbench.core.images import resize
+from reconbench.core.method import Method
+from reconbench.core.types import TestInput, TrainData
+from reconbench.decoders.ridge import DEFAULT_ALPHAS, fit_ridge_decoder
 
 
 class PixelRidge(Method):
     """Decode the colour pixels of the image linearly from voxels.
 
     The training images are reduced to ``resolution`` x ``resolution`` with the
-    pinned resize (:func:`reconbench.bench.images.resize`), every colour pixel
+    pinned resize (:func:`reconbench.core.images.resize`), every colour pixel
     is one ridge target (alpha per pixel on the validation fold), and the
     decoded images are resized back up to the training images' resolution with
     the same resize and clipped to [0, 1]. ``resolution=None`` decodes at the
@@ -30,14 +30,14 @@ class PixelRidge(Method):
         Side of the decoded pixel grid.
     samples : {"trials", "averaged"}, default "trials"
         Fit on single trials (Shen et al. 2019) or on per-image averages.
-    alphas : sequence of float, default :data:`reconbench.baselines._ridge.DEFAULT_ALPHAS`
+    alphas : sequence of float, default :data:`reconbench.decoders.ridge.DEFAULT_ALPHAS`
     alpha_per_target : bool, default True
     target_pca : None, int or float, default None
         Decode principal components of the pixel vectors instead of pixels.
 
     Attributes
     ----------
-    decoder_ : reconbench.baselines._ridge.RidgeDecoder
+    decoder_ : reconbench.decoders.ridge.RidgeDecoder
     image_shape_ : tuple (3, H, W)
     decoded_shape_ : tuple (3, h, w)
     """

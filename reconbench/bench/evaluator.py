@@ -9,7 +9,7 @@ evaluator
    position;
 3. resizes predictions and true images to the dataset's evaluation resolution
    (:func:`evaluation_size`) with the one pinned resize,
-   :func:`reconbench.bench.images.resize`;
+   :func:`reconbench.core.images.resize`;
 4. scores them with every metric of the registry, one value per image.
 
 Metric functions never resize; the evaluation resolution is decided here, in
@@ -22,17 +22,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.images import resize
-
-#: Evaluation resolution (pixels, square) per dataset; ``None`` means "the
-#: dataset's native stimulus size". See :func:`evaluation_size`.
-EVALUATION_SIZES: dict[str, int | None] = {
-    "ds001506": 256,
-    "simulated:default": 256,
-    "simulated:full": 256,
-    "simulated:tiny": None,
-}
+from reconbench import metrics as metric_registry
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.images import resize
+from reconbench.datasets.catalog import CATALOG
 
 
 class EvaluationError(ReconbenchError):
@@ -42,13 +35,8 @@ class EvaluationError(ReconbenchError):
 def evaluation_size(dataset: str, native_size: int) -> int:
     """Return the side length (pixels) at which ``dataset`` is scored.
 
-    The rule (pinned, part of the evaluation recipe):
-
-    - ``ds001506`` (real data): 256 x 256;
-    - ``simulated:default`` and ``simulated:full``: 256 x 256, the size of their
-      stimuli, so simulated and real scores share a resolution;
-    - ``simulated:tiny`` (tests): the native stimulus size, since upsampling
-      tiny images would only make every metric slower.
+    The rule is pinned in :mod:`reconbench.datasets.catalog` (256 x 256 for
+    ds001506 and the 256-px simulated presets, the native size otherwise).
 
     Parameters
     ----------
@@ -61,12 +49,9 @@ def evaluation_size(dataset: str, native_size: int) -> int:
     -------
     int
     """
-    if dataset not in EVALUATION_SIZES:
-        raise ReconbenchError(
-            f"no evaluation resolution is pinned for dataset {dataset!r}; known: {', '.join(EVALUATION_SIZES)}"
-        )
-    size = EVALUATION_SIZES[dataset]
-    return int(native_size) if size is None else int(size)
+    if dataset not in CATALOG:
+        raise ReconbenchError(f"no evaluation resolution is pinned for dataset {dataset!r}; known: {', '.join(CATALOG)}")
+    return CATALOG[dataset].evaluation_size_for(native_size)
 
 
 def _as_id_array(ids: Sequence[Any], what: str) -> np.ndarray:
@@ -191,8 +176,6 @@ def default_metrics(names: Sequence[str] | None = None) -> dict[str, Any]:
 
     The error for an unknown name lists the valid ones.
     """
-    from reconbench import metrics as metric_registry
-
     if names is None:
         names = list(metric_registry.list_metrics())
     return {name: metric_registry.get_metric(name) for name in names}

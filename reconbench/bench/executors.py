@@ -28,7 +28,7 @@ import queue
 import threading
 from typing import Any, Callable, Iterator, Sequence
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 
 #: ``on_event(cell_index, stage, step, total)``
 EventCallback = Callable[[int, str, int, int], None]

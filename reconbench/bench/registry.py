@@ -2,7 +2,7 @@
 
 Built-ins are the modules of ``reconbench/methods`` and ``reconbench/baselines``
 whose names do not start with an underscore; each defines one subclass of
-:class:`~reconbench.bench.method.Method`. Third-party packages register classes
+:class:`~reconbench.core.method.Method`. Third-party packages register classes
 in the entry-point group ``reconbench.methods``; a folder given with
 ``--methods-dir`` is scanned like the built-in ones.
 """
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.method import Method
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.method import Method
 
 ENTRY_POINT_GROUP = "reconbench.methods"
 BUILTIN_PACKAGES = ("reconbench.baselines", "reconbench.methods")

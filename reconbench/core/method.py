@@ -9,14 +9,13 @@ arguments stored unchanged on ``self`` (scikit-learn style), so
 from __future__ import annotations
 
 import abc
-import hashlib
 import inspect
-import json
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from reconbench.bench.types import TestInput, TrainData
+from reconbench.core.hashing import SPACED, json_hash
+from reconbench.core.types import TestInput, TrainData
 
 
 class NotFittedError(RuntimeError):
@@ -91,5 +90,6 @@ def _canonical(value: Any) -> Any:
 
 def params_hash(name: str, params: Mapping[str, Any]) -> str:
     """A short stable hash of a method name and its hyperparameters."""
-    text = json.dumps({"method": name, "params": _canonical(dict(params))}, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    # Spaced separators: the params hash was defined with json's default ones,
+    # and every committed params hash (and so every cell key) depends on them.
+    return json_hash({"method": name, "params": _canonical(dict(params))}, 12, separators=SPACED)

@@ -9,16 +9,14 @@ plus a small JSON-able ``meta`` dict, written atomically as one ``.npz`` file
 (no pickles: loading never executes code).
 
 Where the cache lives: ``$RECONBENCH_STAGE_CACHE`` if set (the value ``off``
-disables caching), else ``reconbench.bench.paths.cache_dir() / "stages"``.
+disables caching), else ``reconbench.core.paths.cache_dir() / "stages"``.
 The cache only ever skips work: a missing, unreadable or corrupt entry is
 recomputed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import zipfile
 from pathlib import Path
@@ -26,71 +24,15 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from reconbench.bench.atomic import atomic_path
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.paths import cache_dir
+from reconbench.core.atomic import atomic_path
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.hashing import array_hash, canonical_json, sha256_text
+from reconbench.core.paths import cache_dir
+
+__all__ = ["STAGE_CACHE_ENV", "StageCache", "array_hash", "canonical_json", "default_stage_cache", "stage_key"]
 
 STAGE_CACHE_ENV = "RECONBENCH_STAGE_CACHE"
 _META_KEY = "__meta__"
-
-
-def array_hash(array: np.ndarray) -> str:
-    """Return the sha256 (hex) of an array's dtype, shape and C-ordered bytes.
-
-    Parameters
-    ----------
-    array : array_like, any shape
-        Numeric or boolean array; string arrays are hashed through their UTF-8 text.
-    """
-    array = np.asarray(array)
-    digest = hashlib.sha256()
-    if array.dtype.kind in "US":
-        # Unicode arrays: hash the text, so the same ids with a different max length agree.
-        digest.update(b"str")
-        digest.update(repr(array.shape).encode())
-        for item in array.ravel().tolist():
-            text = item.decode() if isinstance(item, bytes) else str(item)
-            digest.update(len(text).to_bytes(8, "little"))
-            digest.update(text.encode("utf-8"))
-        return digest.hexdigest()
-    if array.dtype.kind == "O":
-        raise ReconbenchError(f"cannot hash an object array of shape {array.shape}: convert it to a numeric or string array")
-    array = np.ascontiguousarray(array)
-    digest.update(array.dtype.str.encode())
-    digest.update(repr(array.shape).encode())
-    digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
-
-
-def canonical_json(value: Any) -> str:
-    """Return a canonical JSON text of ``value`` (sorted keys, no spaces).
-
-    Accepts dicts with string keys, lists/tuples, str, bool, int, finite float,
-    None and numpy scalars. Anything else raises ``TypeError``: a ``repr``
-    fallback could differ between runs and silently split the cache.
-    """
-
-    def convert(v: Any) -> Any:
-        if isinstance(v, Mapping):
-            out = {}
-            for k, item in v.items():
-                if not isinstance(k, str):
-                    raise TypeError(f"cache key parameters must have string keys, found {k!r}")
-                out[k] = convert(item)
-            return out
-        if isinstance(v, (list, tuple)):
-            return [convert(item) for item in v]
-        if isinstance(v, np.generic):
-            return convert(v.item())
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                raise TypeError(f"cache key parameters must be finite, found {v!r}")
-            return v
-        if v is None or isinstance(v, (str, bool, int)):
-            return v
-        raise TypeError(f"cannot put {type(v).__name__} {v!r} in a cache key; use str, int, float, bool, None, list or dict")
-
-    return json.dumps(convert(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None) -> str:
@@ -115,8 +57,7 @@ def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] |
     input_hashes = {}
     for name, value in (inputs or {}).items():
         input_hashes[name] = value if isinstance(value, str) else array_hash(value)
-    text = canonical_json({"stage": stage, "params": dict(params), "inputs": input_hashes})
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_text(canonical_json({"stage": stage, "params": dict(params), "inputs": input_hashes}))
 
 
 class StageCache:

@@ -8,7 +8,7 @@ images stay with the evaluator.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -114,3 +114,29 @@ class Split:
     test_inputs: Mapping[str, TestInput]
     test_images: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
     manifest: Mapping[str, object] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class GroundTruthView:
+    """What a simulated dataset knows and a real one does not, as the harness
+    hands it to a reference row (never to a method).
+
+    Attributes
+    ----------
+    categories : mapping of str to str, or None
+        Stimulus id -> category, for stimuli that have one.
+    noise_free : mapping of str to (ndarray, ndarray), or None
+        Test-set name -> ``(stimulus_ids (M',), responses (M', V))``: the
+        noise-free VC responses of one subject, voxels in file column order.
+    """
+
+    categories: Mapping[str, str] | None = None
+    noise_free: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+
+
+class RowNote(NamedTuple):
+    """How the leaderboard describes a row that is not ranked: a short
+    ``caption`` after its label and a ``legend`` sentence under the title."""
+
+    caption: str
+    legend: str

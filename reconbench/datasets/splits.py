@@ -16,7 +16,7 @@ The manifest ``<root>/reconbench_split.json`` records, per subject and session,
 the file's sha256 and stimulus ids, the train / validation / test ids, the
 sha256 of every stimulus image file, and one overall hash of all of it, so two
 machines can prove they used the same split. :func:`load_split` recomputes
-these and raises a :class:`~reconbench.bench.errors.DataError` naming every
+these and raises a :class:`~reconbench.core.errors.DataError` naming every
 difference. When no manifest exists it is written on first load (atomically);
 if the data folder is read-only it goes to the cache folder instead, with a
 warning.
@@ -33,14 +33,18 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from reconbench.bench.atomic import write_text
-from reconbench.bench.dataset import (
+from reconbench.core.atomic import write_text
+from reconbench.core.errors import DataError
+from reconbench.core.hashing import json_hash, sha256_file, sha256_text
+from reconbench.core.paths import cache_dir, data_root
+from reconbench.core.types import TEST_SETS, Split, TestInput, TrainData
+from reconbench.datasets.ds001506.loader import (
+    EXTRA_IMAGES_DIR,
     SESSIONS,
     TEST_SET_SESSIONS,
     TRAIN_SESSION,
     SubjectData,
     average_repetitions,
-    EXTRA_IMAGES_DIR,
     default_stimuli_dir,
     index_stimulus_images,
     list_extra_images,
@@ -52,9 +56,6 @@ from reconbench.bench.dataset import (
     session_file,
     session_table,
 )
-from reconbench.bench.errors import DataError
-from reconbench.bench.paths import cache_dir, data_root
-from reconbench.bench.types import TEST_SETS, Split, TestInput, TrainData
 
 MANIFEST_NAME = "reconbench_split.json"
 MANIFEST_FORMAT = "reconbench-split/1"
@@ -84,24 +85,22 @@ def validation_ids(train_ids: Iterable[str], fraction: float = VALIDATION_FRACTI
     if len(unique) < 2:
         return []
     n_validation = min(len(unique) - 1, max(1, math.ceil(fraction * len(unique))))
-    ranked = sorted(unique, key=lambda i: hashlib.sha256((VALIDATION_SALT + i).encode("utf-8")).hexdigest())
+    ranked = sorted(unique, key=lambda i: sha256_text(VALIDATION_SALT + i))
     return sorted(ranked[:n_validation])
 
 
-def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a data file's bytes (:func:`reconbench.core.hashing.sha256_file`);
+    an unreadable file is a :class:`DataError`."""
     try:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(chunk_size), b""):
-                digest.update(chunk)
+        return sha256_file(path)
     except OSError as exc:
         raise DataError(f"cannot read {path} to hash it: {exc}") from exc
-    return digest.hexdigest()
 
 
 def _overall_hash(body: Mapping) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+    # The compact sorted form (full digest) that the format reconbench-split/1 defined.
+    return json_hash(body)
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +219,7 @@ def write_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | P
 
 def cached_manifest_path(root: str | Path) -> Path:
     """Where the manifest of a read-only data folder is kept: the cache folder, keyed by the folder's absolute path."""
-    key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8")).hexdigest()[:16]
+    key = sha256_text(str(Path(root).resolve()), 16)
     return cache_dir() / "splits" / key / MANIFEST_NAME
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconbench.bench.images import resize
+from reconbench.core.images import resize
 
 
 def feature_vectors(
@@ -18,7 +18,7 @@ def feature_vectors(
 
     Images smaller than the smallest input that reaches ``layer`` are first
     enlarged to that size with the pinned resize
-    (:func:`reconbench.bench.images.resize`); others are fed at their size.
+    (:func:`reconbench.core.images.resize`); others are fed at their size.
 
     Parameters
     ----------

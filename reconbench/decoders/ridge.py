@@ -32,7 +32,7 @@ indicator, which costs per stimulus instead of per trial.
 Validation
 ----------
 Alphas are chosen on a fixed validation fold (``validation_mask``), not by
-cross-validation: the fold of :class:`~reconbench.bench.types.TrainData` is
+cross-validation: the fold of :class:`~reconbench.core.types.TrainData` is
 per stimulus. When ``target_index`` is given, the validation predictions are
 made from the responses averaged over the repetitions of each validation
 stimulus, which is exactly what the decoder sees at test time (test fMRI is
@@ -607,7 +607,7 @@ def fit_ridge_decoder(
 
     Parameters
     ----------
-    train : reconbench.bench.types.TrainData
+    train : reconbench.core.types.TrainData
     roi : str
         Key of ``train.fmri`` (e.g. ``"LVC"``, ``"HVC"``, ``"VC"``).
     targets : ndarray, shape (S, n_targets)
@@ -623,7 +623,7 @@ def fit_ridge_decoder(
     -------
     RidgeDecoder, fitted
     """
-    from reconbench.bench.errors import DataError
+    from reconbench.core.errors import DataError
 
     if roi not in train.fmri:
         raise DataError(f"ROI {roi!r} is not in the training data; available: {', '.join(sorted(train.fmri))}")

@@ -1,21 +1,24 @@
 """reconbench.leaderboard: result rows -> Markdown, CSV and a self-contained HTML page.
 
 :func:`write_leaderboard` is what ``reconbench leaderboard RESULTS --out DIR``
-and the end of ``reconbench run`` call. How tables are computed is documented
+and the end of ``reconbench run`` call (the command line passes the reference
+rows' captions; the leaderboard imports ``core``, the store and metric metadata only). How tables are computed is documented
 in :mod:`reconbench.leaderboard.tables`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import pandas as pd
 
-from reconbench.bench import atomic
-from reconbench.bench.results import load_results
+from reconbench.core import atomic
+from reconbench.core.types import RowNote
 from reconbench.leaderboard.html import to_html
 from reconbench.leaderboard.render import to_csv, to_markdown
 from reconbench.leaderboard.tables import read_citations, summarise
+from reconbench.store.results import load_results
 
 __all__ = ["write_leaderboard", "summarise", "read_citations", "to_markdown", "to_csv", "to_html"]
 
@@ -27,6 +30,7 @@ def write_leaderboard(
     rows: pd.DataFrame | None = None,
     citations: str | Path | None = None,
     title: str = "reconbench leaderboard",
+    notes: Mapping[str, RowNote] | None = None,
 ) -> Path:
     """Write ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.html``.
 
@@ -41,6 +45,10 @@ def write_leaderboard(
         Result rows already in memory (default: read from ``results``).
     citations : path, optional
         Literature rows; default: the packaged ``citations.csv``.
+    notes : mapping of str to RowNote, optional
+        Caption and legend sentence of each reference row, from the reference
+        plugins (``reconbench.references.reference_notes()``, passed by the
+        command line: the leaderboard names no row itself).
 
     Returns
     -------
@@ -52,7 +60,7 @@ def write_leaderboard(
     out = results_dir / "leaderboard" if out is None else Path(out)
     rows = load_results(results) if rows is None else rows
     summary = summarise(rows, citations=read_citations(citations))
-    atomic.write_text(out / "leaderboard.md", to_markdown(summary, title=title))
+    atomic.write_text(out / "leaderboard.md", to_markdown(summary, title=title, notes=notes))
     atomic.write_text(out / "leaderboard.csv", to_csv(summary))
-    atomic.write_text(out / "leaderboard.html", to_html(summary, rows, results_dir, title=title))
+    atomic.write_text(out / "leaderboard.html", to_html(summary, rows, results_dir, title=title, notes=notes))
     return out

@@ -13,15 +13,23 @@ import base64
 import html
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
-from reconbench.bench.results import reconstruction_dir
+from reconbench.core.types import RowNote
 from reconbench.leaderboard.render import (
-    ARROW, describe, entries, entry_label, fmt, legend, metrics_of, tables,
+    ARROW,
+    describe,
+    entries,
+    entry_label,
+    fmt,
+    legend,
+    metrics_of,
+    tables,
 )
 from reconbench.leaderboard.tables import ranking_metric
+from reconbench.store.results import reconstruction_dir
 
 #: Test images shown per grid.
 GRID_IMAGES = 8
@@ -158,7 +166,7 @@ def _cell_html(row: pd.Series | None) -> str:
     return f"{fmt(row['mean'])}{mark}{interval}"
 
 
-def _board_table(rows: pd.DataFrame, metrics: Sequence[str]) -> str:
+def _board_table(rows: pd.DataFrame, metrics: Sequence[str], notes: Mapping[str, RowNote] | None = None) -> str:
     direction = {m: bool(rows.loc[rows["metric"] == m, "higher_is_better"].iloc[0]) for m in metrics}
     head = "".join(f"<th>{_esc(m)} {ARROW[direction[m]]}</th>" for m in metrics)
     out = [f'<table class="board"><thead><tr><th>#</th><th class="name">method</th>{head}</tr></thead><tbody>']
@@ -173,7 +181,7 @@ def _board_table(rows: pd.DataFrame, metrics: Sequence[str]) -> str:
             css = "best" if r is not None and r["best"] else "tied" if r is not None and r["tied_with_best"] else ""
             title = "" if r is None or pd.isna(r["p_vs_best"]) else f' title="p vs best = {r["p_vs_best"]:.3g}"'
             cells.append(f'<td class="{css}"{title}>{_cell_html(r)}</td>')
-        label = entry_label(method, param_set, kind)
+        label = entry_label(method, param_set, kind, notes)
         if kind == "literature":
             label += f" — {sub['source'].iloc[0]}"
         out.append(f'<tr class="{_esc(kind)}"><td>{rank_text}</td><td class="name">{_esc(label)}</td>{"".join(cells)}</tr>')
@@ -181,20 +189,23 @@ def _board_table(rows: pd.DataFrame, metrics: Sequence[str]) -> str:
     return "".join(out)
 
 
-def to_html(summary: pd.DataFrame, raw: pd.DataFrame, results_dir: str | Path, *, title: str = "reconbench leaderboard", preamble: str = "") -> str:
-    """The whole leaderboard as one self-contained HTML page."""
+def to_html(
+    summary: pd.DataFrame, raw: pd.DataFrame, results_dir: str | Path, *, title: str = "reconbench leaderboard", preamble: str = "",
+    notes: Mapping[str, RowNote] | None = None,
+) -> str:
+    """The whole leaderboard as one self-contained HTML page (``notes``: reference captions, see ``render.entry_label``)."""
     results_dir = Path(results_dir)
     body = [f"<h1>{_esc(title)}</h1>"]
     if preamble:
         body.append(f'<p class="note">{_esc(preamble)}</p>')
-    body.append(f'<p class="note">{_esc(legend().replace("**Bold**", "Bold (green)"))}</p>')
+    body.append(f'<p class="note">{_esc(legend(notes).replace("**Bold**", "Bold (green)"))}</p>')
     if summary.empty:
         body.append("<p>No successful results yet.</p>")
     for dataset, test_set, rows in tables(summary):
         metrics = metrics_of(rows)
         body.append(f'<h2 id="{_esc(dataset)}-{_esc(test_set)}">{_esc(dataset)} · {_esc(test_set)}</h2>')
         body.append(f'<p class="note">{_esc(describe(rows))} Ranked by {_esc(ranking_metric(metrics))}.</p>')
-        body.append(_board_table(rows, metrics))
+        body.append(_board_table(rows, metrics, notes))
         body.append("<h3>Per-metric means and 95% intervals</h3><div class=\"plots\">")
         for metric in metrics:
             body.append(f"<figure><figcaption>{_esc(metric)}</figcaption>{interval_plot(rows, metric)}</figure>")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 
 MATCH_COLUMNS = ["dataset", "test_set", "method", "param_set", "params_hash", "metric"]
 COMPARED_KINDS = ("method", "oracle", "reference")

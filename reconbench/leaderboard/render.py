@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import pandas as pd
 
+from reconbench.core.types import TEST_SETS, RowNote
 from reconbench.leaderboard.tables import ALPHA, ranking_metric
 
 ARROW = {True: "↑", False: "↓"}
@@ -15,13 +16,6 @@ KIND_LABEL = {
     "reference": "reference, not ranked",
     "chance": "chance level",
     "literature": "literature, not computed here",
-}
-
-
-#: What the harness's own reference rows are (computed in reconbench.bench.runner).
-REFERENCE_NOTES = {
-    "category-only": "true-category mean training image",
-    "noise-ceiling": "ideal observer, voxel-space identification",
 }
 
 
@@ -34,8 +28,6 @@ def fmt(value: float, digits: int = 3) -> str:
 
 def tables(summary: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """Yield ``(dataset, test_set, rows)`` in a stable order (test sets as in TEST_SETS)."""
-    from reconbench.bench.types import TEST_SETS
-
     def order(item: tuple[str, str]) -> tuple:
         dataset, test_set = item
         return (dataset, TEST_SETS.index(test_set) if test_set in TEST_SETS else len(TEST_SETS), test_set)
@@ -74,13 +66,17 @@ def cell_text(row: pd.Series | None, *, markdown: bool = True) -> str:
     return text
 
 
-def entry_label(method: str, param_set: str, kind: str) -> str:
-    """``method [param_set] (kind note)``; the parameter set is omitted when it is ``default``."""
+def entry_label(method: str, param_set: str, kind: str, notes: Mapping[str, RowNote] | None = None) -> str:
+    """``method [param_set] (kind note)``; the parameter set is omitted when it is ``default``.
+
+    ``notes`` (reference row name -> :class:`~reconbench.core.types.RowNote`)
+    come from the reference plugins, through the caller: the leaderboard names none.
+    """
     label = method if not param_set or param_set == "default" else f"{method} [{param_set}]"
     if kind == "chance":
         return "chance"
-    if kind == "reference" and method in REFERENCE_NOTES:
-        return f"{label} ({REFERENCE_NOTES[method]}; reference, not ranked)"
+    if kind == "reference" and notes and method in notes:
+        return f"{label} ({notes[method].caption}; reference, not ranked)"
     return f"{label} ({KIND_LABEL[kind]})" if kind in KIND_LABEL else label
 
 
@@ -97,25 +93,27 @@ def describe(rows: pd.DataFrame) -> str:
     return f"{n_images} test images (over {n_subjects} subject(s)), {n_seeds} seed(s) per method."
 
 
-def legend() -> str:
+def legend(notes: Mapping[str, RowNote] | None = None) -> str:
+    """The legend under the title; each reference row adds its own sentence (``notes``)."""
+    references = "".join(f"{note.legend}; " for note in (notes or {}).values())
     return (
         "Mean over test images [bootstrap 95% interval]. ↑ higher is better, ↓ lower is better. "
         f"**Bold**: best ranked method on that metric; ≈: not significantly different from the best "
         f"(paired permutation test, p ≥ {ALPHA:g}, uncorrected). "
         "Rows marked oracle, reference, chance or literature are not ranked: oracles see the true test images; "
-        "category-only scores each test image's true-category mean training image; noise-ceiling is the pairwise "
-        "identification an ideal observer who knows the encoding model reaches from the measured responses "
-        "(voxel space; both from the simulator's ground truth, so simulated data only); "
+        f"{references}"
         "literature rows are reported numbers, not computed here."
     )
 
 
-def to_markdown(summary: pd.DataFrame, *, title: str = "reconbench leaderboard", preamble: str = "") -> str:
-    """The whole leaderboard as Markdown: one table per dataset and test set."""
+def to_markdown(
+    summary: pd.DataFrame, *, title: str = "reconbench leaderboard", preamble: str = "", notes: Mapping[str, RowNote] | None = None
+) -> str:
+    """The whole leaderboard as Markdown: one table per dataset and test set (``notes``: see :func:`entry_label`)."""
     lines = [f"# {title}", ""]
     if preamble:
         lines += [preamble, ""]
-    lines += [legend(), ""]
+    lines += [legend(notes), ""]
     if summary.empty:
         lines += ["No successful results yet.", ""]
     for dataset, test_set, rows in tables(summary):
@@ -131,7 +129,7 @@ def to_markdown(summary: pd.DataFrame, *, title: str = "reconbench leaderboard",
             by_metric = {r["metric"]: r for _, r in sub.iterrows()}
             rank = sub["rank"].iloc[0]
             rank_text = "–" if rank is pd.NA or pd.isna(rank) else str(int(rank))
-            cells = [rank_text, entry_label(method, param_set, kind)] + [cell_text(by_metric.get(m)) for m in metrics]
+            cells = [rank_text, entry_label(method, param_set, kind, notes)] + [cell_text(by_metric.get(m)) for m in metrics]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         sources = sorted({s for s in rows.loc[rows["kind"] == "literature", "source"]})
         if sources:

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 
 #: The metric that orders methods, first one present.
 RANKING_METRICS = ("pairwise_identification", "pairwise_id")
@@ -101,7 +101,7 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
     Parameters
     ----------
     rows : DataFrame
-        Result rows (:data:`reconbench.bench.results.COLUMNS`).
+        Result rows (:data:`reconbench.store.results.COLUMNS`).
     citations : DataFrame, optional
         Literature rows (:func:`read_citations`); default: the packaged file.
 

@@ -31,7 +31,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 
 
 @dataclass(frozen=True)

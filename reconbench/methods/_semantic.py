@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 
 
 def pooled_features(
@@ -32,7 +32,7 @@ def pooled_features(
     images : ndarray, shape (N, 3, H, W), float in [0, 1]
     net, layer : str
         Passed to :func:`reconbench.metrics.features.image_features` (through
-        :func:`reconbench.baselines._features.feature_vectors`).
+        :func:`reconbench.decoders.features.feature_vectors`).
     pool : int
         Side of the pooled grid (1 = global average pooling).
 
@@ -40,7 +40,7 @@ def pooled_features(
     -------
     ndarray, shape (N, C * pool * pool), float32
     """
-    from reconbench.baselines._features import feature_vectors
+    from reconbench.decoders.features import feature_vectors
 
     # Images smaller than the network's minimum input are enlarged with the pinned resize there.
     return feature_vectors(np.asarray(images, dtype=np.float32), net=net, layer=layer, pool=int(pool), batch_size=batch_size)

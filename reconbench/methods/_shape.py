@@ -20,9 +20,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import ndimage, optimize
 
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.images import resize
-from reconbench.bench.types import TrainData
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.images import resize
+from reconbench.core.types import TrainData
 
 #: Rec. 709 luma weights, the ones scikit-image's ``rgb2gray`` uses.
 LUMA_709 = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
@@ -103,7 +103,7 @@ class LinearMap:
 
     @classmethod
     def from_ridge(cls, decoder) -> "LinearMap":
-        """Fold a fitted :class:`reconbench.baselines._ridge.RidgeDecoder` (with or without target PCA)."""
+        """Fold a fitted :class:`reconbench.decoders.ridge.RidgeDecoder` (with or without target PCA)."""
         weights, intercept = decoder.coef_, decoder.intercept_
         if getattr(decoder, "pca_components_", None) is not None:
             weights = weights @ decoder.pca_components_
@@ -121,7 +121,7 @@ def fit_roi_decoder(
 ) -> tuple[LinearMap, np.ndarray | None]:
     """Fit a ridge decoder from one ROI to per-image targets (alpha per target on the validation fold).
 
-    Built on :func:`reconbench.baselines._ridge.fit_ridge_decoder`.
+    Built on :func:`reconbench.decoders.ridge.fit_ridge_decoder`.
 
     Parameters
     ----------
@@ -142,7 +142,7 @@ def fit_roi_decoder(
         Refitted on every training image.
     validation_predictions : ndarray, shape (S_val, D), or None
     """
-    from reconbench.baselines._ridge import DEFAULT_ALPHAS, fit_ridge_decoder
+    from reconbench.decoders.ridge import DEFAULT_ALPHAS, fit_ridge_decoder
 
     grid = DEFAULT_ALPHAS if alphas is None else tuple(alphas)
     if roi not in train.fmri:

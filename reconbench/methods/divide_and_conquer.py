@@ -1,7 +1,7 @@
 """Divide-and-conquer reconstruction (Fang, Qi & Pan, NeurIPS 2020), implemented as described.
 
 Three stages, each cached by a hash of its inputs and parameters
-(:mod:`reconbench.bench.cache`), so ablations recompute only what differs:
+(:mod:`reconbench.core.stage_cache`), so ablations recompute only what differs:
 
 1. **Shape** (:mod:`reconbench.methods._shape`): the blurred, mean-removed
    grayscale map of each training image (64x64 by default) is decoded by one
@@ -29,11 +29,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from reconbench.bench.cache import StageCache, array_hash, default_stage_cache, stage_key
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.images import resize
-from reconbench.bench.method import Method
-from reconbench.bench.types import TestInput, TrainData
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.images import resize
+from reconbench.core.method import Method
+from reconbench.core.profiling import PeakMemory
+from reconbench.core.stage_cache import StageCache, array_hash, default_stage_cache, stage_key
+from reconbench.core.types import TestInput, TrainData
 from reconbench.methods import _generator, _semantic, _shape
 
 #: Bump when a stage's code changes in a way that changes its result.
@@ -199,8 +200,6 @@ class DivideAndConquer(Method):
     ) -> tuple[dict[str, np.ndarray], dict]:
         hashed = {name: value if isinstance(value, str) else self._hash(value) for name, value in inputs.items()}
         key = stage_key(stage, {"version": STAGE_VERSIONS[stage], **params}, hashed)
-        from reconbench.bench.runner import PeakMemory
-
         start = time.perf_counter()
         with PeakMemory() as memory:
             arrays, meta, hit = self.cache_.get_or_compute(stage, key, compute)

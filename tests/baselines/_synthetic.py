@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconbench.bench.images import resize
-from reconbench.bench.types import TestInput, TrainData
+from reconbench.core.images import resize
+from reconbench.core.types import TestInput, TrainData
 
 
 def category_images(n_per_category: int, n_categories: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import adjusted_rand_score
 
 from reconbench.baselines.category_prototype import CategoryPrototype
-from reconbench.bench.method import NotFittedError
+from reconbench.core.method import NotFittedError
 from tests.baselines._synthetic import make_problem
 
 pytestmark = pytest.mark.weights

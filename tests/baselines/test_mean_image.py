@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reconbench.baselines.mean_image import MeanImage
-from reconbench.bench.method import NotFittedError
+from reconbench.core.method import NotFittedError
 from tests.baselines._synthetic import make_problem
 
 

@@ -7,8 +7,8 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from reconbench.baselines.nearest_neighbor import NearestNeighbor
-from reconbench.bench.method import NotFittedError
-from reconbench.bench import types as bench_types
+from reconbench.core import types as bench_types
+from reconbench.core.method import NotFittedError
 from tests.baselines._synthetic import make_problem
 
 pytestmark = pytest.mark.weights

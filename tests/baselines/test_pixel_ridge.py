@@ -7,8 +7,8 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from reconbench.baselines.pixel_ridge import PixelRidge
-from reconbench.bench.images import resize
-from reconbench.bench.method import NotFittedError
+from reconbench.core.images import resize
+from reconbench.core.method import NotFittedError
 from tests.baselines._synthetic import make_problem
 
 

@@ -11,15 +11,14 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.evaluate import (
-    EVALUATION_SIZES,
+from reconbench.bench.evaluator import (
     EvaluationError,
     Evaluator,
     align_by_id,
     check_reconstructions,
     evaluation_size,
 )
+from reconbench.core.errors import ReconbenchError
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,6 @@ def test_evaluation_size_rule() -> None:
     assert evaluation_size("simulated:default", 256) == 256
     assert evaluation_size("simulated:full", 256) == 256
     assert evaluation_size("simulated:tiny", 32) == 32
-    assert set(EVALUATION_SIZES) == {"ds001506", "simulated:tiny", "simulated:default", "simulated:full"}
     with pytest.raises(ReconbenchError, match="no evaluation resolution.*'other'"):
         evaluation_size("other", 64)
 

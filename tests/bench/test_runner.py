@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from reconbench.bench.cli import app
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.method import params_hash
-from reconbench.bench.results import comparable, load_results
 from reconbench.bench.runner import run_benchmark
+from reconbench.cli import app
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.method import params_hash
+from reconbench.store.results import comparable, load_results
 
 REPO = Path(__file__).resolve().parents[2]
 METRICS = ["pairwise_identification", "pixcorr"]
@@ -29,7 +29,7 @@ METRICS = ["pairwise_identification", "pixcorr"]
 # Test methods are files in a folder (as a user's would be), so spawned workers can import them.
 TEST_METHODS = {
     "always_fails.py": '''
-        from reconbench.bench.method import Method
+        from reconbench.core.method import Method
 
         class AlwaysFails(Method):
             name = "always_fails"
@@ -40,7 +40,7 @@ TEST_METHODS = {
     ''',
     "oracle_copy.py": '''
         import numpy as np
-        from reconbench.bench.method import Method
+        from reconbench.core.method import Method
 
         class OracleCopy(Method):
             name = "oracle_copy"
@@ -52,7 +52,7 @@ TEST_METHODS = {
     ''',
     "seeded_grey.py": '''
         import numpy as np
-        from reconbench.bench.method import Method
+        from reconbench.core.method import Method
 
         class SeededGrey(Method):
             """Noise images from its seed; refuses to run if it was handed true images."""
@@ -73,7 +73,7 @@ TEST_METHODS = {
     ''',
     "wrong_count.py": '''
         import numpy as np
-        from reconbench.bench.method import Method
+        from reconbench.core.method import Method
 
         class WrongCount(Method):
             name = "wrong_count"
@@ -128,9 +128,9 @@ def test_grid_and_row_schema(serial_run) -> None:
 
 
 def test_scores_equal_an_independent_computation(serial_run, tiny_data_dir, methods_dir) -> None:
-    from reconbench.bench.evaluate import evaluation_size
+    from reconbench.bench.evaluator import evaluation_size
     from reconbench.bench.registry import get_method
-    from reconbench.bench.splits import load_split
+    from reconbench.datasets.splits import load_split
 
     split = load_split(tiny_data_dir, "sub-01")
     method = get_method("my_lowres_ridge", methods_dir)(alpha=100.0, size=8, roi="VC").fit(split.train)
@@ -177,8 +177,8 @@ def test_only_oracles_see_true_images(serial_run) -> None:
 
 
 def test_category_only_reference(serial_run, tiny_data_dir) -> None:
-    from reconbench.bench.simulate import load_ground_truth
-    from reconbench.bench.splits import load_split
+    from reconbench.datasets.simulated.ground_truth import load_ground_truth
+    from reconbench.datasets.splits import load_split
 
     truth = load_ground_truth(tiny_data_dir)
     split = load_split(tiny_data_dir, "sub-01")
@@ -280,8 +280,8 @@ def test_cli_run_with_the_readme_example(tiny_data_dir, tmp_path) -> None:
 
 def test_noise_ceiling_reference(serial_run, tiny_data_dir) -> None:
     """The ideal-observer identification, recomputed with scipy's Pearson r on the saved noise-free responses."""
-    from reconbench.bench.simulate import load_ground_truth
-    from reconbench.bench.splits import load_split
+    from reconbench.datasets.simulated.ground_truth import load_ground_truth
+    from reconbench.datasets.splits import load_split
 
     truth = load_ground_truth(tiny_data_dir)
     split = load_split(tiny_data_dir, "sub-01")
@@ -308,7 +308,7 @@ def test_a_method_cannot_change_the_shared_training_data(tiny_data_dir, tmp_path
     folder = tmp_path / "methods"
     folder.mkdir()
     (folder / "vandal.py").write_text(textwrap.dedent('''
-        from reconbench.bench.method import Method
+        from reconbench.core.method import Method
 
         class Vandal(Method):
             name = "vandal"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reconbench.bench.method import Method, NotFittedError, params_hash
+from reconbench.core.method import Method, NotFittedError, params_hash
 
 
 class Grey(Method):

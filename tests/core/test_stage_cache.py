@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from reconbench.bench import cache as cache_module
-from reconbench.bench.cache import StageCache, array_hash, canonical_json, default_stage_cache, stage_key
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core import stage_cache as cache_module
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.stage_cache import StageCache, array_hash, canonical_json, default_stage_cache, stage_key
 
 
 def test_array_hash_is_sha256_of_dtype_shape_and_c_bytes():

@@ -15,10 +15,12 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from reconbench.bench import splits as splits_module
-from reconbench.bench.dataset import natural_image_id
-from reconbench.bench.errors import DataError
-from reconbench.bench.splits import (
+from reconbench.core import types as bench_types
+from reconbench.core.errors import DataError
+from reconbench.core.types import TEST_SETS
+from reconbench.datasets import splits as splits_module
+from reconbench.datasets.ds001506.loader import natural_image_id
+from reconbench.datasets.splits import (
     MANIFEST_NAME,
     build_split_manifest,
     cached_manifest_path,
@@ -27,8 +29,6 @@ from reconbench.bench.splits import (
     validation_ids,
     write_split_manifest,
 )
-from reconbench.bench import types as bench_types
-from reconbench.bench.types import TEST_SETS
 from tests.data.bdata_files import (
     ARTIFICIAL_NAMES,
     TEST_NATURAL,
@@ -256,7 +256,7 @@ def test_manifest_goes_to_cache_when_folder_is_read_only(dataset, tmp_path, monk
 
 def test_manifest_on_simulated_data(tiny_data_dir):
     # The simulator writes the manifest before its final rename; loading checks it.
-    from reconbench.bench.dataset import list_subjects
+    from reconbench.datasets.ds001506.loader import list_subjects
 
     assert (tiny_data_dir / MANIFEST_NAME).is_file()
     subject = list_subjects(tiny_data_dir)[0]

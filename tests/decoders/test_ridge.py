@@ -8,14 +8,14 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
-from reconbench.baselines._ridge import (
+from reconbench.core.errors import DataError
+from reconbench.core.types import TrainData
+from reconbench.decoders.ridge import (
     DEFAULT_ALPHAS,
     NotFittedDecoderError,
     RidgeDecoder,
     fit_ridge_decoder,
 )
-from reconbench.bench.errors import DataError
-from reconbench.bench.types import TrainData
 
 
 def _problem(n_samples, n_features, n_targets, seed=0, noise=None):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reconbench.bench.results import normalise
+from reconbench.store.results import normalise
 
 
 def make_rows(values: dict[tuple[str, str, str], np.ndarray], *, metrics=None, test_set="natural",

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from reconbench.bench.cli import app
+from reconbench.cli import app
 from reconbench.leaderboard.regression import compare_leaderboards
 from reconbench.leaderboard.render import to_csv
 from reconbench.leaderboard.tables import summarise

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from reconbench.bench.results import ResultStore, png_bytes, reconstruction_dir
+from reconbench.core.types import RowNote
 from reconbench.leaderboard import write_leaderboard
 from reconbench.leaderboard.html import to_html
 from reconbench.leaderboard.render import to_csv, to_markdown
 from reconbench.leaderboard.tables import summarise
+from reconbench.store.results import ResultStore, png_bytes, reconstruction_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -84,7 +85,9 @@ def test_markdown_has_one_table_per_dataset_and_test_set(three_methods) -> None:
     other = three_methods.copy()
     other["test_set"] = "letters"
     rows = pd.concat([three_methods, other], ignore_index=True)
-    text = to_markdown(summarise(rows))
+    notes = {"category-only": RowNote("true-category mean training image", "category-only is a test row")}
+    text = to_markdown(summarise(rows), notes=notes)
+    assert "category-only is a test row; literature rows" in text
     assert text.index("## simulated:tiny · natural") < text.index("## simulated:tiny · letters")
     assert "| # | method | pairwise_identification ↑ | lpips ↓ |" in text
     assert "copy_truth (oracle: sees the true test images, not ranked)" in text

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 from reconbench.leaderboard.tables import CITATION_COLUMNS, read_citations, summarise
 from tests.leaderboard.conftest import make_rows
 

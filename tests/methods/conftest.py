@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_split(tiny_data_dir):
-    from reconbench.bench.splits import load_split
+    from reconbench.datasets.splits import load_split
 
     return load_split(tiny_data_dir, "sub-01")
 
@@ -15,7 +15,7 @@ def tiny_split(tiny_data_dir):
 @pytest.fixture(scope="module")
 def stage_cache_dir(tmp_path_factory):
     """A stage cache shared by the tests of one module (so shared stages are computed once)."""
-    from reconbench.bench.cache import STAGE_CACHE_ENV
+    from reconbench.core.stage_cache import STAGE_CACHE_ENV
 
     folder = tmp_path_factory.mktemp("stages")
     with pytest.MonkeyPatch.context() as patch:

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from reconbench.bench.cache import STAGE_CACHE_ENV
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.method import NotFittedError
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.method import NotFittedError
+from reconbench.core.stage_cache import STAGE_CACHE_ENV
 from reconbench.methods.divide_and_conquer import DivideAndConquer, resolve_size
 
 pytestmark = pytest.mark.weights

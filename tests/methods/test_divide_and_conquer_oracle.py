@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 from reconbench.methods.divide_and_conquer import DivideAndConquer
 from reconbench.methods.divide_and_conquer_oracle import DivideAndConquerOracle
 
@@ -30,7 +30,7 @@ def test_oracle_uses_true_inputs_and_the_shared_generator(tiny_split, weights_ca
     assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1
     # The oracle is divide_and_conquer's own generator fed the true shape maps and true features
     # (computed here from the held-out images with the method's training-fitted PCA space).
-    from reconbench.bench.images import resize
+    from reconbench.core.images import resize
     from reconbench.methods import _generator, _semantic
 
     true_shape = _generator.prepare_shape_inputs(method._shape_targets(images), method.generator_config_.resolution)

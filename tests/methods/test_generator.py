@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
 from reconbench.methods import _generator
 
 TINY = dataclasses.replace(_generator.GENERATOR_PRESETS["tiny"], resolution=16, depth=2, iterations=6, batch_size=8)

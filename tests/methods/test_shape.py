@@ -8,10 +8,10 @@ from scipy import optimize
 from skimage.color import rgb2gray
 from skimage.filters import gaussian, sobel
 
-from reconbench.baselines._ridge import fit_ridge_decoder
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.images import resize
-from reconbench.bench.types import TrainData
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.images import resize
+from reconbench.core.types import TrainData
+from reconbench.decoders.ridge import fit_ridge_decoder
 from reconbench.methods import _shape
 
 

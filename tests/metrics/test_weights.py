@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import reconbench.metrics.weights as weights
-from reconbench.bench.errors import WeightsMissingError
+from reconbench.core.errors import WeightsMissingError
 from reconbench.metrics.weights import (
     ARCHIVE_NAME,
     ARCHIVE_SHA256,
@@ -245,7 +245,7 @@ def test_archive_with_wrong_hash_is_refused(tmp_path) -> None:
 
 
 def test_cli_status_and_fetch(fresh_cache, capsys) -> None:
-    from reconbench.bench.cli import main
+    from reconbench.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["weights", "status", "--cache", str(fresh_cache)])

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from reconbench.bench.errors import ReconbenchError
-from reconbench.bench.results import (
+from reconbench.core.errors import ReconbenchError
+from reconbench.store.results import (
     COLUMNS,
     KEY_COLUMNS,
     VOLATILE_COLUMNS,

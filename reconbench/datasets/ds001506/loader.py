@@ -24,60 +24,32 @@ Preprocessing applied here (and nowhere else):
   are averaged after z-scoring (:func:`average_repetitions`).
 - **Images**: read as RGB float32 in [0, 1]; a non-square image is
   centre-cropped to a square (the shorter side) before it is resized with the
-  pinned :func:`reconbench.bench.images.resize`.
+  pinned :func:`reconbench.core.images.resize`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from reconbench.bench.errors import DataError
-from reconbench.bench.paths import data_root
-from reconbench.bench.types import ALL_ROIS, BASE_ROIS, ROI_UNIONS
-
-#: ds001506 session name -> the split part it feeds.
-SESSIONS = {
-    "NaturalImageTraining": "train",
-    "NaturalImageTest": "natural",
-    "ArtificialImage": "shapes",
-    "LetterImage": "letters",
-}
-#: Test-set name -> session name.
-TEST_SET_SESSIONS = {part: session for session, part in SESSIONS.items() if part != "train"}
-TRAIN_SESSION = "NaturalImageTraining"
-
-#: File name of one session file: ``<subject>_perception<Session>_original_VC[_v2].h5``.
-FILE_PATTERN = re.compile(
-    r"^(?P<subject>sub-[A-Za-z0-9]+)_perception(?P<session>" + "|".join(SESSIONS) + r")_original_VC(?P<v2>_v2)?\.h5$"
+from reconbench.core.errors import DataError
+from reconbench.core.paths import data_root
+from reconbench.core.types import ALL_ROIS, BASE_ROIS, ROI_UNIONS
+from reconbench.datasets.ds001506.layout import (  # noqa: F401 - re-exported for the loader's users
+    DEFAULT_REAL_IMAGE_SIZE,
+    FILE_PATTERN,
+    IMAGE_EXTENSIONS,
+    LABEL_KEYS,
+    ROI_KEYS,
+    SESSIONS,
+    TEST_SET_SESSIONS,
+    TRAIN_SESSION,
 )
-
-#: Image file extensions looked up in the stimulus folder (case-insensitive).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
-
-#: Metadata keys of each base ROI, in order of preference (``ROI_hV4`` in newer files).
-ROI_KEYS = {
-    "V1": ("ROI_V1",),
-    "V2": ("ROI_V2",),
-    "V3": ("ROI_V3",),
-    "V4": ("ROI_V4", "ROI_hV4"),
-    "LOC": ("ROI_LOC",),
-    "FFA": ("ROI_FFA",),
-    "PPA": ("ROI_PPA",),
-}
-
-#: Metadata keys that may carry the stimulus of each trial, tried in this order.
-LABEL_KEYS = ("stimulus_name", "Label", "stimulus_id", "image_index")
-
-#: Image size of real data when the caller gives none.
-DEFAULT_REAL_IMAGE_SIZE = 256
-
+from reconbench.datasets.simulated.ground_truth import simulated_image_size
 
 # ---------------------------------------------------------------------------
 # Containers
@@ -214,7 +186,7 @@ def list_subjects(root: str | Path | None = None) -> list[str]:
     Parameters
     ----------
     root : path or None
-        Dataset folder; ``None`` -> :func:`reconbench.bench.paths.data_root`.
+        Dataset folder; ``None`` -> :func:`reconbench.core.paths.data_root`.
 
     Returns
     -------
@@ -620,21 +592,9 @@ def average_repetitions(fmri: Mapping[str, np.ndarray], stimulus_ids: np.ndarray
 
 
 def default_image_size(root: str | Path) -> int:
-    """Native image size of a simulated dataset (``ground_truth/simulation.json``), else 256."""
-    info = Path(root) / "ground_truth" / "simulation.json"
-    if info.is_file():
-        try:
-            size = json.loads(info.read_text(encoding="utf-8")).get("image_size")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {info}: {exc}") from exc
-        if size is None:
-            # The simulator keeps its preset knobs (image_size among them) under "knobs".
-            size = (json.loads(info.read_text(encoding="utf-8")).get("knobs") or {}).get("image_size")
-        if size is not None:
-            if isinstance(size, (list, tuple)):
-                size = size[0]
-            return int(size)
-    return DEFAULT_REAL_IMAGE_SIZE
+    """Native image size of a simulated dataset (its ``simulation.json``), else 256."""
+    size = simulated_image_size(root)
+    return DEFAULT_REAL_IMAGE_SIZE if size is None else size
 
 
 def center_crop_square(image: np.ndarray) -> np.ndarray:
@@ -670,7 +630,7 @@ def load_stimulus_images(paths: Sequence[str | Path], image_size: int, *, on_rea
     -------
     list of ndarray, shape (3, image_size, image_size), float32 in [0, 1], in the order of ``paths``
     """
-    from reconbench.bench.images import read_image, resize
+    from reconbench.core.images import read_image, resize
 
     squares = []
     for path in paths:
@@ -723,7 +683,7 @@ def load_subject(
     Parameters
     ----------
     root : path or None
-        Dataset folder; ``None`` -> ``$RECONBENCH_DATA`` (see :func:`reconbench.bench.paths.data_root`).
+        Dataset folder; ``None`` -> ``$RECONBENCH_DATA`` (see :func:`reconbench.core.paths.data_root`).
     subject : str
         e.g. ``"sub-01"``.
     stimuli_dir : path, optional

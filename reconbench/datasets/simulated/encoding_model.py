@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reconbench.bench.types import BASE_ROIS
+from reconbench.core.types import BASE_ROIS
 
 FIELD_DEG = 12.0
 """Width of the visual field covered by a stimulus image, in degrees."""

@@ -16,7 +16,7 @@ parameter, noise-free responses)::
       ground_truth/stimuli.tsv      header: session, name, stimulus_id, category (0-based; -1 artificial/letters)
       ground_truth/extra_images.tsv header: name, category (0-based)
       ground_truth/<subject>_encoding.npz, ground_truth/<subject>_noise_free.npz
-      reconbench_split.json         (reconbench.bench.splits.write_split_manifest)
+      reconbench_split.json         (reconbench.datasets.splits.write_split_manifest)
 
 Each ``.h5`` holds ``/dataset`` (float64, trials x columns: all voxels, then
 ``Run``, then two ``Label`` columns: the 1-based image index and the float
@@ -49,14 +49,22 @@ from pathlib import Path
 
 import numpy as np
 
-from reconbench.bench import encoding_model as em
-from reconbench.bench import stimuli as stim
-from reconbench.bench.atomic import atomic_path
-from reconbench.bench.errors import ReconbenchError
+from reconbench import __version__
+from reconbench.core.atomic import atomic_path
+from reconbench.core.errors import ReconbenchError
+from reconbench.datasets.ds001506.layout import SESSIONS
+from reconbench.datasets.simulated import encoding_model as em
+from reconbench.datasets.simulated import stimuli as stim
+from reconbench.datasets.simulated.ground_truth import (
+    FORMAT_VERSION,
+    Stimulus,
+    ground_truth_folder,
+    noise_free_path,
+    simulation_json_path,
+    stimuli_tsv_path,
+)
+from reconbench.datasets.splits import write_split_manifest
 
-#: Version 2 added ``extra_images/``. A folder of another version is refused, not half-used.
-FORMAT_VERSION = "reconbench-simulation/2"
-SESSIONS = ("NaturalImageTraining", "NaturalImageTest", "ArtificialImage", "LetterImage")
 ALL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
 EMBEDDING_DIM = 16
 
@@ -165,53 +173,6 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 """Preset name -> :class:`Preset`."""
-
-
-@dataclass(frozen=True)
-class Stimulus:
-    """One stimulus image: its session, file stem, float id, category (0-based, -1 none) and 1-based index."""
-
-    session: str
-    name: str
-    stimulus_id: float
-    category: int
-    image_index: int
-
-
-@dataclass
-class GroundTruth:
-    """What the simulator knows and a real dataset does not.
-
-    Attributes
-    ----------
-    config : dict
-        ``ground_truth/simulation.json`` (format version, preset, seed, knobs).
-    stimuli : list of Stimulus
-        Every stimulus of every session.
-    category : dict of str to int
-        Stimulus name -> 0-based category; -1 for artificial shapes and letters.
-    encoding : dict of str to dict of str to ndarray
-        Subject -> arrays of ``<subject>_encoding.npz``: per voxel in file
-        column order ``roi``, ``prf_x``, ``prf_y``, ``prf_sigma`` (degrees; NaN
-        for FFA/PPA), ``exponent``, ``selectivity``, ``voxel_xyz``, ``snr``,
-        ``noise_loading``, ``baseline``, ``amplitude``, ``signal_mean``,
-        ``signal_std``; ``weights/<ROI>`` per-ROI weights; shared
-        ``category_embedding`` (K, 16), ``face_like``/``scene_like`` (K,).
-    noise_free : dict of str to dict of str to ndarray
-        Subject -> session -> noise-free responses ``(n_stimuli, n_voxels)``
-        float32 in units of each voxel's signal std over the training images
-        (before baseline and amplitude), rows in the order of
-        ``noise_free_names[subject][session]``.
-    noise_free_names : dict of str to dict of str to ndarray
-        Subject -> session -> stimulus names of the rows of ``noise_free``.
-    """
-
-    config: dict
-    stimuli: list[Stimulus]
-    category: dict[str, int]
-    encoding: dict[str, dict[str, np.ndarray]]
-    noise_free: dict[str, dict[str, np.ndarray]]
-    noise_free_names: dict[str, dict[str, np.ndarray]]
 
 
 # ---------------------------------------------------------------------------
@@ -504,7 +465,7 @@ def simulate(
     started = time.perf_counter()
     with atomic_path(out) as tmp, _progress_bar(progress) as bar:
         tmp.mkdir()
-        (tmp / "ground_truth").mkdir()
+        ground_truth_folder(tmp).mkdir()
         design = stimulus_design(config, seed)
         categories = stim.make_categories(config.n_categories, np.random.default_rng([seed, 1]))
         for session in SESSIONS:
@@ -546,14 +507,12 @@ def simulate(
                 write_bdata(tmp / f"{subject}_perception{session}_original_VC.h5", bold, runs, index, ids, keys, descriptions, values)
             arrays = encoding.to_arrays()
             arrays.update(category_embedding=embedding, face_like=face_like, scene_like=scene_like)
-            write_npz(tmp / "ground_truth" / f"{subject}_encoding.npz", arrays)
-            write_npz(tmp / "ground_truth" / f"{subject}_noise_free.npz", noise_free)
+            write_npz(ground_truth_folder(tmp) / f"{subject}_encoding.npz", arrays)
+            write_npz(noise_free_path(tmp, subject), noise_free)
             if task is not None:
                 bar.advance(task)
 
         _write_ground_truth(tmp, config, seed, subjects, design, categories)
-        from reconbench.bench.splits import write_split_manifest
-
         write_split_manifest(tmp)
     if progress:
         print(f"simulated preset {preset!r} (seed {seed}) into {out} in {time.perf_counter() - started:.1f} s")
@@ -562,8 +521,6 @@ def simulate(
 
 def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[str], design: dict[str, list[Stimulus]],
                        categories: list[stim.CategorySpec]) -> None:
-    from reconbench import __version__
-
     knobs = asdict(config)
     knobs["noise"]["roi_snr_absolute"] = {roi: config.noise.roi_snr_of(roi) for roi in em.ROIS}
     document = {
@@ -590,54 +547,11 @@ def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[st
         "notes": "Natural test images are drawn from the same latent categories as the training images "
         "(unlike ds001506, whose test categories are absent from training).",
     }
-    (root / "ground_truth" / "simulation.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    simulation_json_path(root).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     lines = ["session\tname\tstimulus_id\tcategory\n"]
     for session in SESSIONS:
         for s in design[session]:
             lines.append(f"{session}\t{s.name}\t{s.stimulus_id:f}\t{s.category}\n")
-    (root / "ground_truth" / "stimuli.tsv").write_text("".join(lines), encoding="utf-8")
+    stimuli_tsv_path(root).write_text("".join(lines), encoding="utf-8")
     extra = ["name\tcategory\n"] + [f"extra_{i:05d}\t{k}\n" for i, k in enumerate(extra_image_categories(config))]
-    (root / "ground_truth" / "extra_images.tsv").write_text("".join(extra), encoding="utf-8")
-
-
-def load_ground_truth(root: str | Path) -> GroundTruth:
-    """Read the ground truth a simulated dataset keeps in ``<root>/ground_truth``.
-
-    Parameters
-    ----------
-    root : path
-        A folder written by :func:`simulate`.
-
-    Returns
-    -------
-    GroundTruth
-
-    Raises
-    ------
-    ReconbenchError
-        ``root`` has no simulator ground truth (e.g. real ds001506 data) or its
-        format version is not this one.
-    """
-    folder = Path(root) / "ground_truth"
-    config_path = folder / "simulation.json"
-    if not config_path.is_file():
-        raise ReconbenchError(f"{config_path} not found: {root} is not a simulated dataset (real data have no ground truth)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ReconbenchError(f"{config_path}: format_version {config.get('format_version')!r}; expected {FORMAT_VERSION!r}")
-    stimuli, category = [], {}
-    lines = (folder / "stimuli.tsv").read_text(encoding="utf-8").splitlines()
-    index_in_session: dict[str, int] = {}
-    for line in lines[1:]:
-        session, name, stimulus_id, cat = line.split("\t")
-        index_in_session[session] = index_in_session.get(session, 0) + 1
-        stimuli.append(Stimulus(session, name, float(stimulus_id), int(cat), index_in_session[session]))
-        category[name] = int(cat)
-    encoding, noise_free, names = {}, {}, {}
-    for subject in config["subjects"]:
-        with np.load(folder / f"{subject}_encoding.npz", allow_pickle=False) as data:
-            encoding[subject] = {k: data[k] for k in data.files}
-        with np.load(folder / f"{subject}_noise_free.npz", allow_pickle=False) as data:
-            noise_free[subject] = {k: data[k] for k in data.files if not k.endswith("/stimulus_names")}
-            names[subject] = {k.split("/")[0]: data[k] for k in data.files if k.endswith("/stimulus_names")}
-    return GroundTruth(config=config, stimuli=stimuli, category=category, encoding=encoding, noise_free=noise_free, noise_free_names=names)
+    (ground_truth_folder(root) / "extra_images.tsv").write_text("".join(extra), encoding="utf-8")

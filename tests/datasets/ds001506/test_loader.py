@@ -12,8 +12,12 @@ import pytest
 import scipy.stats
 from PIL import Image
 
-from reconbench.bench.dataset import (
+from reconbench.core.errors import DataError
+from reconbench.core.images import resize
+from reconbench.core.types import ALL_ROIS, BASE_ROIS
+from reconbench.datasets.ds001506.loader import (
     SESSIONS,
+    average_repetitions,
     center_crop_square,
     check_data,
     default_image_size,
@@ -23,11 +27,7 @@ from reconbench.bench.dataset import (
     read_session,
     read_stimulus_table,
     session_file,
-    average_repetitions,
 )
-from reconbench.bench.errors import DataError
-from reconbench.bench.images import resize
-from reconbench.bench.types import ALL_ROIS, BASE_ROIS
 from tests.data.bdata_files import (
     ARTIFICIAL_NAMES,
     LETTER_NAMES,
@@ -38,7 +38,6 @@ from tests.data.bdata_files import (
     session_specs,
     write_session_file,
 )
-
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +242,7 @@ def test_loader_reads_simulated_files(tiny_data_dir):
     assert subjects
     subject = load_subject(tiny_data_dir, subjects[0])
     assert subject.image_size == default_image_size(tiny_data_dir)
-    for session, data in subject.sessions.items():
+    for data in subject.sessions.values():
         bdata = bdpy.BData(str(data.path))
         for roi in ALL_ROIS:
             key = "ROI_hV4" if roi == "V4" and "ROI_V4" not in bdata.metadata.key else f"ROI_{roi}"

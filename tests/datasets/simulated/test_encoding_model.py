@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from skimage.filters import gabor
 
-from reconbench.bench import encoding_model as em
+from reconbench.datasets.simulated import encoding_model as em
 
 SIZE = em.FEATURE_SIZE
 

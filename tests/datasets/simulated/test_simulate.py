@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from bdpy import BData
 
-from reconbench.bench import simulate as sim
-from reconbench.bench.errors import ReconbenchError
+from reconbench.core.errors import ReconbenchError
+from reconbench.datasets.simulated import ground_truth
+from reconbench.datasets.simulated import simulate as sim
 
 SESSIONS = sim.SESSIONS
 ROIS = ("V1", "V2", "V3", "V4", "LOC", "FFA", "PPA")
@@ -146,7 +147,7 @@ def test_extra_images_come_from_the_same_generator(tiny_data_dir):
     # above chance (0.1): the extra images are drawn like the stimuli.
     from sklearn.model_selection import cross_val_score
 
-    gt = sim.load_ground_truth(tiny_data_dir)
+    gt = ground_truth.load_ground_truth(tiny_data_dir)
     train = [s for s in gt.stimuli if s.session == "NaturalImageTraining"]
     x = np.stack([small(tiny_data_dir / "stimuli" / s.session / f"{s.name}.png") for s in train])
     y = np.array([s.category for s in train])
@@ -158,7 +159,7 @@ def test_extra_images_come_from_the_same_generator(tiny_data_dir):
 
 
 def test_ground_truth_is_consistent_with_the_files(tiny_data_dir):
-    gt = sim.load_ground_truth(tiny_data_dir)
+    gt = ground_truth.load_ground_truth(tiny_data_dir)
     preset = sim.PRESETS["tiny"]
     assert gt.config["preset"] == "tiny" and gt.config["seed"] == 0
     assert gt.config["knobs"]["noise"]["snr"] == preset.noise.snr
@@ -193,7 +194,7 @@ def test_ground_truth_is_consistent_with_the_files(tiny_data_dir):
 
 
 def test_ffa_prefers_face_like_categories(tiny_data_dir):
-    gt = sim.load_ground_truth(tiny_data_dir)
+    gt = ground_truth.load_ground_truth(tiny_data_dir)
     encoding = gt.encoding["sub-01"]
     signal = gt.noise_free["sub-01"]["NaturalImageTraining"]
     names = gt.noise_free_names["sub-01"]["NaturalImageTraining"]
@@ -237,12 +238,10 @@ def test_existing_output_needs_force(tmp_path):
 
 
 def test_failure_leaves_no_output(tmp_path, monkeypatch):
-    import reconbench.bench.splits as splits
-
     def broken(root, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(splits, "write_split_manifest", broken)
+    monkeypatch.setattr(sim, "write_split_manifest", broken)  # the name the simulator calls
     with pytest.raises(RuntimeError, match="disk full"):
         sim.simulate("tiny", tmp_path / "data")
     assert list(tmp_path.iterdir()) == []
@@ -305,7 +304,7 @@ def test_default_preset_is_calibrated_for_a_ridge_pixel_decoder(tmp_path):
     # Category alone (the mean training image of the true category) must not saturate the metric either.
     from bdpy.evals.metrics import pairwise_identification
 
-    gt = sim.load_ground_truth(root)
+    gt = ground_truth.load_ground_truth(root)
     pixels = {}
     for session in ("NaturalImageTraining", "NaturalImageTest"):
         names = gt.noise_free_names["sub-01"][session]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from reconbench.bench import stimuli
+from reconbench.datasets.simulated import stimuli
 
 
 def test_shape_names_follow_ds001506():

@@ -1,0 +1,322 @@
+"""One cell of the grid: fit a method (or a reference row) once, score every test set.
+
+A cell is described by a small picklable :class:`CellSpec` and run by the
+module-level :func:`run_cell`, wherever the executor puts it (this process,
+local worker processes, a Dask worker). The parent process alone writes the
+:class:`~reconbench.store.results.ResultStore`, so workers never race on files.
+
+What a method sees: ``split.train`` and, per test set, a ``TestInput`` (fMRI
+and stimulus ids). Methods that declare ``is_oracle = True`` also get the true
+test images in ``TestInput.oracle_images`` (their rows are marked ``oracle``).
+A reference row (``kind = "reference"``, :mod:`reconbench.references`) also
+gets the dataset's ground truth; it either makes images, scored like a
+method's, or gives its scores directly.
+
+Seeds: a cell's seed is passed to the method as its ``seed`` (or
+``random_state``) keyword when ``__init__`` has one; otherwise the method is
+taken to be deterministic and the seed is only recorded.
+
+Failures: an exception raised by a method's ``fit`` fails the whole cell; one
+raised by ``reconstruct`` or found by the evaluator (wrong shape, range or
+ids) fails that test set. Either way the error is recorded in the result rows
+(``status = "failed"``, ``error``) and in ``cells/<key>.json`` with the
+traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
+from reconbench.bench.executors import limit_threads
+from reconbench.bench.registry import get_method
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.images import resize
+from reconbench.core.method import Method
+from reconbench.core.profiling import PeakMemory
+from reconbench.core.types import GroundTruthView
+from reconbench.datasets.ds001506.layout import TEST_SET_SESSIONS
+from reconbench.datasets.simulated.ground_truth import read_categories, read_noise_free
+from reconbench.datasets.splits import load_split
+from reconbench.references import get_reference
+from reconbench.store.results import COLUMNS, cell_key, code_version, package_versions, png_bytes, reconstruction_dir
+
+#: Side (pixels) of the reconstruction PNGs saved for the leaderboard grid.
+THUMBNAIL_SIZE = 64
+#: Keyword names through which a method receives the cell's seed.
+SEED_KEYWORDS = ("seed", "random_state")
+
+Report = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything a worker needs to run one cell (picklable, no arrays)."""
+
+    method: str
+    param_set: str
+    params: Mapping[str, Any]
+    params_hash: str
+    kind: str  # "method", "oracle" or "reference"
+    dataset: str
+    subject: str
+    seed: int
+    data_root: str
+    stimuli_dir: str | None
+    methods_dir: str | None
+    metrics: tuple[str, ...]
+    config_hash: str
+    #: torch/BLAS threads inside the cell (same value in every executor, so
+    #: float reductions run in the same order and rows stay bitwise equal).
+    threads: int = 1
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.method, self.params_hash, self.dataset, self.subject, self.seed)
+
+    @property
+    def label(self) -> str:
+        return f"{self.method}[{self.param_set}] {self.subject} seed {self.seed}"
+
+
+@dataclass
+class CellResult:
+    """What a worker returns: result rows, the cell record and PNG files by relative path."""
+
+    rows: pd.DataFrame
+    record: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def _freeze(array: Any) -> Any:
+    if isinstance(array, np.ndarray):
+        array.flags.writeable = False
+    return array
+
+
+@functools.lru_cache(maxsize=2)
+def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
+    """Load a split once per worker process. Its arrays are made read-only:
+    cells share the split in a process, so a method that changed its inputs in
+    place would change the next cell's data (and make a serial run differ from
+    a parallel one); with read-only arrays it fails loudly instead."""
+    split = load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
+    train = split.train
+    for array in (train.images, train.stimulus_ids, train.trial_image_index, train.runs, train.validation_mask, *train.fmri.values()):
+        _freeze(array)
+    for test_input in split.test_inputs.values():
+        _freeze(test_input.stimulus_ids)
+        for array in test_input.fmri.values():
+            _freeze(array)
+    for ids, images in split.test_images.values():
+        _freeze(ids)
+        _freeze(images)
+    return split
+
+
+def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
+    """The simulator's ground truth of one subject as references see it (empty for real data)."""
+    noise_free = read_noise_free(root, subject)
+    by_test_set = None
+    if noise_free is not None:
+        by_test_set = {test_set: noise_free[session] for test_set, session in TEST_SET_SESSIONS.items() if session in noise_free}
+    return GroundTruthView(categories=read_categories(root), noise_free=by_test_set)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` if it survives a JSON round trip, else its ``repr`` (a method's log must not break a cell)."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _method_kwargs(cls: type[Method], params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    kwargs = dict(params)
+    signature = inspect.signature(cls.__init__).parameters
+    for keyword in SEED_KEYWORDS:
+        if keyword in signature:
+            kwargs[keyword] = int(seed)
+            break
+    return kwargs
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+def _rows_for(spec: CellSpec, test_set: str, ids: Sequence[str], scores: Mapping[str, np.ndarray], metric_specs: Mapping[str, Any], run: Mapping[str, Any]) -> list[dict]:
+    rows = []
+    for metric, values in scores.items():
+        meta = metric_specs[metric]
+        chance = getattr(meta, "chance", None)
+        for stimulus_id, value in zip(ids, values):
+            rows.append({
+                "metric": metric, "stimulus_id": str(stimulus_id), "value": float(value),
+                "higher_is_better": bool(meta.higher_is_better),
+                "chance": float("nan") if chance is None else float(chance),
+                "test_set": test_set, "status": "ok", "error": "", **run,
+            })
+    return rows
+
+
+def _failed_row(test_set: str, error: str, run: Mapping[str, Any]) -> dict:
+    return {
+        "metric": "", "stimulus_id": "", "value": float("nan"), "higher_is_better": pd.NA, "chance": float("nan"),
+        "test_set": test_set, "status": "failed", "error": error, **run,
+    }
+
+
+def run_cell(spec: CellSpec, report: Report | None = None) -> CellResult:
+    """Fit one cell on the training data and score it on every test set.
+
+    Parameters
+    ----------
+    spec : CellSpec
+    report : callable, optional
+        ``report(stage, step, total)`` progress events.
+
+    Returns
+    -------
+    CellResult
+        Rows (one per test set x metric x test image, or one ``failed`` row per
+        failed stage), the JSON record and the reconstruction PNGs.
+    """
+    with warnings.catch_warnings():
+        # The shared split is read-only (see _load_split_cached); torch warns when it
+        # wraps such arrays, once per process, which says nothing to a user.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        return _run_cell(spec, report)
+
+
+def _fit(spec: CellSpec, split) -> Any:
+    """The fitted method or reference of a cell."""
+    if spec.kind == "reference":
+        return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject))
+    cls = get_method(spec.method, spec.methods_dir)
+    method = cls(**_method_kwargs(cls, spec.params, spec.seed))
+    fitted = method.fit(split.train)
+    return method if fitted is None else fitted
+
+
+def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
+    limit_threads(spec.threads)
+    report = report or (lambda stage, step=0, total=0: None)
+    report("loading data", 0, 0)
+    split = _load_split_cached(spec.data_root, spec.subject, spec.stimuli_dir)
+    metric_specs = default_metrics(spec.metrics)
+    native = int(next(iter(split.test_images.values()))[1].shape[-1])
+    size = evaluation_size(spec.dataset, native)
+
+    run = {
+        "dataset": spec.dataset, "subject": spec.subject, "method": spec.method, "param_set": spec.param_set,
+        "params_hash": spec.params_hash, "seed": int(spec.seed), "kind": spec.kind, "cell_key": spec.key,
+        "config_hash": spec.config_hash, "params": json.dumps(dict(spec.params), sort_keys=True, default=repr),
+        "code_version": code_version(), "package_versions": package_versions(),
+        "fit_seconds": float("nan"), "reconstruct_seconds": float("nan"), "score_seconds": float("nan"),
+        "peak_memory_mb": float("nan"),
+    }
+    rows: list[dict] = []
+    files: dict[str, bytes] = {}
+    errors: dict[str, str] = {}
+    tracebacks: dict[str, str] = {}
+    test_sets = list(split.test_inputs)
+    n_stages = 1 + len(test_sets)
+
+    with PeakMemory() as memory:
+        method: Any = None
+        report("fit", 0, n_stages)
+        start = time.perf_counter()
+        try:
+            method = _fit(spec, split)
+        except Exception as exc:  # noqa: BLE001 - a method's failure is a result, not a crash
+            errors["fit"] = _error_text(exc)
+            tracebacks["fit"] = traceback.format_exc()
+            method = None
+        run["fit_seconds"] = time.perf_counter() - start
+
+        reconstruct_seconds = score_seconds = 0.0
+        for stage, test_set in enumerate(test_sets, start=1):
+            if method is None:
+                break
+            test_input = split.test_inputs[test_set]
+            true_ids, true_images = split.test_images[test_set]
+            true_ids = np.asarray(true_ids).astype(str)
+            if spec.kind == "reference":
+                try:
+                    direct = method.direct_scores(test_input, list(metric_specs))
+                except Exception as exc:  # noqa: BLE001 - a failed reference row is a result, not a crash
+                    errors[test_set] = _error_text(exc)
+                    tracebacks[test_set] = traceback.format_exc()
+                    continue
+                if direct is not None:  # scores without images (e.g. the noise ceiling)
+                    rows.extend(_rows_for(spec, test_set, np.asarray(test_input.stimulus_ids).astype(str), direct, metric_specs, run))
+                    continue
+            if spec.kind == "oracle":
+                position = {sid: k for k, sid in enumerate(true_ids)}
+                order = [position[str(s)] for s in test_input.stimulus_ids]
+                test_input = dataclasses.replace(test_input, oracle_images=np.asarray(true_images)[order])
+            report(f"reconstruct {test_set}", stage, n_stages)
+            start = time.perf_counter()
+            try:
+                predictions = method.reconstruct(test_input)
+            except Exception as exc:  # noqa: BLE001
+                errors[test_set] = _error_text(exc)
+                tracebacks[test_set] = traceback.format_exc()
+                reconstruct_seconds += time.perf_counter() - start
+                continue
+            reconstruct_seconds += time.perf_counter() - start
+            if predictions is None and spec.kind == "reference":
+                continue  # the reference has no row for this test set (e.g. no categories for shapes)
+            report(f"score {test_set}", stage, n_stages)
+            start = time.perf_counter()
+            try:
+                evaluator = Evaluator(true_ids, true_images, size, metric_specs)
+                aligned = evaluator.prepare(predictions, test_input.stimulus_ids, method=spec.method)
+            except ReconbenchError as exc:  # a malformed output is the method's failure
+                errors[test_set] = _error_text(exc)
+                tracebacks[test_set] = traceback.format_exc()
+                continue
+            scores = score(aligned, evaluator.true_images, metric_specs)
+            score_seconds += time.perf_counter() - start
+            rows.extend(_rows_for(spec, test_set, true_ids, scores, metric_specs, run))
+            thumbs = resize(aligned, min(THUMBNAIL_SIZE, size))
+            true_thumbs = resize(evaluator.true_images, min(THUMBNAIL_SIZE, size))
+            folder = reconstruction_dir(spec.dataset, spec.subject, test_set, spec.method, spec.param_set, spec.seed)
+            true_folder = reconstruction_dir(spec.dataset, spec.subject, test_set, None)
+            for k, stimulus_id in enumerate(true_ids):
+                files[str(folder / f"{stimulus_id}.png")] = png_bytes(thumbs[k])
+                files[str(true_folder / f"{stimulus_id}.png")] = png_bytes(true_thumbs[k])
+        report("done", n_stages, n_stages)
+
+    run["reconstruct_seconds"] = reconstruct_seconds
+    run["score_seconds"] = score_seconds
+    run["peak_memory_mb"] = memory.peak_mb
+    for row in rows:
+        row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds")})
+    for stage, error in errors.items():
+        rows.append(_failed_row("" if stage == "fit" else stage, error, run))
+
+    status = "failed" if errors else "ok"
+    record = {
+        "key": spec.key, "status": status, "errors": errors, "tracebacks": tracebacks,
+        "spec": dataclasses.asdict(spec) | {"params": dict(spec.params)},
+        "config_hash": spec.config_hash, "evaluation_size": size,
+        **{k: run[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
+        # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
+        "stage_log": _json_safe(getattr(method, "stage_log_", None)),
+    }
+    frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame({c: [] for c in COLUMNS})
+    return CellResult(rows=frame, record=record, files=files)

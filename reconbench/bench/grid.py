@@ -1,0 +1,152 @@
+"""The grid: one cell per method x parameter set x subject x seed, plus the reference rows.
+
+Also what identifies a cell's inputs: the data fingerprint and the hash of a
+method's source, which enter each cell's config hash, so a rerun redoes the
+cells whose data, metric recipe or method code changed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from reconbench.bench.cell import CellSpec
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.hashing import sha256_file, stable_hash
+from reconbench.core.method import Method, params_hash
+from reconbench.datasets.ds001506.layout import SESSIONS
+from reconbench.datasets.ds001506.loader import default_image_size, session_file
+from reconbench.datasets.simulated.ground_truth import noise_free_path, simulation_json_path, stimuli_tsv_path
+from reconbench.references import REFERENCES
+
+#: The package of the shared decoders; a method that imports it has their source in its code hash.
+DECODERS_PACKAGE = "reconbench.decoders"
+
+
+def data_fingerprint(root: str | Path, subject: str) -> str:
+    """A cheap fingerprint of one subject's data: session file names and sizes,
+    stimulus tables and the simulator's description. Changing the data changes
+    the config hash, so stale cells are rerun."""
+    root = Path(root)
+    # The image size the loader uses decides the evaluation resolution of simulated:tiny.
+    parts: dict[str, Any] = {"image_size": default_image_size(root)}
+    for session in SESSIONS:
+        path = session_file(root, subject, session, required=False)
+        if path is not None:
+            parts[path.name] = path.stat().st_size
+    described = [simulation_json_path(root)] if simulation_json_path(root).is_file() else []
+    for path in sorted(root.glob("stimulus_*.tsv")) + described:
+        parts[str(path.relative_to(root))] = stable_hash(path.read_text(encoding="utf-8", errors="replace"))
+    if len(parts) == 1:
+        raise ReconbenchError(f"no data files for subject {subject} in {root}")
+    return stable_hash(parts)
+
+
+def method_code_hash(cls: type) -> str:
+    """A hash of the source a method runs: its module file, the private helper
+    modules (``_*.py``) beside it, and the shared decoders
+    (``reconbench/decoders/*.py``) when one of those files imports them.
+
+    It is part of each cell's config hash, so a rerun redoes the cells of a
+    method whose code changed instead of keeping stale scores. Changes to the
+    harness or the metric code are not tracked here (metric recipes are).
+    """
+    path = Path(inspect.getsourcefile(cls) or "")
+    if not path.is_file():
+        return ""
+    files = [path] + sorted(p for p in path.parent.glob("_*.py") if p.name != "__init__.py" and p != path)
+    digests = {p.name: sha256_file(p) for p in files}
+    if any(DECODERS_PACKAGE in p.read_text(encoding="utf-8", errors="replace") for p in files):
+        decoders = Path(__file__).resolve().parents[1] / "decoders"
+        digests.update({f"decoders/{p.name}": sha256_file(p) for p in sorted(decoders.glob("*.py"))})
+    return stable_hash(digests)
+
+
+def parse_method_selection(selection: Sequence[str] | None, available: Mapping[str, type[Method]]) -> list[tuple[str, str | None]]:
+    """Turn ``["a", "b:fast"]`` into ``[("a", None), ("b", "fast")]`` (None: every parameter set).
+
+    ``None`` or an empty selection picks every available method.
+    """
+    if not selection:
+        return [(name, None) for name in available]
+    chosen = []
+    for item in selection:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, _, param_set = part.partition(":")
+            if name not in available:
+                raise ReconbenchError(f"unknown method {name!r}; available: {', '.join(available) or 'none'}")
+            if param_set and param_set not in available[name].parameter_sets:
+                raise ReconbenchError(
+                    f"method {name} has no parameter set {param_set!r}; available: {', '.join(available[name].parameter_sets)}"
+                )
+            chosen.append((name, param_set or None))
+    return chosen
+
+
+def available_ground_truth(root: str | Path, subject: str) -> set[str]:
+    """Which fields of :class:`~reconbench.core.types.GroundTruthView` the data folder can give."""
+    available = set()
+    if stimuli_tsv_path(root).is_file():
+        available.add("categories")
+    if noise_free_path(root, subject).is_file():
+        available.add("noise_free")
+    return available
+
+
+def build_cells(
+    dataset: str,
+    data: str | Path,
+    subjects: Sequence[str],
+    methods: Mapping[str, type[Method]],
+    selection: Sequence[tuple[str, str | None]],
+    seeds: Sequence[int],
+    metric_names: Sequence[str],
+    metric_recipes: Mapping[str, str],
+    *,
+    stimuli_dir: str | Path | None = None,
+    methods_dir: str | Path | None = None,
+    references: bool = True,
+    threads: int = 1,
+) -> list[CellSpec]:
+    """The grid: one :class:`CellSpec` per method x parameter set x subject x seed,
+    plus one cell per subject for each reference row (:mod:`reconbench.references`)
+    whose ground truth the data folder has."""
+    data = str(Path(data).resolve())
+    cells = []
+    for subject in subjects:
+        config_hash = stable_hash({
+            "dataset": dataset, "data": data_fingerprint(data, subject),
+            "metrics": {m: metric_recipes.get(m, "") for m in metric_names},
+        })
+        common = dict(
+            dataset=dataset, subject=subject, data_root=data,
+            stimuli_dir=None if stimuli_dir is None else str(Path(stimuli_dir).resolve()),
+            methods_dir=None if methods_dir is None else str(Path(methods_dir).resolve()),
+            metrics=tuple(metric_names), config_hash=config_hash, threads=int(threads),
+        )
+        for name, only_set in selection:
+            cls = methods[name]
+            method_config = stable_hash({"config": config_hash, "code": method_code_hash(cls)})
+            for param_set, params in cls.parameter_sets.items():
+                if only_set is not None and param_set != only_set:
+                    continue
+                kind = "oracle" if getattr(cls, "is_oracle", False) else "method"
+                for seed in seeds:
+                    cells.append(CellSpec(
+                        method=name, param_set=param_set, params=dict(params), params_hash=params_hash(name, params),
+                        kind=kind, seed=int(seed), **(common | {"config_hash": method_config}),
+                    ))
+        if not references:
+            continue
+        available = available_ground_truth(data, subject)
+        for name, reference in REFERENCES.items():
+            if reference.applies(available, metric_names):
+                cells.append(CellSpec(
+                    method=name, param_set="default", params={}, params_hash=params_hash(name, {}),
+                    kind="reference", seed=0, **common,
+                ))
+    return cells
