@@ -25,6 +25,35 @@ ALL_ROIS = BASE_ROIS + tuple(ROI_UNIONS)
 TEST_SETS = ("natural", "shapes", "letters")
 
 
+def average_trials(x: np.ndarray, trial_index: np.ndarray, n_stimuli: int) -> np.ndarray:
+    """Average trials per stimulus: the one repetition-averaging function.
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, V)
+        One row per trial.
+    trial_index : ndarray of int, shape (T,)
+        The stimulus (0 .. n_stimuli - 1) of each trial.
+    n_stimuli : int
+
+    Returns
+    -------
+    ndarray, shape (n_stimuli, V), float32
+        Mean over each stimulus's trials, summed in float64 in trial order.
+
+    Raises
+    ------
+    ValueError
+        A stimulus has no trial.
+    """
+    sums = np.zeros((n_stimuli, x.shape[1]), dtype=np.float64)
+    np.add.at(sums, trial_index, x)
+    counts = np.bincount(trial_index, minlength=n_stimuli)
+    if np.any(counts == 0):
+        raise ValueError("some stimuli have no trial")
+    return (sums / counts[:, None]).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class TrainData:
     """Training data handed to ``Method.fit``.
@@ -67,14 +96,7 @@ class TrainData:
 
     def averaged_fmri(self, roi: str) -> np.ndarray:
         """Return the responses of ``roi`` averaged over repetitions, shape (S, V_roi)."""
-        x = self.fmri[roi]
-        n_images = self.images.shape[0]
-        sums = np.zeros((n_images, x.shape[1]), dtype=np.float64)
-        np.add.at(sums, self.trial_image_index, x)
-        counts = np.bincount(self.trial_image_index, minlength=n_images)
-        if np.any(counts == 0):
-            raise ValueError("some training images have no trial")
-        return (sums / counts[:, None]).astype(np.float32)
+        return average_trials(self.fmri[roi], self.trial_image_index, self.images.shape[0])
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,12 @@ def get_himalaya_backend(name: str):
 
 
 def _group_sum(backend, values, index, n_groups: int):
-    """Sum the rows of ``values`` (n, k) into ``n_groups`` rows by ``index`` (n,)."""
+    """Sum the rows of ``values`` (n, k) into ``n_groups`` rows by ``index`` (n,).
+
+    Not a second repetition average (that is :func:`reconbench.core.types.average_trials`):
+    a sum inside the solver, in the backend's dtype and order, whose rounding
+    the committed ridge scores depend on.
+    """
     if backend.name == "numpy":
         import scipy.sparse
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from reconbench.core.errors import DataError
 from reconbench.core.paths import data_root
-from reconbench.core.types import ALL_ROIS, BASE_ROIS, ROI_UNIONS
+from reconbench.core.types import ALL_ROIS, BASE_ROIS, ROI_UNIONS, average_trials
 from reconbench.datasets.ds001506.layout import (  # noqa: F401 - re-exported for the loader's users
     DEFAULT_REAL_IMAGE_SIZE,
     FILE_PATTERN,
@@ -579,11 +579,7 @@ def average_repetitions(fmri: Mapping[str, np.ndarray], stimulus_ids: np.ndarray
         Repetitions averaged for each id.
     """
     ids, inverse, counts = np.unique(np.asarray(stimulus_ids, dtype=str), return_inverse=True, return_counts=True)
-    averaged = {}
-    for roi, x in fmri.items():
-        sums = np.zeros((ids.shape[0], x.shape[1]), dtype=np.float64)
-        np.add.at(sums, inverse, x)
-        averaged[roi] = (sums / counts[:, None]).astype(np.float32)
+    averaged = {roi: average_trials(x, inverse, ids.shape[0]) for roi, x in fmri.items()}
     return ids, averaged, counts
 
 

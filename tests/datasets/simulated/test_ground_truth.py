@@ -1,0 +1,43 @@
+"""The one reader of the simulator's ground truth."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from reconbench.core.errors import ReconbenchError
+from reconbench.datasets.simulated import ground_truth as gt
+
+
+def test_categories_and_noise_free_agree_with_load_ground_truth(tiny_data_dir) -> None:
+    full = gt.load_ground_truth(tiny_data_dir)
+    categories = gt.read_categories(tiny_data_dir)
+    assert categories == {name: str(k) for name, k in full.category.items() if k != -1}
+    noise_free = gt.read_noise_free(tiny_data_dir, "sub-01")
+    assert set(noise_free) == set(full.noise_free["sub-01"])
+    for session, (names, responses) in noise_free.items():
+        np.testing.assert_array_equal(responses, full.noise_free["sub-01"][session])
+        np.testing.assert_array_equal(names, full.noise_free_names["sub-01"][session])
+
+
+def test_preset_and_image_size(tiny_data_dir, tmp_path) -> None:
+    assert gt.simulated_preset(tiny_data_dir) == "tiny"
+    assert gt.simulated_image_size(tiny_data_dir) == 64
+    assert gt.simulated_preset(tmp_path) is None and gt.simulated_image_size(tmp_path) is None
+    assert gt.read_categories(tmp_path) is None and gt.read_noise_free(tmp_path, "sub-01") is None
+
+
+def test_another_format_version_names_the_command(tiny_data_dir, tmp_path) -> None:
+    root = tmp_path / "old"
+    shutil.copytree(tiny_data_dir / "ground_truth", root / "ground_truth")
+    info = root / "ground_truth" / "simulation.json"
+    document = json.loads(info.read_text())
+    document["format_version"] = "reconbench-simulation/1"
+    info.write_text(json.dumps(document))
+    with pytest.raises(ReconbenchError, match="reconbench simulate --preset tiny"):
+        gt.simulated_preset(root)
+    with pytest.raises(ReconbenchError, match="format_version"):
+        gt.load_ground_truth(root)

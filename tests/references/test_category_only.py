@@ -1,0 +1,38 @@
+"""The category-only reference row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reconbench.core.types import GroundTruthView, TrainData
+from reconbench.core.types import TestInput as Inputs  # not 'Test*': pytest would try to collect it
+from reconbench.references.category_only import CategoryOnly
+
+
+def _train() -> TrainData:
+    images = np.stack([np.full((3, 2, 2), v, np.float32) for v in (0.1, 0.3, 0.8)])
+    return TrainData(
+        images=images, stimulus_ids=np.array(["a", "b", "c"]), fmri={"VC": np.zeros((3, 2), np.float32)},
+        trial_image_index=np.arange(3), runs=np.zeros(3, int), validation_mask=np.zeros(3, bool),
+    )
+
+
+def test_mean_training_image_of_the_true_category() -> None:
+    truth = GroundTruthView(categories={"a": "0", "b": "0", "c": "1", "t1": "1", "t2": "0"})
+    reference = CategoryOnly().fit(_train(), truth)
+    test = Inputs("natural", {"VC": np.zeros((2, 2), np.float32)}, np.array(["t1", "t2"]))
+    images = reference.reconstruct(test)
+    np.testing.assert_allclose(images[:, 0, 0, 0], [0.8, 0.2])
+    assert reference.direct_scores(test, ["pixcorr"]) is None  # scored like a method
+
+
+def test_no_row_without_a_category_seen_in_training() -> None:
+    reference = CategoryOnly().fit(_train(), GroundTruthView(categories={"a": "0", "b": "0", "c": "1"}))
+    shapes = Inputs("shapes", {"VC": np.zeros((1, 2), np.float32)}, np.array(["colorExpStim01_red_square"]))
+    assert reference.reconstruct(shapes) is None
+
+
+def test_it_exists_only_with_categories() -> None:
+    assert CategoryOnly.applies({"categories"}, ["pixcorr"])
+    assert not CategoryOnly.applies(set(), ["pixcorr"])
+    assert CategoryOnly.note().caption == "true-category mean training image"
