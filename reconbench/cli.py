@@ -62,7 +62,7 @@ def data_check(
     stimuli: Optional[Path] = typer.Option(None, help="Stimulus image folder (default: DATA_DIR/stimuli)."),
 ) -> None:
     """Print subjects, sessions, ROIs with voxel counts, trials, repetitions and missing stimuli."""
-    from reconbench.datasets.ds001506.loader import check_data
+    from reconbench.datasets.ds001506.check import check_data
 
     check_data(data_dir, stimuli_dir=stimuli)
 

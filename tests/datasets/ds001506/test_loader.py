@@ -15,11 +15,11 @@ from PIL import Image
 from reconbench.core.errors import DataError
 from reconbench.core.images import resize
 from reconbench.core.types import ALL_ROIS, BASE_ROIS
+from reconbench.datasets.ds001506.check import check_data
 from reconbench.datasets.ds001506.loader import (
     SESSIONS,
     average_repetitions,
     center_crop_square,
-    check_data,
     default_image_size,
     list_subjects,
     load_subject,
