@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from reconbench.core.images import resize
+from reconbench.metrics.features import image_features
 
 
 def feature_vectors(
@@ -44,8 +45,7 @@ def feature_vectors(
     import torch
     import torch.nn.functional as F
 
-    from reconbench.metrics.features import image_features
-    from reconbench.metrics.networks import min_input_size
+    from reconbench.metrics.networks import min_input_size  # lazy: loads torch
 
     images = np.asarray(images, dtype=np.float32)
     smallest = min_input_size(net, layer)

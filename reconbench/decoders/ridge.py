@@ -61,6 +61,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from reconbench.core.errors import DataError
+
 #: Default alpha grid: 15 values, half a decade apart, from 0.1 to 1e6.
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-1, 6, 15))
 
@@ -628,7 +630,6 @@ def fit_ridge_decoder(
     -------
     RidgeDecoder, fitted
     """
-    from reconbench.core.errors import DataError
 
     if roi not in train.fmri:
         raise DataError(f"ROI {roi!r} is not in the training data; available: {', '.join(sorted(train.fmri))}")

@@ -31,6 +31,8 @@ from typing import Sequence
 import pandas as pd
 
 from reconbench.core.errors import ReconbenchError
+from reconbench.metrics import list_metrics
+from reconbench.metrics.stats import bootstrap_ci, paired_permutation_test
 
 #: The metric that orders methods, first one present.
 RANKING_METRICS = ("pairwise_identification", "pairwise_id")
@@ -53,7 +55,6 @@ def metric_order(rows: pd.DataFrame) -> list[str]:
     """Metrics in registry order (those not in the registry last, sorted)."""
     present = sorted(m for m in rows["metric"].unique() if m)
     try:
-        from reconbench.metrics import list_metrics
 
         registry = [m for m in list_metrics(include_optional=True) if m in present]
     except ImportError:  # pragma: no cover - the metrics package is part of reconbench
@@ -111,7 +112,6 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
     entry, metric), entries ordered: ranked methods by rank, then oracles,
     references, chance, literature.
     """
-    from reconbench.metrics.stats import bootstrap_ci, paired_permutation_test
 
     citations = read_citations() if citations is None else citations
     ok = rows[(rows["status"] == "ok") & (rows["metric"] != "")]

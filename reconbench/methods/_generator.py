@@ -32,6 +32,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from reconbench.core.errors import ReconbenchError
+from reconbench.metrics.weights import load_lpips
 
 
 @dataclass(frozen=True)
@@ -313,8 +314,7 @@ def train_generator(
 
     perceptual_net = None
     if config.perceptual_weight > 0:
-        from reconbench.metrics.networks import min_input_size
-        from reconbench.metrics.weights import load_lpips
+        from reconbench.metrics.networks import min_input_size  # lazy: loads torch
 
         if r < min_input_size("alexnet", "conv5"):
             raise ReconbenchError(f"the perceptual loss needs a generator resolution of at least {min_input_size('alexnet', 'conv5')}, got {r}")

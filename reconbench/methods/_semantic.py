@@ -20,6 +20,7 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 
 from reconbench.core.errors import ReconbenchError
+from reconbench.decoders.features import feature_vectors
 
 
 def pooled_features(
@@ -40,7 +41,6 @@ def pooled_features(
     -------
     ndarray, shape (N, C * pool * pool), float32
     """
-    from reconbench.decoders.features import feature_vectors
 
     # Images smaller than the network's minimum input are enlarged with the pinned resize there.
     return feature_vectors(np.asarray(images, dtype=np.float32), net=net, layer=layer, pool=int(pool), batch_size=batch_size)

@@ -23,6 +23,7 @@ from scipy import ndimage, optimize
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.types import TrainData
+from reconbench.decoders.ridge import DEFAULT_ALPHAS, fit_ridge_decoder
 
 #: Rec. 709 luma weights, the ones scikit-image's ``rgb2gray`` uses.
 LUMA_709 = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
@@ -142,7 +143,6 @@ def fit_roi_decoder(
         Refitted on every training image.
     validation_predictions : ndarray, shape (S_val, D), or None
     """
-    from reconbench.decoders.ridge import DEFAULT_ALPHAS, fit_ridge_decoder
 
     grid = DEFAULT_ALPHAS if alphas is None else tuple(alphas)
     if roi not in train.fmri:

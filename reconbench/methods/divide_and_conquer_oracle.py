@@ -14,7 +14,7 @@ import numpy as np
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.types import TestInput
-from reconbench.methods import _generator
+from reconbench.methods import _generator, _semantic
 from reconbench.methods.divide_and_conquer import DivideAndConquer
 
 
@@ -73,7 +73,6 @@ class DivideAndConquerOracle(DivideAndConquer):
         shape_in = _generator.prepare_shape_inputs(self._shape_targets(images), self.generator_config_.resolution)
         semantic_in = None
         if self.use_semantics:
-            from reconbench.methods import _semantic
 
             features = _semantic.pooled_features(images, net=self.semantic_net, layer=self.semantic_layer, pool=self.semantic_pool)
             semantic_in = self.semantic_space_.transform(features)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from reconbench.metrics.inputs import MetricInputError, as_image_batch
+from reconbench.metrics.weights import load_trunk
 
 #: Networks accepted by :func:`image_features`.
 NETWORKS = ("alexnet", "vgg16")
@@ -27,7 +28,7 @@ def feature_layers(net: str) -> list[str]:
     i.e. relu1_2, relu2_2, relu3_3, relu4_3, relu5_3). Every output is taken
     after the layer's ReLU and before any pooling.
     """
-    from reconbench.metrics.networks import ALEXNET_RELU_INDEX, VGG16_RELU_INDEX
+    from reconbench.metrics.networks import ALEXNET_RELU_INDEX, VGG16_RELU_INDEX  # lazy: loads torch
 
     if net == "alexnet":
         return list(ALEXNET_RELU_INDEX)
@@ -75,8 +76,7 @@ def image_features(
     """
     import torch
 
-    from reconbench.metrics.networks import IMAGENET_MEAN, IMAGENET_STD, min_input_size
-    from reconbench.metrics.weights import load_trunk
+    from reconbench.metrics.networks import IMAGENET_MEAN, IMAGENET_STD, min_input_size  # lazy: loads torch
 
     images = as_image_batch(images, "images")
     if layer not in feature_layers(net):

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from reconbench.metrics.features import image_features
 from reconbench.metrics.inputs import MetricInputError, as_image_pair
 
 #: Similarities accepted by :func:`pairwise_identification`.
@@ -258,7 +259,6 @@ def two_way_identification(
     ndarray, shape (N,), float64 in [0, 1]
         Higher is better; chance 0.5.
     """
-    from reconbench.metrics.features import image_features
 
     pred, true = as_image_pair(pred, true, min_images=2)
     if layer not in TWO_WAY_LAYERS:

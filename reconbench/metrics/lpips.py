@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from reconbench.metrics.inputs import MetricInputError, as_image_pair
+from reconbench.metrics.weights import load_lpips
 
 #: ``net`` argument -> backbone name in :mod:`reconbench.metrics.networks`.
 LPIPS_BACKBONES = {"alex": "alexnet", "vgg": "vgg16"}
@@ -48,8 +49,7 @@ def lpips(
     """
     import torch
 
-    from reconbench.metrics.networks import min_input_size
-    from reconbench.metrics.weights import load_lpips
+    from reconbench.metrics.networks import min_input_size  # lazy: loads torch
 
     pred, true = as_image_pair(pred, true)
     if net not in LPIPS_BACKBONES:

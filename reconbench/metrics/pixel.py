@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from reconbench.metrics.inputs import as_image_pair
+from reconbench.metrics.inputs import MetricInputError, as_image_pair
 
 #: Rec. 709 luma weights used by scikit-image's ``rgb2gray``.
 RGB2GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
@@ -88,7 +88,6 @@ def ssim(pred: Any, true: Any) -> np.ndarray:
     """
     from scipy.ndimage import gaussian_filter
 
-    from reconbench.metrics.inputs import MetricInputError
 
     pred, true = as_image_pair(pred, true)
     radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)

@@ -162,7 +162,7 @@ def load_trunk(net: str, cache: str | os.PathLike | None = None):
         Shared between calls (one per weights file version, parameters frozen):
         do not modify it; ``copy.deepcopy`` it to fine-tune.
     """
-    from reconbench.metrics.networks import ConvTrunk
+    from reconbench.metrics.networks import ConvTrunk  # lazy: loads torch
 
     state = load_state_dict(net, cache)
     return _frozen_module(("trunk", net), (state,), lambda: ConvTrunk(net), state)
@@ -181,7 +181,7 @@ def load_lpips(backbone: str, cache: str | os.PathLike | None = None):
     LPIPSNet
         Shared between calls, like :func:`load_trunk`.
     """
-    from reconbench.metrics.networks import LPIPSNet
+    from reconbench.metrics.networks import LPIPSNet  # lazy: loads torch
 
     trunk_state = load_state_dict(backbone, cache)
     lins_state = load_state_dict(f"lpips_{backbone}", cache)

