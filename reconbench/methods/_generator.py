@@ -20,6 +20,10 @@ initialisation, batch order, augmentation) comes from the seed, inside
 ``torch.random.fork_rng`` so the caller's global torch state is untouched, and
 the number of torch threads is fixed by the preset (the summation order of the
 CPU kernels, hence the last bits of the result, can depend on it).
+
+Why one file of this length: the conditional U-Net, its discriminator and their training
+loop are one stage of the method (private to it); the stage cache keys depend on this
+code.
 """
 
 from __future__ import annotations

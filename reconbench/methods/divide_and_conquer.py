@@ -20,6 +20,10 @@ Three stages, each cached by a hash of its inputs and parameters
 
 No test image or test response reaches any fitting step: every fitted
 quantity (decoders, PCA, standardisation, generator) uses ``TrainData`` only.
+
+Why one file of this length: one method class (the DESIGN.md rule: one file per method)
+whose stages are in the private _shape, _semantic and _generator modules; what remains
+is the wiring, cross-fitting and the stage cache.
 """
 
 from __future__ import annotations
