@@ -188,12 +188,17 @@ def bench(
 def compare(
     new: Path = typer.Argument(..., help="New leaderboard.csv (or a results folder holding leaderboard/leaderboard.csv)."),
     reference: Path = typer.Argument(..., help="Committed reference leaderboard.csv (or its results folder)."),
-    tolerance: float = typer.Option(0.01, help="Largest allowed absolute change of any mean score."),
+    tolerance: Optional[float] = typer.Option(
+        None, help="One flat absolute tolerance for every score, instead of the measured per-row tolerances."
+    ),
+    tolerances: Optional[Path] = typer.Option(
+        None, help="Tolerance file (default: tolerances.json beside the reference, measured across environments)."
+    ),
 ) -> None:
-    """Fail (exit 1) when any score moved more than TOLERANCE from the reference, or a reference row is missing."""
+    """Fail (exit 1) when any score moved more than its tolerance from the reference, or a reference row is missing."""
     from reconbench.leaderboard.regression import compare_leaderboards, print_comparison
 
-    report = compare_leaderboards(new, reference, tolerance=tolerance)
+    report = compare_leaderboards(new, reference, tolerance=tolerance, tolerances=tolerances)
     print_comparison(report)
     if not report.ok:
         raise typer.Exit(code=1)

@@ -39,6 +39,11 @@ class MetricSpec:
         Whether it needs ``reconbench weights fetch``.
     chance : float or None
         Expected score of an uninformative reconstruction, where one is defined.
+    pairwise : bool
+        True when each per-image value is the fraction of the N - 1 other test
+        images that image is told apart from (the identification metrics), so
+        the mean over N images moves in steps of 1 / (N (N - 1)); see
+        :meth:`resolution`.
     """
 
     name: str
@@ -47,6 +52,15 @@ class MetricSpec:
     recipe: str
     needs_weights: bool
     chance: float | None = None
+    pairwise: bool = False
+
+    def resolution(self, n_images: int) -> float | None:
+        """Smallest possible change of the mean over ``n_images`` images (None: continuous)."""
+        if not self.pairwise:
+            return None
+        if n_images < 2:
+            raise ReconbenchError(f"{self.name}: identification needs at least 2 images, got {n_images}")
+        return 1.0 / (n_images * (n_images - 1))
 
     def __call__(self, pred, true, **kwargs) -> np.ndarray:
         return self.function(pred, true, **kwargs)
@@ -64,6 +78,7 @@ _SPECS = [
         ),
         needs_weights=False,
         chance=0.5,
+        pairwise=True,
     ),
     MetricSpec(
         name="pixcorr",
@@ -113,6 +128,7 @@ _SPECS = [
         ),
         needs_weights=True,
         chance=0.5,
+        pairwise=True,
     ),
     MetricSpec(
         name="alexnet5",
@@ -124,6 +140,7 @@ _SPECS = [
         ),
         needs_weights=True,
         chance=0.5,
+        pairwise=True,
     ),
 ]
 

@@ -1,0 +1,239 @@
+"""Regression tolerances derived from measurement, one per leaderboard row.
+
+Float results differ slightly between CPUs (BLAS, ATen and oneDNN kernels, thread
+counts), and a GAN trained for a few hundred steps amplifies those differences,
+so one flat tolerance is either too loose for a linear decoder (deterministic to
+about 1e-7) or too tight for a generator. A *tolerance file*
+(``results/<preset>/tolerances.json``) therefore holds, for every computed row of
+a reference leaderboard (dataset, test set, method, parameter set, params hash,
+metric):
+
+- ``measured``: the largest absolute change of the row's mean over reruns of the
+  preset under a set of execution environments (recorded in the file with the
+  variables each set and its own largest change), and
+- ``tolerance = max(floor, safety x measured)``, where ``floor`` is
+  ``STEP_FLOOR`` steps of the metric's resolution for the identification
+  metrics (the mean over N images moves in steps of 1 / (N (N - 1)); see
+  :meth:`reconbench.metrics.registry.MetricSpec.resolution`) and
+  ``CONTINUOUS_FLOOR`` for continuous metrics (leaderboard CSVs keep 6
+  significant digits).
+
+``reconbench compare`` uses the file that sits beside the reference
+(:func:`find_tolerance_file`) unless ``--tolerance`` asks for one flat number.
+``scripts/measure_tolerances.py`` runs the measurement and writes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from reconbench.core.atomic import write_text
+from reconbench.core.errors import ReconbenchError
+from reconbench.metrics.registry import REGISTRY
+
+FORMAT_VERSION = "reconbench-tolerances/1"
+TOLERANCE_FILE = "tolerances.json"
+#: Identification metrics: the floor is this many steps of 1 / (N (N - 1)).
+STEP_FLOOR = 2
+#: Continuous metrics (PixCorr, SSIM, LPIPS): absolute floor; far above the 1e-7 measured for linear decoders,
+#: far below what a real regression moves (a one-pixel shift of the evaluation image moves PixCorr by ~1e-2).
+CONTINUOUS_FLOOR = 1e-4
+#: The measured spread is multiplied by this: the environments emulated on one machine are a sample of the CPUs
+#: a user has, not all of them.
+SAFETY = 3.0
+KEY_COLUMNS = ("dataset", "test_set", "method", "param_set", "params_hash", "metric")
+COMPARED_KINDS = ("method", "oracle", "reference")
+
+
+def metric_floor(metric: str, n_images: int) -> float:
+    """The tolerance floor of ``metric`` on a test set of ``n_images`` images (see the module docstring)."""
+    spec = REGISTRY.get(metric)
+    step = spec.resolution(int(n_images)) if spec is not None else None
+    return CONTINUOUS_FLOOR if step is None else STEP_FLOOR * step
+
+
+def _row_key(row: Mapping) -> tuple[str, ...]:
+    return tuple(str(row[c]) for c in KEY_COLUMNS)
+
+
+def read_leaderboard_rows(path: str | Path) -> pd.DataFrame:
+    """The computed rows of a leaderboard CSV (or of a results folder holding one): key columns, ``mean``, ``n_images``."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / "leaderboard.csv", path / "leaderboard" / "leaderboard.csv"]
+        path = next((p for p in candidates if p.is_file()), candidates[-1])
+    if not path.is_file():
+        raise ReconbenchError(f"no leaderboard CSV at {path}; run 'reconbench leaderboard' first")
+    try:
+        table = pd.read_csv(path, dtype={"param_set": str, "params_hash": str}, keep_default_na=False, na_values={"mean": [""]})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReconbenchError(f"{path}: not a readable leaderboard CSV ({exc})") from None
+    missing = [c for c in (*KEY_COLUMNS, "kind", "mean", "n_images") if c not in table.columns]
+    if missing:
+        raise ReconbenchError(f"{path}: not a leaderboard CSV (missing {', '.join(missing)})")
+    table = table[table["kind"].isin(COMPARED_KINDS)].copy()
+    table["mean"] = pd.to_numeric(table["mean"], errors="coerce")
+    duplicated = table.duplicated(list(KEY_COLUMNS))
+    if duplicated.any():
+        raise ReconbenchError(f"{path}: duplicate rows for {table.loc[duplicated, list(KEY_COLUMNS)].iloc[0].to_dict()}")
+    return table[[*KEY_COLUMNS, "mean", "n_images"]].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One execution environment of a measurement: a name, the variables it sets and the torch/BLAS threads."""
+
+    name: str
+    variables: Mapping[str, str]
+    threads: int
+
+
+def derive_tolerances(
+    reference: str | Path,
+    reruns: Mapping[str, str | Path],
+    environments: Sequence[Environment],
+    *,
+    safety: float = SAFETY,
+    preset: str | None = None,
+    notes: str = "",
+) -> dict:
+    """Build a tolerance file's content from a reference leaderboard and its reruns.
+
+    Parameters
+    ----------
+    reference : path
+        The reference leaderboard CSV (or results folder).
+    reruns : mapping of str to path
+        Environment name -> leaderboard of the same preset rerun in that
+        environment. Every computed reference row must be in every rerun.
+    environments : sequence of Environment
+        What each rerun changed (names match ``reruns``).
+    safety : float
+        Factor on the measured spread.
+
+    Returns
+    -------
+    dict
+        JSON-ready: format, preset, safety, floors, the environments with their
+        largest change, and one entry per reference row (keys, n_images,
+        resolution, measured, tolerance).
+    """
+    if not (math.isfinite(safety) and safety >= 1):
+        raise ReconbenchError(f"safety factor must be a finite number >= 1, got {safety}")
+    names = {e.name for e in environments}
+    if set(reruns) != names:
+        raise ReconbenchError(f"reruns {sorted(reruns)} do not match the environments {sorted(names)}")
+    ref = read_leaderboard_rows(reference)
+    if ref["mean"].isna().any():
+        raise ReconbenchError(f"{reference}: the reference has rows without a mean; cannot derive tolerances from it")
+    measured = pd.Series(0.0, index=ref.index)
+    env_max: dict[str, float] = {}
+    for name, path in reruns.items():
+        new = read_leaderboard_rows(path)
+        merged = ref.merge(new[[*KEY_COLUMNS, "mean"]], on=list(KEY_COLUMNS), how="left", suffixes=("", "_new"))
+        absent = merged["mean_new"].isna()
+        if absent.any():
+            row = merged.loc[absent, list(KEY_COLUMNS)].iloc[0].to_dict()
+            raise ReconbenchError(f"rerun {name!r} ({path}) lacks {int(absent.sum())} reference row(s), e.g. {row}")
+        change = (merged["mean_new"] - merged["mean"]).abs()
+        env_max[name] = float(change.max())
+        measured = pd.concat([measured, change], axis=1).max(axis=1)
+    rows = []
+    for i, row in ref.iterrows():
+        spec = REGISTRY.get(row["metric"])
+        n = int(row["n_images"])
+        resolution = spec.resolution(n) if spec is not None else None
+        floor = metric_floor(row["metric"], n)
+        rows.append({
+            **{c: str(row[c]) for c in KEY_COLUMNS},
+            "n_images": n,
+            "resolution": resolution,
+            "measured": float(measured[i]),
+            "tolerance": float(max(floor, safety * measured[i])),
+        })
+    return {
+        "format": FORMAT_VERSION,
+        "preset": preset,
+        "safety": safety,
+        "step_floor": STEP_FLOOR,
+        "continuous_floor": CONTINUOUS_FLOOR,
+        "rule": "tolerance = max(floor, safety * measured); floor = step_floor / (N (N - 1)) for identification "
+                "metrics, continuous_floor otherwise; measured = largest |rerun mean - reference mean| over the environments",
+        "notes": notes,
+        "environments": [
+            {"name": e.name, "variables": dict(e.variables), "threads": e.threads, "largest_change": env_max[e.name]}
+            for e in environments
+        ],
+        "rows": rows,
+    }
+
+
+def write_tolerances(path: str | Path, content: Mapping) -> None:
+    """Write a tolerance file atomically (sorted keys, 2-space indent)."""
+    write_text(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+
+class Tolerances:
+    """Per-row tolerances read from a tolerance file."""
+
+    def __init__(self, content: Mapping, source: str = "<memory>"):
+        if content.get("format") != FORMAT_VERSION:
+            raise ReconbenchError(f"{source}: not a tolerance file of format {FORMAT_VERSION!r} (found {content.get('format')!r})")
+        self.source = source
+        self.content = content
+        self._by_key: dict[tuple[str, ...], float] = {}
+        for row in content.get("rows", []):
+            value = row.get("tolerance")
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ReconbenchError(f"{source}: tolerance {value!r} of {_row_key(row)} is not a finite number >= 0")
+            self._by_key[_row_key(row)] = float(value)
+        self._by_group: dict[tuple[str, str, str], float] = {}
+        for key, value in self._by_key.items():
+            group = (key[0], key[1], key[5])
+            self._by_group[group] = max(self._by_group.get(group, 0.0), value)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Tolerances":
+        path = Path(path)
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ReconbenchError(f"cannot read the tolerance file {path}: {exc}") from None
+        if not isinstance(content, dict):
+            raise ReconbenchError(f"{path}: a tolerance file is a JSON object, found {type(content).__name__}")
+        return cls(content, source=str(path))
+
+    def lookup(self, row: Mapping) -> tuple[float, bool]:
+        """Return ``(tolerance, measured)`` for a leaderboard row.
+
+        A row without its own entry gets the largest tolerance of its dataset,
+        test set and metric, with ``measured = False``; a row whose group has no
+        entry at all raises.
+        """
+        key = _row_key(row)
+        if key in self._by_key:
+            return self._by_key[key], True
+        group = (key[0], key[1], key[5])
+        if group in self._by_group:
+            return self._by_group[group], False
+        raise ReconbenchError(
+            f"{self.source} has no tolerance for {key[0]} {key[1]} {key[5]}; re-derive it with "
+            f"scripts/measure_tolerances.py or pass --tolerance"
+        )
+
+
+def find_tolerance_file(reference: str | Path) -> Path | None:
+    """The tolerance file beside a reference leaderboard: ``<results>/tolerances.json`` for
+    ``<results>``, ``<results>/leaderboard`` or ``<results>/leaderboard/leaderboard.csv``; None if absent."""
+    reference = Path(reference)
+    folder = reference if reference.is_dir() else reference.parent
+    for candidate in (folder / TOLERANCE_FILE, folder.parent / TOLERANCE_FILE):
+        if candidate.is_file():
+            return candidate
+    return None

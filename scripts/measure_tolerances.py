@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Measure how much a preset's scores move across execution environments and write its tolerance file.
+
+Reruns ``reconbench bench --preset PRESET`` from scratch (stage cache off) once
+per execution environment, each in its own process with its own variables:
+torch/BLAS thread counts, ``ATEN_CPU_CAPABILITY`` (ATen's vector kernels),
+``OPENBLAS_CORETYPE`` (numpy/scipy's BLAS kernels), ``ONEDNN_MAX_CPU_ISA``
+(torch's convolutions) and ``MKL_ENABLE_INSTRUCTIONS`` (torch's BLAS), alone and
+combined. Capabilities the CPU lacks (``avx512``) are skipped and reported. Then
+it derives per-row tolerances against the reference leaderboard
+(``reconbench.leaderboard.tolerances``) and writes ``tolerances.json`` beside it.
+
+    python scripts/measure_tolerances.py --preset ci --reference results/ci --work /tmp/tolerance-runs
+
+``--reference`` is the committed results folder; ``--regenerate-reference``
+first reruns the preset in the plain environment into that folder (the command
+of ``tox -e regression``'s reference). Runs already present under ``--work``
+are reused (delete the folder to measure again). Prints one line per
+environment with its largest change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from reconbench.core.errors import ReconbenchError
+from reconbench.leaderboard.tolerances import SAFETY, Environment, derive_tolerances, write_tolerances
+
+#: The environments of the measurement; the first is the plain one the reference is computed in.
+ENVIRONMENTS = (
+    Environment("threads-1", {}, 1),
+    Environment("threads-4", {}, 4),
+    Environment("aten-default", {"ATEN_CPU_CAPABILITY": "default"}, 2),
+    Environment("aten-avx512", {"ATEN_CPU_CAPABILITY": "avx512"}, 2),
+    Environment("openblas-sandybridge", {"OPENBLAS_CORETYPE": "Sandybridge"}, 2),
+    Environment("openblas-prescott", {"OPENBLAS_CORETYPE": "Prescott"}, 2),
+    Environment("onednn-sse41", {"ONEDNN_MAX_CPU_ISA": "SSE41"}, 2),
+    Environment("mkl-sse42", {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, 2),
+    Environment(
+        "old-cpu-combined",
+        {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE41",
+         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+        1,
+    ),
+)
+PLAIN_THREADS = 2
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where unreadable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def supported(environment: Environment, flags: set[str]) -> bool:
+    """False for an environment that asks for an instruction set this CPU lacks."""
+    wanted = environment.variables.get("ATEN_CPU_CAPABILITY", "")
+    return not (wanted == "avx512" and "avx512f" not in flags)
+
+
+def bench(preset: str, data: Path, out: Path, environment: Environment | None, methods: str | None) -> None:
+    """Run ``reconbench bench`` in a child process with the environment's variables."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE",
+                                                            "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")}
+    env["RECONBENCH_STAGE_CACHE"] = "off"
+    threads = PLAIN_THREADS
+    if environment is not None:
+        env.update(environment.variables)
+        threads = environment.threads
+    command = [sys.executable, "-m", "reconbench", "bench", "--preset", preset, "--data", str(data), "--out", str(out),
+               "--threads", str(threads)]
+    if methods:
+        command += ["--methods", methods]
+    name = environment.name if environment else "plain"
+    print(f"[{name}] {' '.join(command[1:])}", flush=True)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="ci")
+    parser.add_argument("--reference", type=Path, required=True, help="results folder of the reference (e.g. results/ci)")
+    parser.add_argument("--work", type=Path, required=True, help="folder for the data and the reruns")
+    parser.add_argument("--regenerate-reference", action="store_true")
+    parser.add_argument("--methods", default=None, help="restrict the reruns to these methods (default: the preset's)")
+    parser.add_argument("--safety", type=float, default=SAFETY)
+    parser.add_argument("--only", default=None, help="comma-separated environment names (default: all supported)")
+    args = parser.parse_args(argv)
+
+    flags = cpu_flags()
+    chosen = [e for e in ENVIRONMENTS if args.only is None or e.name in args.only.split(",")]
+    skipped = [e.name for e in chosen if not supported(e, flags)]
+    environments = [e for e in chosen if supported(e, flags)]
+    if skipped:
+        print(f"skipped (not supported by this CPU): {', '.join(skipped)}")
+    data = args.work / "data"
+    if args.regenerate_reference:
+        shutil.rmtree(args.reference, ignore_errors=True)
+        bench(args.preset, data, args.reference, None, args.methods)
+    reruns = {}
+    for environment in environments:
+        out = args.work / environment.name
+        if not (out / "leaderboard" / "leaderboard.csv").is_file():
+            bench(args.preset, data, out, environment, args.methods)
+        reruns[environment.name] = out
+    notes = f"measured on: {platform_line()}; skipped: {', '.join(skipped) or 'none'}"
+    content = derive_tolerances(args.reference, reruns, environments, safety=args.safety, preset=args.preset, notes=notes)
+    write_tolerances(args.reference / "tolerances.json", content)
+    for env in content["environments"]:
+        print(f"{env['name']:>22}: largest change {env['largest_change']:.4g}")
+    print(f"wrote {args.reference / 'tolerances.json'} ({len(content['rows'])} rows)")
+    return 0
+
+
+def platform_line() -> str:
+    """CPU model name, core count and Python version, for the record."""
+    import platform
+
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ReconbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
