@@ -45,7 +45,7 @@ def leaderboard_writer(results: Path, rows: "pd.DataFrame") -> Path:
 
 @app.command()
 def simulate(
-    preset: str = typer.Option("tiny", help="Size preset: tiny, default or full."),
+    preset: str = typer.Option("tiny", help="Size preset: tiny, ci, default or full."),
     out: Path = typer.Option(..., help="Output folder (must not exist unless --force)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
@@ -105,7 +105,7 @@ def _split_list(values: Optional[list[str]]) -> Optional[list[str]]:
 
 @app.command()
 def run(
-    dataset: str = typer.Option(..., help="'simulated:<preset>' (tiny, default, full) or 'ds001506'; fixes the evaluation resolution."),
+    dataset: str = typer.Option(..., help="'simulated:<preset>' (tiny, ci, default, full) or 'ds001506'; fixes the evaluation resolution."),
     data: Optional[Path] = typer.Option(None, help="Dataset folder (default: $RECONBENCH_DATA)."),
     out: Path = typer.Option(..., help="Results folder; finished cells in it are skipped."),
     subjects: Optional[list[str]] = typer.Option(None, help="Subjects (repeat or comma-separate); default: all in the data folder."),
@@ -164,7 +164,7 @@ def list_command(
 
 @app.command()
 def bench(
-    preset: str = typer.Option("default", help="Simulated preset: tiny, default or full."),
+    preset: str = typer.Option("default", help="Simulated preset: tiny, ci, default or full."),
     data: Optional[Path] = typer.Option(None, help="Data folder (default: $RECONBENCH_DATA, else ~/reconbench_data/simulated-PRESET); simulated there if absent."),
     out: Optional[Path] = typer.Option(None, help="Results folder (default: results/PRESET)."),
     jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),

@@ -29,49 +29,22 @@ import sys
 from pathlib import Path
 
 from reconbench.core.errors import ReconbenchError
-from reconbench.leaderboard.tolerances import SAFETY, Environment, derive_tolerances, write_tolerances
-
-#: The environments of the measurement; the first is the plain one the reference is computed in.
-ENVIRONMENTS = (
-    Environment("threads-1", {}, 1),
-    Environment("threads-4", {}, 4),
-    Environment("aten-default", {"ATEN_CPU_CAPABILITY": "default"}, 2),
-    Environment("aten-avx512", {"ATEN_CPU_CAPABILITY": "avx512"}, 2),
-    Environment("openblas-sandybridge", {"OPENBLAS_CORETYPE": "Sandybridge"}, 2),
-    Environment("openblas-prescott", {"OPENBLAS_CORETYPE": "Prescott"}, 2),
-    Environment("onednn-sse41", {"ONEDNN_MAX_CPU_ISA": "SSE41"}, 2),
-    Environment("mkl-sse42", {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, 2),
-    Environment(
-        "old-cpu-combined",
-        {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE41",
-         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
-        1,
-    ),
+from reconbench.leaderboard.tolerances import (
+    ENVIRONMENT_VARIABLES,
+    ENVIRONMENTS,
+    PLAIN_THREADS,
+    SAFETY,
+    Environment,
+    cpu_flags,
+    derive_tolerances,
+    supported,
+    write_tolerances,
 )
-PLAIN_THREADS = 2
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where unreadable)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def supported(environment: Environment, flags: set[str]) -> bool:
-    """False for an environment that asks for an instruction set this CPU lacks."""
-    wanted = environment.variables.get("ATEN_CPU_CAPABILITY", "")
-    return not (wanted == "avx512" and "avx512f" not in flags)
 
 
 def bench(preset: str, data: Path, out: Path, environment: Environment | None, methods: str | None) -> None:
     """Run ``reconbench bench`` in a child process with the environment's variables."""
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE",
-                                                            "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")}
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
     env["RECONBENCH_STAGE_CACHE"] = "off"
     threads = PLAIN_THREADS
     if environment is not None:

@@ -233,7 +233,18 @@ def print_summary(summary: RunSummary) -> None:
 #: ``default`` runs sub-01 only: every parameter set of the divide-and-conquer
 #: family trains a generator, and three subjects would triple a run that should
 #: take minutes on 2 CPU cores. ``--subjects sub-01,sub-02,sub-03`` runs all.
-BENCH_SUBJECTS: dict[str, tuple[str, ...] | None] = {"tiny": None, "default": ("sub-01",), "full": None}
+BENCH_SUBJECTS: dict[str, tuple[str, ...] | None] = {"tiny": None, "ci": None, "default": ("sub-01",), "full": None}
+
+#: Methods ``reconbench bench`` runs per preset when ``--methods`` is not given (absent: every discovered method
+#: with every parameter set). ``ci`` is the regression preset: one cell per kind of computation (floor, linear
+#: decoders, retrieval, K-means classifier, the generator trained on true and on mixed inputs, K-means semantics,
+#: the generator's oracle), so that the regression check runs in about two minutes.
+BENCH_METHODS: dict[str, tuple[str, ...]] = {
+    "ci": (
+        "mean_image", "pixel_ridge", "nearest_neighbor", "category_prototype", "divide_and_conquer:default",
+        "divide_and_conquer:mixed_training", "divide_and_conquer_kmeans", "divide_and_conquer_oracle:default",
+    ),
+}
 
 
 def default_bench_data(preset: str) -> Path:
@@ -282,7 +293,8 @@ def run_preset(
         raise ReconbenchError(f"{data} holds the {found!r} preset, not {preset!r}; pass --data for another folder")
     out = Path(out) if out is not None else Path("results") / preset
     return run_benchmark(
-        f"simulated:{preset}", data, out, subjects=subjects or BENCH_SUBJECTS.get(preset), methods=methods, seeds=(0,),
+        f"simulated:{preset}", data, out, subjects=subjects or BENCH_SUBJECTS.get(preset),
+        methods=methods or BENCH_METHODS.get(preset), seeds=(0,),
         methods_dir=methods_dir, jobs=jobs, scheduler=scheduler, threads=threads, force=force, leaderboard=leaderboard,
         progress=progress,
     )

@@ -94,6 +94,46 @@ class Environment:
     threads: int
 
 
+#: Variables that select float kernels: ATen's vector code, numpy/scipy's OpenBLAS, torch's oneDNN
+#: convolutions and torch's MKL BLAS. A measurement clears them all, then sets an environment's own.
+ENVIRONMENT_VARIABLES = ("ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+#: torch/BLAS threads of the plain environment (``tox -e regression`` and the committed reference).
+PLAIN_THREADS = 2
+#: The environments of a measurement (``scripts/measure_tolerances.py``, ``tests/test_regression_power.py``).
+ENVIRONMENTS = (
+    Environment("threads-1", {}, 1),
+    Environment("threads-4", {}, 4),
+    Environment("aten-default", {"ATEN_CPU_CAPABILITY": "default"}, PLAIN_THREADS),
+    Environment("aten-avx512", {"ATEN_CPU_CAPABILITY": "avx512"}, PLAIN_THREADS),
+    Environment("openblas-sandybridge", {"OPENBLAS_CORETYPE": "Sandybridge"}, PLAIN_THREADS),
+    Environment("openblas-prescott", {"OPENBLAS_CORETYPE": "Prescott"}, PLAIN_THREADS),
+    Environment("onednn-sse41", {"ONEDNN_MAX_CPU_ISA": "SSE41"}, PLAIN_THREADS),
+    Environment("mkl-sse42", {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, PLAIN_THREADS),
+    Environment(
+        "old-cpu-combined",
+        {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE41",
+         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+        1,
+    ),
+)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where unreadable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def supported(environment: Environment, flags: set[str]) -> bool:
+    """False for an environment that asks for an instruction set this CPU lacks (ATen refuses it)."""
+    return not (environment.variables.get("ATEN_CPU_CAPABILITY") == "avx512" and "avx512f" not in flags)
+
+
 def derive_tolerances(
     reference: str | Path,
     reruns: Mapping[str, str | Path],

@@ -106,6 +106,7 @@ class GeneratorConfig:
 #: measured time); ``full`` is the pix2pix-size model (256x256, 8 levels) for a GPU.
 GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
     "tiny": GeneratorConfig(resolution=32, base_channels=8, depth=3, semantic_channels=8, disc_channels=8, disc_layers=2, iterations=24, batch_size=16, threads=1),
+    "small": GeneratorConfig(resolution=32, base_channels=16, depth=3, semantic_channels=32, disc_channels=16, disc_layers=2, iterations=300, batch_size=16, threads=1),
     "default": GeneratorConfig(resolution=64, base_channels=32, depth=4, semantic_channels=64, disc_channels=32, disc_layers=2, iterations=400, batch_size=32, threads=1),
     "full": GeneratorConfig(resolution=256, base_channels=64, depth=8, semantic_channels=256, disc_channels=64, disc_layers=3, iterations=15000, batch_size=16, threads=0),
 }

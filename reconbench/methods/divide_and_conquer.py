@@ -47,20 +47,25 @@ STAGE_VERSIONS = {"shape_decoder": 1, "image_features": 1, "semantic_decoder": 1
 #: Shape-map settings per size preset (the generator settings are in ``_generator.GENERATOR_PRESETS``).
 SHAPE_PRESETS = {
     "tiny": {"shape_size": 32, "blur_sigma": 1.0},
+    "small": {"shape_size": 32, "blur_sigma": 1.0},
     "default": {"shape_size": 64, "blur_sigma": 1.5},
     "full": {"shape_size": 64, "blur_sigma": 1.5},
 }
 
 GENERATOR_INPUTS = ("true", "decoded", "mixed")
 
-#: ``size="auto"`` uses the ``tiny`` preset below this many training images, else ``default``.
-AUTO_TINY_BELOW = 300
+#: ``size="auto"``: ``tiny`` below this many training images (the simulator's ``tiny`` preset: tests, seconds) ...
+AUTO_TINY_BELOW = 150
+#: ... ``small`` below this many (the ``ci`` preset: a generator that learns in about a minute), else ``default``.
+AUTO_SMALL_BELOW = 500
 
 
 def resolve_size(size: str, n_training_images: int) -> str:
     """Return the size preset ``size`` stands for (``"auto"`` depends on the training-set size)."""
     if size == "auto":
-        return "tiny" if n_training_images < AUTO_TINY_BELOW else "default"
+        if n_training_images < AUTO_TINY_BELOW:
+            return "tiny"
+        return "small" if n_training_images < AUTO_SMALL_BELOW else "default"
     if size not in SHAPE_PRESETS:
         raise ReconbenchError(f"size={size!r} is not one of auto, {', '.join(SHAPE_PRESETS)}")
     return size
@@ -71,12 +76,13 @@ class DivideAndConquer(Method):
 
     Parameters
     ----------
-    size : {"auto", "tiny", "default", "full"}
-        Size preset: ``tiny`` (tests, seconds), ``default`` (64x64 generator,
+    size : {"auto", "tiny", "small", "default", "full"}
+        Size preset: ``tiny`` (tests, seconds), ``small`` (32x32 generator,
+        300 steps, about a minute: the ``ci`` regression preset), ``default`` (64x64 generator,
         400 steps, a few minutes on 1 CPU core), ``full`` (256x256 pix2pix-size
         generator for a GPU). ``auto`` (the default) is ``tiny`` for fewer than
-        300 training images (the simulator's ``tiny`` preset) and ``default``
-        otherwise; pass ``full`` explicitly.
+        150 training images (the simulator's ``tiny`` preset), ``small`` for
+        fewer than 500 (``ci``) and ``default`` otherwise; pass ``full`` explicitly.
     shape_rois : tuple of str
         ROIs of the shape decoders; several are combined with NNLS weights fitted
         on the validation fold (default V1, V2, V3); one is used alone.

@@ -22,6 +22,7 @@ def fitted(tiny_split, weights_cache, stage_cache_dir):
 
 def test_resolve_size():
     assert resolve_size("auto", 100) == "tiny"
+    assert resolve_size("auto", 400) == "small"
     assert resolve_size("auto", 600) == "default"
     assert resolve_size("full", 100) == "full"
     with pytest.raises(ReconbenchError, match="size"):

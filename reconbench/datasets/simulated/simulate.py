@@ -145,6 +145,29 @@ PRESETS: dict[str, Preset] = {
         n_extra=200,
         roi_voxels=(("V1", 80), ("V2", 60), ("V3", 50), ("V4", 30), ("LOC", 40), ("FFA", 20), ("PPA", 20)),
     ),
+    # The regression preset of CI (``tox -e regression``): small enough to rerun in about two minutes on 2 cores,
+    # with enough signal that the linear baselines, nearest_neighbor, divide_and_conquer and its oracle all score
+    # clearly above chance on the natural test set, so a broken decoder shows up as a moved score. Against `tiny`:
+    # 4x the training images (so the generator stage learns), 5x the natural test images (narrower intervals), twice
+    # the V1-V3 voxels of a 64-px scale and a 12.5x higher SNR (0.5: single trials about as informative as an
+    # average of many). Measured: natural pairwise identification pixel_ridge 0.94, nearest_neighbor 0.76,
+    # divide_and_conquer 0.65 [0.56, 0.73]; see results/ci/.
+    "ci": Preset(
+        name="ci",
+        subjects=("sub-01",),
+        image_size=64,
+        n_categories=10,
+        n_training=400,
+        training_reps=2,
+        training_per_run=50,
+        n_test=50,
+        test_reps=4,
+        artificial_reps=4,
+        letter_reps=4,
+        n_extra=0,
+        roi_voxels=(("V1", 320), ("V2", 240), ("V3", 200), ("V4", 60), ("LOC", 80), ("FFA", 40), ("PPA", 40)),
+        noise=em.NoiseConfig(snr=0.5),
+    ),
     "default": Preset(
         name="default",
         subjects=ALL_SUBJECTS,

@@ -215,7 +215,7 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path, tiny_d
 
 
 def test_unknown_preset_lists_valid_ones(tmp_path):
-    with pytest.raises(ReconbenchError, match="tiny, default, full"):
+    with pytest.raises(ReconbenchError, match="tiny, ci, default, full"):
         sim.simulate("huge", tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
