@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from reconbench.core.errors import ReconbenchError
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=None, help="restrict the reruns to these methods (default: the preset's)")
     parser.add_argument("--safety", type=float, default=SAFETY)
     parser.add_argument("--only", default=None, help="comma-separated environment names (default: all supported)")
+    parser.add_argument("--parallel", type=int, default=1, help="reruns at a time (results do not depend on it)")
     args = parser.parse_args(argv)
 
     flags = cpu_flags()
@@ -80,12 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.regenerate_reference:
         shutil.rmtree(args.reference, ignore_errors=True)
         bench(args.preset, data, args.reference, None, args.methods)
-    reruns = {}
-    for environment in environments:
-        out = args.work / environment.name
-        if not (out / "leaderboard" / "leaderboard.csv").is_file():
-            bench(args.preset, data, out, environment, args.methods)
-        reruns[environment.name] = out
+    reruns = {e.name: args.work / e.name for e in environments}
+    todo = [e for e in environments if not (reruns[e.name] / "leaderboard" / "leaderboard.csv").is_file()]
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        list(pool.map(lambda e: bench(args.preset, data, reruns[e.name], e, args.methods), todo))
     notes = f"measured on: {platform_line()}; skipped: {', '.join(skipped) or 'none'}"
     content = derive_tolerances(args.reference, reruns, environments, safety=args.safety, preset=args.preset, notes=notes)
     write_tolerances(args.reference / "tolerances.json", content)
