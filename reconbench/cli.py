@@ -90,7 +90,8 @@ def weights_status(
     """Show which weights are present and verified."""
     from reconbench.metrics.weights import print_weights_status
 
-    print_weights_status(cache=cache)
+    if not print_weights_status(cache=cache):
+        raise typer.Exit(code=1)
 
 
 # --- harness commands: run, leaderboard, list, bench, compare -----------------
