@@ -237,3 +237,43 @@ def test_run_summary_prints_names_literally(capsys):
     assert "divide_and_conquer[default] sub-01 seed 0: ValueError: [bold]x[/bold]" in err
     assert "divide_and_conquer[mixed_training] sub-01 seed 0" in err
     assert "cell [k]" in err and "out[x]" in err
+
+
+def test_sigterm_ends_a_write_cleanly_with_status_143(tmp_path):
+    """Finding 9: as PID 1 without an init, SIGTERM was ignored. The command line
+    now handles it: the write under way is abandoned atomically (no temporary
+    file, the old file intact) and the process exits 143."""
+    import signal
+    import time
+
+    target = tmp_path / "results.parquet"
+    target.write_text("old")
+    script = (
+        "import sys, time\n"
+        "from reconbench.cli import install_signal_handlers\n"
+        "from reconbench.core.atomic import atomic_path\n"
+        "install_signal_handlers()\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_text('partial')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 143 and time.monotonic() - started < 5
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet"]
+
+
+def test_an_unwritable_folder_is_one_line_naming_it_and_the_user_fix(tmp_path, capsys, monkeypatch):
+    """Finding 9: an unwritable data or output mount gave a raw PermissionError."""
+    import reconbench.datasets.simulated.simulate as simulate_module
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "data"))
+
+    monkeypatch.setattr(simulate_module, "simulate", denied)
+    code, _, err = run_main(["simulate", "--out", str(tmp_path / "data")], capsys)
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1
+    assert str(tmp_path / "data") in err and '--user "$(id -u):$(id -g)"' in err
