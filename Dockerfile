@@ -97,5 +97,8 @@ WORKDIR /home/reconbench
 # Numeric, so the host and `docker run --user` agree on who owns files written to /out.
 USER 1000:1000
 VOLUME ["/out"]
+# The console script installs a SIGTERM handler (the kernel ignores SIGTERM for PID 1
+# without one): `docker stop` unwinds the run, the write under way is abandoned atomically.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["reconbench"]
 CMD ["bench", "--preset", "default", "--out", "/out"]

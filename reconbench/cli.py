@@ -90,7 +90,8 @@ def weights_status(
     """Show which weights are present and verified."""
     from reconbench.metrics.weights import print_weights_status
 
-    print_weights_status(cache=cache)
+    if not print_weights_status(cache=cache):
+        raise typer.Exit(code=1)
 
 
 # --- harness commands: run, leaderboard, list, bench, compare -----------------
@@ -204,10 +205,42 @@ def compare(
         raise typer.Exit(code=1)
 
 
+#: Exit status after SIGTERM (128 + 15, what a shell reports for a terminated process).
+SIGTERM_EXIT = 143
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # As PID 1 in a container the kernel drops SIGTERM unless the process handles
+    # it. Raising unwinds like Ctrl-C: the atomic write under way removes its
+    # temporary file, the results-folder lock is released, nothing half-written stays.
+    raise SystemExit(SIGTERM_EXIT)
+
+
+def install_signal_handlers() -> None:
+    """Make SIGTERM end the command cleanly (``docker stop`` then takes well under its 10 s)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _permission_message(exc: PermissionError) -> str:
+    import os
+
+    where = exc.filename or "a file"
+    return (
+        f"permission denied on {where} (running as uid {os.getuid()}); make that folder writable by this user. "
+        f"In Docker, create mounted folders before 'docker run' and pass --user \"$(id -u):$(id -g)\""
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``reconbench`` console script."""
+    install_signal_handlers()
     try:
         app(args=argv, standalone_mode=True)
     except ReconbenchError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except PermissionError as exc:
+        typer.echo(f"error: {_permission_message(exc)}", err=True)
         sys.exit(2)

@@ -82,7 +82,14 @@ def wrong_shape(root: Path) -> str:
     return "/metadata/value has shape"
 
 
-@pytest.mark.parametrize("breaker", [truncate, remove_file, remove_image, drop_roi, nan_voxels, wrong_shape])
+def text_image(root: Path) -> str:
+    """Finding 6: a text file in place of a stimulus passed as "all files readable"."""
+    path = root / "stimuli" / "LetterImage" / f"{LETTER_NAMES[2]}.tif"
+    path.write_text("this is not an image\n")
+    return f"{path.name} for label {LETTER_NAMES[2]!r} is unreadable"
+
+
+@pytest.mark.parametrize("breaker", [truncate, remove_file, remove_image, drop_roi, nan_voxels, wrong_shape, text_image])
 def test_data_check_on_bad_data(good_root, tmp_path, capsys, breaker):
     root = bad_copy(good_root, tmp_path)
     expected = breaker(root)
@@ -134,3 +141,139 @@ def test_simulate_bad_preset_writes_nothing(tmp_path, capsys):
     code, _, err = run_main(["simulate", "--preset", "huge", "--out", str(out)], capsys)
     assert code == 2 and "huge" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# --- issue 17: inputs that passed or crashed -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--seeds", ""], "no seeds"),
+        (["--seeds", ","], "no seeds"),
+        (["--seeds", "99999999999999999999"], "out of range"),
+        (["--seeds", "1.5"], "--seeds"),
+        (["--threads", "0"], "--threads 0"),
+        (["--threads", "-2"], "--threads -2"),
+        (["-j", "0"], "--jobs 0"),
+        (["--out", "/etc/hostname"], "is a file"),
+    ],
+)
+def test_run_refuses_bad_options_in_one_line(tiny_data_dir, tmp_path, capsys, extra, match):
+    """Finding 6: these ran nothing with exit 0, or gave tracebacks (some after computing every cell)."""
+    data = tiny_data_dir
+    argv = ["run", "--dataset", "simulated:tiny", "--data", str(data), "--out", str(tmp_path / "out"), "--methods", "mean_image"]
+    if "--out" in extra:
+        argv = argv[:argv.index("--out")] + argv[argv.index("--out") + 2:]
+    code, out, err = run_main(argv + extra, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("error: ") and err.count("\n") == 1 and match in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_status_exits_non_zero_when_anything_is_missing_or_altered(tmp_path, capsys, weights_cache):
+    """Finding 3: 'weights status' exited 0 while listing files as altered or missing."""
+    code, out, _ = run_main(["weights", "status", "--cache", str(tmp_path)], capsys)
+    assert code == 1 and "missing" in out
+    cache = tmp_path / "cache"
+    shutil.copytree(weights_cache, cache, ignore=shutil.ignore_patterns("stages", "*.tar.gz"))
+    with pytest.raises(SystemExit) as ok:
+        main(["weights", "status", "--cache", str(cache)])
+    assert ok.value.code in (0, None)
+    capsys.readouterr()
+    (cache / "weights" / "vgg16.pt").write_bytes(b"x")
+    code, out, _ = run_main(["weights", "status", "--cache", str(cache)], capsys)
+    assert code == 1 and "altered" in out
+
+
+def test_random_weights_with_a_rewritten_manifest_are_refused(tmp_path, weights_cache):
+    """Finding 3: random AlexNet weights plus a manifest rewritten to match passed status and the run."""
+    import hashlib
+    import io
+    import json
+
+    import torch
+
+    from reconbench.core.errors import WeightsMissingError
+    from reconbench.metrics.weights import load_state_dict, weights_status
+
+    cache = tmp_path / "cache"
+    shutil.copytree(weights_cache, cache, ignore=shutil.ignore_patterns("stages", "*.tar.gz"))
+    folder = cache / "weights"
+    state = torch.load(folder / "alexnet.pt", weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    random_state = {key: torch.randn(value.shape, generator=generator) for key, value in state.items()}
+    buffer = io.BytesIO()
+    torch.save(random_state, buffer)
+    (folder / "alexnet.pt").write_bytes(buffer.getvalue())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["alexnet.pt"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert weights_status(cache)["alexnet"]["verified"] is False
+    with pytest.raises(WeightsMissingError, match="pinned"):
+        load_state_dict("alexnet", cache)
+
+
+def test_a_file_where_the_weights_folder_should_be_is_one_line(tmp_path, capsys):
+    (tmp_path / "weights").write_text("x")
+    code, _, err = run_main(["weights", "fetch", "--cache", str(tmp_path)], capsys)
+    assert code == 2 and "is a file where the weights folder" in err and "Traceback" not in err
+
+
+def test_run_summary_prints_names_literally(capsys):
+    """Finding 8: rich read [default] and [mixed_training] as markup."""
+    import pandas as pd
+
+    from reconbench.bench.runner import RunSummary, print_summary
+
+    summary = RunSummary(
+        out=Path("out[x]"), n_cells=2, n_run=2, n_skipped=0, n_failed=2, n_failed_total=2, seconds=1.0, rows=pd.DataFrame(),
+        failures=[("divide_and_conquer[default] sub-01 seed 0", "ValueError: [bold]x[/bold]"),
+                  ("divide_and_conquer[mixed_training] sub-01 seed 0", "ValueError: y")],
+        repairs=["cell [k]: rows file is unreadable"],
+    )
+    print_summary(summary)
+    err = capsys.readouterr().err
+    assert "divide_and_conquer[default] sub-01 seed 0: ValueError: [bold]x[/bold]" in err
+    assert "divide_and_conquer[mixed_training] sub-01 seed 0" in err
+    assert "cell [k]" in err and "out[x]" in err
+
+
+def test_sigterm_ends_a_write_cleanly_with_status_143(tmp_path):
+    """Finding 9: as PID 1 without an init, SIGTERM was ignored. The command line
+    now handles it: the write under way is abandoned atomically (no temporary
+    file, the old file intact) and the process exits 143."""
+    import signal
+    import time
+
+    target = tmp_path / "results.parquet"
+    target.write_text("old")
+    script = (
+        "import sys, time\n"
+        "from reconbench.cli import install_signal_handlers\n"
+        "from reconbench.core.atomic import atomic_path\n"
+        "install_signal_handlers()\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_text('partial')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 143 and time.monotonic() - started < 5
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet"]
+
+
+def test_an_unwritable_folder_is_one_line_naming_it_and_the_user_fix(tmp_path, capsys, monkeypatch):
+    """Finding 9: an unwritable data or output mount gave a raw PermissionError."""
+    import reconbench.datasets.simulated.simulate as simulate_module
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "data"))
+
+    monkeypatch.setattr(simulate_module, "simulate", denied)
+    code, _, err = run_main(["simulate", "--out", str(tmp_path / "data")], capsys)
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1
+    assert str(tmp_path / "data") in err and '--user "$(id -u):$(id -g)"' in err

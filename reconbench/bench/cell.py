@@ -50,6 +50,7 @@ from reconbench.core.types import GroundTruthView
 from reconbench.datasets.ds001506.layout import TEST_SET_SESSIONS
 from reconbench.datasets.simulated.ground_truth import read_categories, read_noise_free
 from reconbench.datasets.splits import load_split
+from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
 from reconbench.references import get_reference
 from reconbench.store.results import COLUMNS, cell_key, code_version, package_versions, png_bytes, reconstruction_dir
 
@@ -226,8 +227,9 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "config_hash": spec.config_hash, "params": json.dumps(dict(spec.params), sort_keys=True, default=repr),
         "code_version": code_version(), "package_versions": package_versions(),
         "fit_seconds": float("nan"), "reconstruct_seconds": float("nan"), "score_seconds": float("nan"),
-        "peak_memory_mb": float("nan"),
+        "peak_memory_mb": float("nan"), "threads": int(spec.threads), "weights": "",
     }
+    forget_loaded_hashes()
     rows: list[dict] = []
     files: dict[str, bytes] = {}
     errors: dict[str, str] = {}
@@ -304,8 +306,9 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     run["reconstruct_seconds"] = reconstruct_seconds
     run["score_seconds"] = score_seconds
     run["peak_memory_mb"] = memory.peak_mb
+    run["weights"] = json.dumps(loaded_hashes(), sort_keys=True)
     for row in rows:
-        row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds")})
+        row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds", "weights")})
     for stage, error in errors.items():
         rows.append(_failed_row("" if stage == "fit" else stage, error, run))
 
@@ -313,7 +316,7 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     record = {
         "key": spec.key, "status": status, "errors": errors, "tracebacks": tracebacks,
         "spec": dataclasses.asdict(spec) | {"params": dict(spec.params)},
-        "config_hash": spec.config_hash, "evaluation_size": size,
+        "config_hash": spec.config_hash, "evaluation_size": size, "threads": int(spec.threads), "weights": run["weights"],
         **{k: run[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
         # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
         "stage_log": _json_safe(getattr(method, "stage_log_", None)),

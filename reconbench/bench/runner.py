@@ -37,6 +37,50 @@ from reconbench.datasets.simulated.ground_truth import simulated_preset
 from reconbench.datasets.simulated.simulate import PRESETS, simulate
 from reconbench.store.results import ResultStore
 
+#: Seeds are handed to numpy and torch generators, which take unsigned 32-bit values.
+MAX_SEED = 2**32 - 1
+
+
+def check_run_options(seeds: Sequence[int], jobs: int, threads: int | None) -> None:
+    """Refuse seeds, job and thread counts that cannot run, before any work.
+
+    Raises
+    ------
+    ReconbenchError
+        No seed, a seed outside ``0..2**32-1``, ``jobs < 1`` or ``threads < 1``.
+    """
+    if not list(seeds):
+        raise ReconbenchError("no seeds given; pass --seeds with comma-separated integers, e.g. --seeds 0,1")
+    for seed in seeds:
+        if not 0 <= int(seed) <= MAX_SEED:
+            raise ReconbenchError(f"seed {seed} is out of range; seeds are integers from 0 to {MAX_SEED}")
+    if int(jobs) < 1:
+        raise ReconbenchError(f"--jobs {jobs}: expected a number of worker processes of at least 1")
+    if threads is not None and int(threads) < 1:
+        raise ReconbenchError(f"--threads {threads}: expected a number of threads of at least 1")
+
+
+def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = None) -> None:
+    """Refuse a results folder that is a file or lies inside the data (or stimulus)
+    folder, where its files would be read as data by the next load.
+
+    Raises
+    ------
+    ReconbenchError
+    """
+    if out.exists() and not out.is_dir():
+        raise ReconbenchError(f"--out {out} is a file, not a folder; pass a folder for the results")
+    resolved = out.resolve()
+    for label, folder in (("data", data), ("stimulus", stimuli_dir)):
+        if folder is None:
+            continue
+        folder = Path(folder).resolve()
+        if resolved == folder or folder in resolved.parents:
+            raise ReconbenchError(
+                f"--out {out} is inside the {label} folder {folder}; results written there would be read as data. "
+                f"Pass a folder outside it"
+            )
+
 #: ``write(results_dir, rows) -> leaderboard folder``: how a run writes its leaderboard.
 LeaderboardWriter = Callable[[Path, pd.DataFrame], Path]
 
@@ -64,6 +108,8 @@ class RunSummary:
     seconds: float
     rows: pd.DataFrame
     leaderboard_dir: Path | None = None
+    #: One line per repair made when the run opened the folder (corrupt cells moved aside, leftovers removed).
+    repairs: list[str] | None = None
 
 
 def _progress_display(enabled: bool):
@@ -144,6 +190,8 @@ def run_benchmark(
     data = Path(data)
     if not data.is_dir():
         raise ReconbenchError(f"data folder {data} does not exist; pass --data or run 'reconbench simulate'")
+    check_run_options(seeds, jobs, threads)
+    check_out_folder(Path(out), data, stimuli_dir)
     get_dataset(dataset).check_folder(data)
     available = discover_methods(methods_dir)
     selection = parse_method_selection(methods, available)
@@ -161,12 +209,26 @@ def run_benchmark(
     preflight_metrics(metric_specs)
     recipes = {name: str(getattr(spec, "recipe", "")) for name, spec in metric_specs.items()}
 
+    store = ResultStore(out)
+    with store.open_for_run() as repairs:
+        return _run_locked(
+            store, dataset, data, subjects, available, selection, seeds, metric_specs, recipes, started, repairs,
+            methods_dir=methods_dir, stimuli_dir=stimuli_dir, jobs=jobs, scheduler=scheduler, threads=threads,
+            force=force, retry_failed=retry_failed, references=references, leaderboard=leaderboard, progress=progress,
+        )
+
+
+def _run_locked(
+    store: ResultStore, dataset, data, subjects, available, selection, seeds, metric_specs, recipes, started, repairs,
+    *, methods_dir, stimuli_dir, jobs, scheduler, threads, force, retry_failed, references, leaderboard, progress,
+) -> RunSummary:
+    """The part of :func:`run_benchmark` that runs while it holds the results folder."""
+    out = store.root
     cells = build_cells(
         dataset, data, subjects, available, selection, seeds, list(metric_specs), recipes,
         stimuli_dir=stimuli_dir, methods_dir=methods_dir, references=references,
         threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // max(1, jobs)),
     )
-    store = ResultStore(out)
     todo = [c for c in cells if force or not store.finished(c.key, c.config_hash, retry_failed=retry_failed)]
     n_failed = 0
     failures: list[tuple[str, str]] = []
@@ -203,27 +265,32 @@ def run_benchmark(
     return RunSummary(
         out=Path(out), n_cells=len(cells), n_run=len(todo), n_skipped=len(cells) - len(todo), n_failed=n_failed,
         failures=failures, n_failed_total=int(rows.loc[rows["status"] == "failed", "cell_key"].nunique()), seconds=time.perf_counter() - started, rows=rows, leaderboard_dir=leaderboard_dir,
+        repairs=list(repairs),
     )
 
 
 def print_summary(summary: RunSummary) -> None:
     """Print a short run summary with rich."""
     from rich.console import Console  # lazy: rich only for console output
+    from rich.markup import escape
 
     console = Console(stderr=True)
+    for line in summary.repairs or []:
+        console.print(f"repaired: {line}", markup=False, highlight=False)
     console.print(
         f"[bold]{summary.n_cells}[/] cells: {summary.n_run} run, {summary.n_skipped} already done (skipped), "
         f"{summary.n_failed} failed, in {summary.seconds:.1f} s"
     )
     for label, error in summary.failures:
-        console.print(f"  [red]failed[/] {label}: {error}")
+        # Names such as "method[default]" are printed literally, never read as markup.
+        console.print(f"  [red]failed[/] {escape(label)}: {escape(error)}")
     earlier = summary.n_failed_total - summary.n_failed
     if earlier > 0:
         console.print(f"  {earlier} cell(s) failed in an earlier run and were not retried (--retry-failed reruns them)")
-    console.print(f"results: {summary.out / 'results.parquet'} (and results.csv)")
+    console.print(f"results: {summary.out / 'results.parquet'} (and results.csv)", markup=False)
     if summary.leaderboard_dir is not None:
         console.print(f"leaderboard: {summary.leaderboard_dir / 'leaderboard.md'}, "
-                      f"{summary.leaderboard_dir / 'leaderboard.html'}, {summary.leaderboard_dir / 'leaderboard.csv'}")
+                      f"{summary.leaderboard_dir / 'leaderboard.html'}, {summary.leaderboard_dir / 'leaderboard.csv'}", markup=False)
 
 
 # ---------------------------------------------------------------------------
@@ -279,6 +346,8 @@ def run_preset(
     if preset not in PRESETS:
         raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     data = Path(data).expanduser() if data is not None else default_bench_data(preset)
+    check_run_options((0,), jobs, threads)
+    check_out_folder(Path(out) if out is not None else Path("results") / preset, data)
     found = simulated_preset(data)
     if found is None:
         if data.exists() and any(data.iterdir()):

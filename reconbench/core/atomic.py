@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -56,3 +57,29 @@ def write_bytes(target: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+#: Names :func:`atomic_path` gives its temporary paths (``.NAME.<8 random>[SUFFIX].tmp``)
+#: and the folder it moves aside (``.NAME.old``).
+_LEFTOVER = re.compile(r"^\..+\.[A-Za-z0-9_]{8}[^/]*\.tmp$|^\..+\.old$")
+
+
+def remove_orphans(folder: str | os.PathLike) -> list[Path]:
+    """Remove what killed atomic writes left under ``folder`` (temporary files and
+    folders of :func:`atomic_path`); return the removed paths.
+
+    Only call it while no other process writes into ``folder`` (e.g. under its lock).
+    """
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in list(dirnames) + filenames:
+            if not _LEFTOVER.match(name):
+                continue
+            path = Path(dirpath) / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                dirnames.remove(name)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return sorted(removed)

@@ -12,13 +12,24 @@ Where the cache lives: ``$RECONBENCH_STAGE_CACHE`` if set (the value ``off``
 disables caching), else ``reconbench.core.paths.cache_dir() / "stages"``.
 The cache only ever skips work: a missing, unreadable or corrupt entry is
 recomputed.
+
+Integrity: every entry records its own stage, key and the sha256 of each of
+its arrays (``__entry__``). An entry that does not verify (altered bytes, or a
+valid entry copied or swapped under another key) is reported once on standard
+error, moved to ``<root>/quarantine/`` and recomputed.
+
+Thread count: float reductions in torch and BLAS depend on how many threads
+run them, so the key includes the torch thread count at the time of the
+lookup (the harness sets it per cell): an entry filled at another thread count
+is never reused, and a warm run equals a cold one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import zipfile
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -33,9 +44,17 @@ __all__ = ["STAGE_CACHE_ENV", "StageCache", "array_hash", "canonical_json", "def
 
 STAGE_CACHE_ENV = "RECONBENCH_STAGE_CACHE"
 _META_KEY = "__meta__"
+_ENTRY_KEY = "__entry__"
 
 
-def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None) -> str:
+def compute_threads() -> int:
+    """The torch intra-op thread count of this process (what stage results depend on)."""
+    import torch  # lazy: core loads torch only where a stage key is made
+
+    return int(torch.get_num_threads())
+
+
+def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None, *, threads: int | None = None) -> str:
     """Return the cache key of a stage.
 
     Parameters
@@ -48,6 +67,8 @@ def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] |
     inputs : mapping of str to ndarray or str, optional
         Input arrays (hashed with :func:`array_hash`) or already computed hashes /
         keys of upstream stages (strings are used as they are).
+    threads : int, optional
+        The thread count the stage runs with; default :func:`compute_threads`.
 
     Returns
     -------
@@ -57,7 +78,28 @@ def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] |
     input_hashes = {}
     for name, value in (inputs or {}).items():
         input_hashes[name] = value if isinstance(value, str) else array_hash(value)
-    return sha256_text(canonical_json({"stage": stage, "params": dict(params), "inputs": input_hashes}))
+    threads = compute_threads() if threads is None else int(threads)
+    return sha256_text(canonical_json({"stage": stage, "params": dict(params), "inputs": input_hashes, "threads": threads}))
+
+
+def arrays_only(payload: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``payload`` without the reserved meta and entry records."""
+    return {name: value for name, value in payload.items() if name not in (_META_KEY, _ENTRY_KEY)}
+
+
+def _entry_problem(entry: Any, stage: str, key: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """Why a loaded entry cannot be trusted for ``(stage, key)``, or ``""``."""
+    if not isinstance(entry, dict):
+        return "no integrity record (written by an older reconbench or not by reconbench)"
+    if entry.get("stage") != stage or entry.get("key") != key:
+        return f"it is the entry of {entry.get('stage')}/{str(entry.get('key'))[:16]} (swapped or copied)"
+    recorded = entry.get("sha256")
+    if not isinstance(recorded, dict) or set(recorded) != set(arrays):
+        return "its arrays are not the ones recorded"
+    for name, value in arrays.items():
+        if array_hash(value) != recorded[name]:
+            return f"array {name!r} does not match its sha256"
+    return ""
 
 
 class StageCache:
@@ -79,6 +121,8 @@ class StageCache:
         self.root = None if root is None else Path(root)
         self.hits: list[tuple[str, str]] = []
         self.misses: list[tuple[str, str]] = []
+        #: Entries that failed their check: (stage, key, reason).
+        self.rejected: list[tuple[str, str, str]] = []
 
     @property
     def enabled(self) -> bool:
@@ -101,24 +145,46 @@ class StageCache:
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                arrays = {name: data[name] for name in data.files if name != _META_KEY}
+                arrays = {name: data[name] for name in data.files if name not in (_META_KEY, _ENTRY_KEY)}
                 meta = json.loads(str(data[_META_KEY])) if _META_KEY in data.files else {}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
-            # A corrupt entry is only lost work: recompute it.
+                entry = json.loads(str(data[_ENTRY_KEY])) if _ENTRY_KEY in data.files else None
+        except Exception as exc:  # noqa: BLE001 - whatever the zip/npy readers raise, the entry is only lost work
+            self._reject(stage, key, path, f"unreadable ({type(exc).__name__})")
+            return None
+        reason = _entry_problem(entry, stage, key, arrays)
+        if reason:
+            self._reject(stage, key, path, reason)
             return None
         return arrays, meta
+
+    def _reject(self, stage: str, key: str, path: Path, reason: str) -> None:
+        """Report a corrupt entry once, move it aside so the next lookup recomputes it."""
+        self.rejected.append((stage, key, reason))
+        folder = self.root / "quarantine"
+        target = folder / f"{stage}-{key}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}.npz"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            where = f"moved to {target}"
+        except OSError:
+            where = "left in place"
+        print(f"reconbench: stage cache entry {stage}/{key[:16]} rejected: {reason}; {where}, recomputing", file=sys.stderr)
 
     def save(self, stage: str, key: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> None:
         """Write an entry atomically (a reader sees the old entry or the complete new one)."""
         if self.root is None:
             return
-        if _META_KEY in arrays:
-            raise ReconbenchError(f"array name {_META_KEY!r} is reserved in stage {stage!r}")
+        for reserved in (_META_KEY, _ENTRY_KEY):
+            if reserved in arrays:
+                raise ReconbenchError(f"array name {reserved!r} is reserved in stage {stage!r}")
         payload = {name: np.asarray(value) for name, value in arrays.items()}
         for name, value in payload.items():
             if value.dtype.kind == "O":
                 raise ReconbenchError(f"stage {stage!r}: array {name!r} has dtype object; only numeric/str arrays are cached")
         payload[_META_KEY] = np.array(canonical_json(dict(meta or {})))
+        payload[_ENTRY_KEY] = np.array(canonical_json(
+            {"stage": stage, "key": key, "sha256": {name: array_hash(value) for name, value in arrays_only(payload).items()}}
+        ))
         with atomic_path(self.path(stage, key), suffix=".npz") as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **payload)

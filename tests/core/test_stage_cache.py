@@ -140,3 +140,61 @@ def test_bad_names_and_arrays_are_refused(tmp_path):
         store.save("stage", "ab" * 32, {"x": np.array([object()], dtype=object)})
     with pytest.raises(ReconbenchError):
         array_hash(np.array([object()], dtype=object))
+
+
+def test_swapped_entries_are_rejected_moved_aside_and_recomputed(tmp_path, capsys):
+    """Finding 3: two valid entries swapped on disk were used silently."""
+    store = StageCache(tmp_path)
+    key_a, key_b = stage_key("stage", {"p": "a"}), stage_key("stage", {"p": "b"})
+    store.save("stage", key_a, {"x": np.zeros(2)})
+    store.save("stage", key_b, {"x": np.ones(2)})
+    path_a, path_b = store.path("stage", key_a), store.path("stage", key_b)
+    data_a, data_b = path_a.read_bytes(), path_b.read_bytes()
+    path_a.write_bytes(data_b)
+    path_b.write_bytes(data_a)
+    arrays, _, hit = store.get_or_compute("stage", key_a, lambda: ({"x": np.zeros(2)}, {}))
+    assert not hit and store.rejected[0][:2] == ("stage", key_a) and "swapped" in store.rejected[0][2]
+    np.testing.assert_array_equal(arrays["x"], np.zeros(2))
+    err = capsys.readouterr().err
+    assert err.count("rejected") == 1 and "moved to" in err
+    assert len(list((tmp_path / "quarantine").iterdir())) == 1
+    assert store.load("stage", key_a) is not None  # recomputed and stored again
+
+
+def test_an_altered_array_inside_a_valid_file_is_rejected(tmp_path):
+    store = StageCache(tmp_path)
+    key = stage_key("stage", {})
+    store.save("stage", key, {"x": np.arange(4.0)})
+    path = store.path("stage", key)
+    with np.load(path) as data:
+        payload = {name: data[name] for name in data.files}
+    payload["x"] = payload["x"] + 0.25  # a well-formed file with another value
+    with open(path, "wb") as handle:
+        np.savez(handle, **payload)
+    assert store.load("stage", key) is None
+    assert "sha256" in store.rejected[0][2]
+
+
+def test_entries_without_an_integrity_record_are_not_trusted(tmp_path):
+    store = StageCache(tmp_path)
+    key = stage_key("stage", {})
+    path = store.path("stage", key)
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as handle:
+        np.savez(handle, x=np.zeros(2), __meta__=np.array("{}"))
+    assert store.load("stage", key) is None
+
+
+def test_the_key_includes_the_thread_count(monkeypatch):
+    """Finding 7: a stage cache filled at another thread count was reused and changed the scores."""
+    import torch
+
+    assert stage_key("s", {}, threads=1) != stage_key("s", {}, threads=2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = stage_key("s", {})
+        torch.set_num_threads(2)
+        assert stage_key("s", {}) != one and stage_key("s", {}) == stage_key("s", {}, threads=2)
+    finally:
+        torch.set_num_threads(before)

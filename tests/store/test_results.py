@@ -95,12 +95,147 @@ def test_missing_results_name_the_folder(tmp_path) -> None:
         ResultStore(tmp_path).write_cell("k", pd.DataFrame({"value": [1.0]}), {})
 
 
-def test_corrupt_record_is_reported(tmp_path) -> None:
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _flip(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _edit_value(path):
+    frame = pd.read_parquet(path)
+    frame.loc[0, "value"] = 0.999
+    frame.to_parquet(path, index=False)
+
+
+CORRUPTIONS = {
+    "truncated rows": ("parquet", _truncate),
+    "empty rows": ("parquet", lambda p: p.write_bytes(b"")),
+    "byte-flipped rows": ("parquet", _flip),
+    "edited value": ("parquet", _edit_value),
+    "record is a list": ("json", lambda p: p.write_text("[1, 2]")),
+    "record not JSON": ("json", lambda p: p.write_text("{not json")),
+    "record not UTF-8": ("json", lambda p: p.write_bytes(b"\xff\xfe{")),
+    "record of another cell": ("json", lambda p: p.write_text(json.dumps({"key": "other", "status": "ok"}))),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_corrupt_cells_are_detected_moved_aside_and_not_finished(tmp_path, corruption) -> None:
+    """Finding 2: corrupt cell files gave tracebacks or were trusted; now each is
+    reported once, moved to cells/quarantine/ and counted as not finished."""
+    suffix, corrupt = CORRUPTIONS[corruption]
     store = ResultStore(tmp_path)
-    store.write_cell("k", rows_for("a", [0.1]), {"status": "ok"})
-    (tmp_path / "cells" / "k.json").write_text("{not json")
-    with pytest.raises(ReconbenchError, match="k.json.*delete it"):
-        store.finished("k")
+    store.write_cell("k", rows_for("a", [0.1, 0.2]), {"status": "ok", "config_hash": "c"})
+    store.write_cell("sound", rows_for("b", [0.3]), {"status": "ok", "config_hash": "c"})
+    corrupt(tmp_path / "cells" / f"k.{suffix}")
+    assert not store.finished("k", "c")
+    with pytest.raises(ReconbenchError, match="corrupt"):
+        store.load_cells()
+    reports = store.repair()
+    assert len(reports) == 1 and reports[0].startswith("cell k:")
+    assert store.repair() == [], "reported once"
+    assert store.cell_keys() == ["sound"] and store.finished("sound", "c")
+    quarantined = sorted(p.name for p in (tmp_path / "cells" / "quarantine").iterdir())
+    assert any(name.endswith(".reason.txt") for name in quarantined)
+    assert list(store.load_cells()["value"]) == [0.3]
+
+
+def test_cells_written_before_checksums_are_still_accepted(tmp_path) -> None:
+    store = ResultStore(tmp_path)
+    frame = rows_for("a", [0.1]).assign(cell_key="k")
+    store.write_cell("k", frame, {"status": "ok"})
+    record_path = tmp_path / "cells" / "k.json"
+    record = json.loads(record_path.read_text())
+    del record["rows_sha256"]
+    record_path.write_text(json.dumps(record))
+    assert store.finished("k") and store.repair() == []
+    (tmp_path / "cells" / "k.parquet").write_bytes(b"PAR1 garbage")
+    assert not store.finished("k")
+
+
+def test_rows_written_before_new_run_columns_still_read(tmp_path) -> None:
+    old = rows_for("a", [0.1, 0.2])
+    assert "threads" not in old.columns and "weights" not in old.columns
+    old.to_parquet(tmp_path / "results.parquet", index=False)
+    rows = load_results(tmp_path)
+    assert list(rows.columns) == COLUMNS
+    assert rows["threads"].isna().all() and (rows["weights"] == "").all()
+
+
+def test_a_committed_folder_without_cells_keeps_every_row(tmp_path) -> None:
+    """Finding 1: rows of results.parquet without cell files were dropped by the next consolidation."""
+    store = ResultStore(tmp_path)
+    store.write_cell("k1", rows_for("a", [0.1, 0.2]).assign(cell_key="k1"), {"status": "ok", "config_hash": "c1"})
+    store.write_cell("k2", rows_for("b", [0.3], status="failed").assign(cell_key="k2"), {"status": "failed", "config_hash": "c1"})
+    committed = store.consolidate()
+    import shutil
+
+    shutil.rmtree(tmp_path / "cells")  # as committed: results.parquet only
+    with store.open_for_run() as reports:
+        assert any("2 cell(s)" in line for line in reports)
+        assert store.finished("k1", "c") and store.finished("k2", "c") and not store.finished("k2", retry_failed=True)
+        store.write_cell("k3", rows_for("new", [0.5]).assign(cell_key="k3"), {"status": "ok"})
+        rows = store.consolidate()
+    assert len(rows) == len(committed) + 1
+    pd.testing.assert_frame_equal(rows[rows["cell_key"] != "k3"].reset_index(drop=True), committed)
+
+
+def test_an_unreadable_consolidated_file_stops_the_run_with_one_line(tmp_path) -> None:
+    (tmp_path / "results.parquet").write_bytes(b"nonsense")
+    with pytest.raises(ReconbenchError, match="unreadable.*move it aside"):
+        with ResultStore(tmp_path).open_for_run():
+            pass
+
+
+def test_one_run_at_a_time_and_the_message_names_the_holder(tmp_path) -> None:
+    """Finding 4: two runs into one --out both computed every cell."""
+    import os
+
+    with ResultStore(tmp_path).open_for_run():
+        with pytest.raises(ReconbenchError, match=rf"another reconbench run \(pid {os.getpid()} on "):
+            with ResultStore(tmp_path).open_for_run():
+                pass
+    with ResultStore(tmp_path).open_for_run():  # released
+        pass
+
+
+def test_leftovers_of_killed_writes_are_removed_on_start(tmp_path) -> None:
+    """Finding 5: .NAME.xxxx.tmp files left by kills at renames stayed forever."""
+    (tmp_path / "cells").mkdir()
+    leftovers = [tmp_path / "cells" / ".abc.json.k3j_x9ab.tmp", tmp_path / ".results.parquet.q1w2e3r4.tmp",
+                 tmp_path / "cells" / ".abc.parquet.zzzzzzzz.npz.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"partial")
+    (tmp_path / "leaderboard" / ".plots.old").mkdir(parents=True)
+    keep = tmp_path / "cells" / "k.json"
+    keep.write_text("{}")
+    with ResultStore(tmp_path).open_for_run() as reports:
+        assert len([line for line in reports if "leftover" in line]) == 4
+    assert not any(path.exists() for path in leftovers) and not (tmp_path / "leaderboard" / ".plots.old").exists()
+    assert keep.exists()
+
+
+@pytest.mark.parametrize("make", ["file", "unwritable"])
+def test_an_unusable_results_folder_is_one_line(tmp_path, make) -> None:
+    import os
+
+    target = tmp_path / "out"
+    if make == "file":
+        target.write_text("x")
+        match = "is a file"
+    else:
+        if os.getuid() == 0:
+            pytest.skip("root writes anywhere")
+        target.mkdir()
+        target.chmod(0o500)
+        match = "not writable.*--user"
+    with pytest.raises(ReconbenchError, match=match):
+        with ResultStore(target).open_for_run():
+            pass
 
 
 def test_png_bytes_round_trip_with_pillow() -> None:

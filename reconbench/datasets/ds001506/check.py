@@ -23,6 +23,18 @@ from reconbench.datasets.ds001506.stimuli import (
 from reconbench.datasets.splits import MANIFEST_NAME
 
 
+def _image_problem(path: Path) -> str:
+    """``""`` if ``path`` decodes as an image, else what is wrong with it."""
+    from PIL import Image, UnidentifiedImageError  # lazy: only when images are checked
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
 def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = None) -> None:
     """Print subjects, sessions, ROIs with voxel counts, trials, repetitions and missing stimuli.
 
@@ -60,6 +72,7 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
         soft_wrap=True,
     )
     problems: list[str] = []
+    checked_images: dict[Path, str] = {}
     for subject in subjects:
         sessions_table = Table(title=f"{subject}: sessions")
         for column in ("session", "trials", "runs", "stimuli", "repetitions", "missing stimuli"):
@@ -89,6 +102,12 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
                 found = index.get(stimulus_id, [])
                 what = "no image" if not found else f"{len(found)} images"
                 problems.append(f"label {stimulus_id!r} in {path}: {what} in {stimuli_dir}")
+            for stimulus_id in ids:
+                found = index.get(str(stimulus_id), [])
+                if len(found) == 1 and found[0] not in checked_images:
+                    checked_images[found[0]] = _image_problem(found[0])
+                    if checked_images[found[0]]:
+                        problems.append(f"stimulus image {found[0]} for label {str(stimulus_id)!r} is unreadable: {checked_images[found[0]]}")
             repetitions = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
             missing_text = "0" if not missing else f"[red]{len(missing)}[/red] ({escape(', '.join(missing[:3]))}{', ...' if len(missing) > 3 else ''})"
             sessions_table.add_row(
@@ -105,4 +124,4 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
         for problem in problems:
             console.print(f"[red]problem:[/red] {escape(problem)}", highlight=False, soft_wrap=True)
         raise DataError(f"{len(problems)} problem(s) in {root}; first: {problems[0]}")
-    console.print("[green]all files readable, every label has one stimulus image[/green]")
+    console.print("[green]all files readable, every label has one stimulus image, and every image decodes[/green]")
