@@ -143,14 +143,29 @@ def test_decoders_fed_the_wrong_roi_are_caught(ci_data, tmp_path, tolerances) ->
     _check_caught("decoders fed the wrong ROI", csv, tolerances, {"pixel_ridge", "divide_and_conquer"})
 
 
-def test_bypassed_generator_is_caught(ci_data, tmp_path, tolerances, monkeypatch) -> None:
-    def shape_map_as_image(net, shape_inputs, semantic_inputs, batch_size=64, threads=0):
-        gray = np.asarray(shape_inputs, dtype=np.float32)  # (M, 1, R, R), centred around 0
-        gray = np.clip(gray - gray.min(axis=(1, 2, 3), keepdims=True), 0, None)
-        gray = gray / np.maximum(gray.max(axis=(1, 2, 3), keepdims=True), 1e-6)
-        return np.repeat(gray, 3, axis=1)
+#: Installed in the method's process (its own interpreter when cells are isolated) by a sitecustomize module on
+#: PYTHONPATH, and in this process by monkeypatch: divide-and-conquer's generator returns the decoded shape map.
+BYPASS = """
+import numpy as np
 
-    monkeypatch.setattr(_generator, "generate", shape_map_as_image)
+def shape_map_as_image(net, shape_inputs, semantic_inputs, batch_size=64, threads=0):
+    gray = np.asarray(shape_inputs, dtype=np.float32)  # (M, 1, R, R), centred around 0
+    gray = np.clip(gray - gray.min(axis=(1, 2, 3), keepdims=True), 0, None)
+    gray = gray / np.maximum(gray.max(axis=(1, 2, 3), keepdims=True), 1e-6)
+    return np.repeat(gray, 3, axis=1)
+"""
+
+
+def test_bypassed_generator_is_caught(ci_data, tmp_path, tolerances, monkeypatch) -> None:
+    namespace: dict = {}
+    exec(BYPASS, namespace)
+    monkeypatch.setattr(_generator, "generate", namespace["shape_map_as_image"])
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        BYPASS + "\nimport reconbench.methods._generator as _generator\n_generator.generate = shape_map_as_image\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     csv = _run(ci_data, tmp_path / "out", ["divide_and_conquer:default"])
     _check_caught("generator bypassed", csv, tolerances, {"divide_and_conquer"})
 

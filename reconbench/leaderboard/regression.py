@@ -126,7 +126,7 @@ def print_comparison(report: Comparison) -> None:
     """Print what moved, what is missing and what was added (names printed literally, never as markup)."""
     from rich.console import Console
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     verdict, style = ("OK", "green") if report.ok else ("REGRESSION", "red")
     console.print(verdict, style=style, end="")
     console.print(f": {report.n_compared} scores compared, largest change {report.max_change:.4g} "
