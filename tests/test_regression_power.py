@@ -111,16 +111,17 @@ def _run(data: Path, out: Path, methods: list[str]) -> Path:
     return out / "leaderboard" / "leaderboard.csv"
 
 
-def _report(name: str, report) -> None:
+def _report(name: str, report, *, fault: bool) -> None:
     moved = report.moved
     methods = ", ".join(sorted(set(moved["method"]))) if len(moved) else "-"
+    verdict = ("caught" if not report.ok else "NOT caught") if fault else ("passes" if report.ok else "FAILS")
     print(f"{name}: largest move {report.max_change:.4f}; {len(moved)} of {report.n_compared} scores beyond "
-          f"tolerance ({methods}); {'caught' if not report.ok else 'NOT caught'}")
+          f"tolerance ({methods}); {verdict}")
 
 
 def _check_caught(name: str, new_csv: Path, tolerances: Tolerances, expected_methods: set[str]):
     report = compare_leaderboards(new_csv, REFERENCE, tolerances=tolerances)
-    _report(name, report)
+    _report(name, report, fault=True)
     assert not report.ok, f"{name}: the regression check did not catch the fault (largest move {report.max_change})"
     assert expected_methods <= set(report.moved["method"]), (
         f"{name}: expected moves in {sorted(expected_methods)}, got {sorted(set(report.moved['method']))}"
@@ -209,7 +210,7 @@ def test_reruns_under_every_environment_variation_pass(ci_data, tmp_path, tolera
     for environment, process in done:
         assert process.returncode == 0, f"{environment.name}: bench failed:\n{process.stderr[-3000:]}"
         report = compare_leaderboards(tmp_path / environment.name, REFERENCE, tolerances=tolerances)
-        _report(f"rerun in {environment.name}", report)
+        _report(f"rerun in {environment.name}", report, fault=False)
         if not report.ok:
             failures.append((environment.name, report.moved.to_string()))
     assert not failures, failures
