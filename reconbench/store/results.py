@@ -53,6 +53,7 @@ RUN_COLUMNS = [
     "reconstruct_seconds",
     "score_seconds",
     "peak_memory_mb",
+    "sealed",  # "yes"/"no": the method process ran with its filesystem sealed; "" for harness rows and older folders
 ]
 COLUMNS = KEY_COLUMNS + VALUE_COLUMNS + RUN_COLUMNS
 #: Columns that change from run to run on the same inputs (timings, memory);
@@ -122,12 +123,14 @@ def empty_frame() -> pd.DataFrame:
 
 def normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with the column order and dtypes of the store, rows sorted by key."""
+    if "sealed" not in frame.columns:  # folders written before the method process was sealed
+        frame = frame.assign(sealed="")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ReconbenchError(f"result rows lack column(s) {', '.join(missing)}")
     frame = frame[COLUMNS].copy()
     for col in ("dataset", "subject", "test_set", "method", "param_set", "params_hash", "metric", "stimulus_id",
-                "kind", "status", "error", "cell_key", "config_hash", "params", "code_version", "package_versions"):
+                "kind", "status", "error", "cell_key", "config_hash", "params", "code_version", "package_versions", "sealed"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
     frame["seed"] = frame["seed"].astype("int64")
     frame["higher_is_better"] = frame["higher_is_better"].astype("boolean")
