@@ -60,7 +60,6 @@ PARENT_ENV = "RECONBENCH_SANDBOX_PARENT"
 #: How often the parent checks the child's resident memory while it waits (seconds).
 POLL_SECONDS = 0.05
 _HEADER = struct.Struct("!Q")
-_PR_SET_PDEATHSIG = 1
 #: dtypes a reconstruction may come back as (kind letters of numpy).
 _NUMERIC_KINDS = "biuf"
 
@@ -343,12 +342,9 @@ def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
 
 
 def _die_with_parent() -> None:
-    import ctypes
+    from reconbench.bench.executors import die_with_parent
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
+    die_with_parent()
     expected = os.environ.get(PARENT_ENV)
     if expected and os.getppid() != int(expected):
         os._exit(1)  # the parent died before the death signal was armed
