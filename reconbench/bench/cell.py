@@ -56,6 +56,9 @@ from reconbench.store.results import COLUMNS, cell_key, code_version, package_ve
 
 #: Side (pixels) of the reconstruction PNGs saved for the leaderboard grid.
 THUMBNAIL_SIZE = 64
+#: The ``error`` text of an ``ok`` row whose score is NaN.
+NAN_REASON = ("NaN score: {metric} is undefined for this image (e.g. a correlation with a constant image); "
+              "tables leave it out of the mean and say so")
 #: Keyword names through which a method receives the cell's seed.
 SEED_KEYWORDS = ("seed", "random_state")
 
@@ -170,11 +173,13 @@ def _rows_for(spec: CellSpec, test_set: str, ids: Sequence[str], scores: Mapping
         meta = metric_specs[metric]
         chance = getattr(meta, "chance", None)
         for stimulus_id, value in zip(ids, values):
+            # A NaN score is kept as data, with its reason in ``error`` (the row stays ``ok``).
+            reason = "" if not np.isnan(value) else NAN_REASON.format(metric=metric)
             rows.append({
                 "metric": metric, "stimulus_id": str(stimulus_id), "value": float(value),
                 "higher_is_better": bool(meta.higher_is_better),
                 "chance": float("nan") if chance is None else float(chance),
-                "test_set": test_set, "status": "ok", "error": "", **run,
+                "test_set": test_set, "status": "ok", "error": reason, **run,
             })
     return rows
 
