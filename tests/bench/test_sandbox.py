@@ -154,3 +154,16 @@ def test_a_killed_run_leaves_no_process_behind(tiny_data_dir, tmp_path) -> None:
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.2)
     assert not [p for p in pids if _alive(p)]
+
+
+def test_unsealed_cells_are_recorded_and_marked(tiny_data_dir, tmp_path) -> None:
+    """Where sealing is unavailable (here: turned off) rows say sealed = 'no' and the leaderboard marks them."""
+    from reconbench.bench.runner import run_benchmark
+    from reconbench.leaderboard import write_leaderboard
+
+    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["my_lowres_ridge:default"],
+                            metrics=["pixcorr"], methods_dir=_methods_dir(tmp_path), references=False, leaderboard=False, seal=False)
+    assert set(summary.rows["sealed"]) == {"no"}
+    assert summary.unsealed and summary.unsealed[0][1] == "sealing turned off"
+    folder = write_leaderboard(tmp_path / "out", tmp_path / "out" / "leaderboard", rows=summary.rows)
+    assert "(unsealed)" in (folder / "leaderboard.md").read_text()
