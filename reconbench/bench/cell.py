@@ -42,10 +42,9 @@ import pandas as pd
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
 from reconbench.bench.executors import limit_threads
 from reconbench.bench.registry import get_method
-from reconbench.bench.sandbox import run_method
+from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
-from reconbench.core.method import Method
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
 from reconbench.datasets.ds001506.layout import TEST_SET_SESSIONS
@@ -59,8 +58,6 @@ THUMBNAIL_SIZE = 64
 #: The ``error`` text of an ``ok`` row whose score is NaN.
 NAN_REASON = ("NaN score: {metric} is undefined for this image (e.g. a correlation with a constant image); "
               "tables leave it out of the mean and say so")
-#: Keyword names through which a method receives the cell's seed.
-SEED_KEYWORDS = ("seed", "random_state")
 
 Report = Callable[..., None]
 
@@ -151,16 +148,6 @@ def _json_safe(value: Any) -> Any:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
         return repr(value)
-
-
-def method_kwargs(cls: type[Method], params: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    kwargs = dict(params)
-    signature = inspect.signature(cls.__init__).parameters
-    for keyword in SEED_KEYWORDS:
-        if keyword in signature:
-            kwargs[keyword] = int(seed)
-            break
-    return kwargs
 
 
 def _error_text(exc: BaseException) -> str:
@@ -261,8 +248,11 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
             order = [position[str(s)] for s in test_input.stimulus_ids]
             test_input = dataclasses.replace(test_input, oracle_images=np.asarray(true_images)[order])
         test_inputs[test_set] = test_input
+    cls = get_method(spec.method, spec.methods_dir)
+    # The child imports only this method's module (not every method), which keeps its start short.
     request = {"method": spec.method, "methods_dir": spec.methods_dir, "params": dict(spec.params), "seed": int(spec.seed),
-               "threads": int(spec.threads), "seal": bool(spec.seal)}
+               "threads": int(spec.threads), "seal": bool(spec.seal), "module": cls.__module__, "class": cls.__qualname__,
+               "file": inspect.getfile(cls)}
     hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
     hidden += [str(Path(p).resolve()) for p in hidden]
     report("fit", 0, 1 + len(test_sets))

@@ -55,6 +55,8 @@ import numpy as np
 from reconbench.core.paths import CACHE_ENV, DATA_ENV, cache_dir
 from reconbench.core.stage_cache import STAGE_CACHE_ENV
 
+#: Keyword names through which a method receives the cell's seed.
+SEED_KEYWORDS = ("seed", "random_state")
 #: Environment variable naming the parent's pid (the child exits if it has already gone).
 PARENT_ENV = "RECONBENCH_SANDBOX_PARENT"
 #: How often the parent checks the child's resident memory while it waits (seconds).
@@ -341,6 +343,40 @@ def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
 # --- child side ------------------------------------------------------------
 
 
+def method_kwargs(cls: type, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """``params`` plus the cell's seed as ``seed`` or ``random_state`` when ``cls.__init__`` takes one."""
+    import inspect
+
+    kwargs = dict(params)
+    signature = inspect.signature(cls.__init__).parameters
+    for keyword in SEED_KEYWORDS:
+        if keyword in signature:
+            kwargs[keyword] = int(seed)
+            break
+    return kwargs
+
+
+def _method_class(request: Mapping[str, Any]) -> type:
+    """Import the one module that defines the cell's method (a built-in, an entry point or a file of ``--methods-dir``)."""
+    import importlib
+    import importlib.util
+
+    module_name = str(request["module"])
+    if module_name in sys.modules:
+        module = sys.modules[module_name]
+    elif module_name.startswith("reconbench_user_methods."):
+        spec = importlib.util.spec_from_file_location(module_name, request["file"])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    cls = module
+    for part in str(request["class"]).split("."):
+        cls = getattr(cls, part)
+    return cls
+
+
 def _die_with_parent() -> None:
     from reconbench.bench.executors import die_with_parent
 
@@ -464,14 +500,11 @@ def _child_main(fds_json: str) -> None:
         note = "sealing turned off"
     _send(reply, {"type": "ready", "sealed": sealed, "seal_note": note, "readable": readable_folders(request.get("methods_dir"))})
 
-    from reconbench.bench.cell import method_kwargs
-    from reconbench.bench.registry import get_method
-
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
     method = None
     start = time.perf_counter()
     try:
-        cls = get_method(request["method"], request.get("methods_dir"))
+        cls = _method_class(request)
         method = cls(**method_kwargs(cls, request["params"], request["seed"]))
         fitted = method.fit(train)
         method = method if fitted is None else fitted
