@@ -42,7 +42,7 @@ import pandas as pd
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
 from reconbench.bench.executors import limit_threads
 from reconbench.bench.registry import get_method
-from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, run_method, share_array  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
@@ -115,22 +115,27 @@ def _freeze(array: Any) -> Any:
 
 @functools.lru_cache(maxsize=2)
 def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
-    """Load a split once per worker process. Its arrays are made read-only:
-    cells share the split in a process, so a method that changed its inputs in
-    place would change the next cell's data (and make a serial run differ from
-    a parallel one); with read-only arrays it fails loudly instead."""
+    """Load a split once per worker process. What a method sees (training data
+    and test inputs) is moved into read-only anonymous shared memory
+    (:func:`~reconbench.bench.sandbox.share_array`), which each cell's method
+    process maps instead of copying; a method that changed its inputs in place
+    fails loudly. The test images stay private to this process."""
     split = load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
     train = split.train
-    for array in (train.images, train.stimulus_ids, train.trial_image_index, train.runs, train.validation_mask, *train.fmri.values()):
-        _freeze(array)
-    for test_input in split.test_inputs.values():
-        _freeze(test_input.stimulus_ids)
-        for array in test_input.fmri.values():
-            _freeze(array)
+    train = dataclasses.replace(
+        train, images=share_array(train.images), stimulus_ids=_freeze(train.stimulus_ids),
+        trial_image_index=share_array(train.trial_image_index), runs=share_array(train.runs),
+        validation_mask=share_array(train.validation_mask), fmri={roi: share_array(x) for roi, x in train.fmri.items()},
+        extra_images=None if train.extra_images is None else share_array(train.extra_images),
+    )
+    test_inputs = {
+        name: dataclasses.replace(t, stimulus_ids=_freeze(t.stimulus_ids), fmri={roi: share_array(x) for roi, x in t.fmri.items()})
+        for name, t in split.test_inputs.items()
+    }
     for ids, images in split.test_images.values():
         _freeze(ids)
         _freeze(images)
-    return split
+    return dataclasses.replace(split, train=train, test_inputs=test_inputs)
 
 
 def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:

@@ -121,13 +121,49 @@ class MethodRun:
     stage_log: Any = None
 
 
-def _memfd_for(buffer: pickle.PickleBuffer) -> tuple[int, int]:
-    raw = buffer.raw()
+#: Arrays already in anonymous shared memory (:func:`share_array`): data address -> (memfd, bytes).
+_SHARED: dict[int, tuple[int, int]] = {}
+
+
+def _address(raw: memoryview) -> int:
+    return int(np.frombuffer(raw, dtype=np.uint8).ctypes.data) if raw.nbytes else 0
+
+
+def _new_memfd(raw: memoryview) -> int:
     fd = os.memfd_create("reconbench-input", os.MFD_CLOEXEC)
     view = memoryview(raw).cast("B")
     while view:
         written = os.write(fd, view)
         view = view[written:]
+    return fd
+
+
+def share_array(array: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``array`` in anonymous shared memory (memfd).
+
+    The evaluator keeps a loaded split's training data and test inputs this
+    way: a cell's method process then maps the same pages instead of getting a
+    copy, and the arrays are read-only as before.
+    """
+    array = np.ascontiguousarray(array)
+    if array.nbytes == 0 or array.dtype.hasobject:
+        array.flags.writeable = False
+        return array
+    raw = memoryview(array).cast("B")
+    fd = _new_memfd(raw)
+    mapped = mmap.mmap(fd, array.nbytes, prot=mmap.PROT_READ)
+    shared = np.frombuffer(mapped, dtype=array.dtype).reshape(array.shape)
+    _SHARED[_address(memoryview(shared).cast("B"))] = (fd, array.nbytes)
+    return shared
+
+
+def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, int]:
+    raw = buffer.raw()
+    known = _SHARED.get(_address(raw)) if raw.nbytes else None
+    if known is not None and known[1] == raw.nbytes:
+        return known
+    fd = _new_memfd(raw)
+    created.append(fd)
     return fd, raw.nbytes
 
 
@@ -174,12 +210,12 @@ def _describe_exit(returncode: int | None) -> str:
 class _Child:
     """A running method process and the parent's end of its pipes."""
 
-    def __init__(self, request: bytes, buffers: list[tuple[int, int]], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None):
+    def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None):
         self.private_dir = Path(tempfile.mkdtemp(prefix="reconbench-cell-"))
         request_read, self.request_write = os.pipe()
         self.reply_read, reply_write = os.pipe()
         header = json.dumps({"request_fd": request_read, "reply_fd": reply_write}).encode()
-        fds = [request_read, reply_write] + [fd for fd, _ in buffers]
+        fds = [request_read, reply_write] + list(buffer_fds)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "reconbench.bench.sandbox", header.decode()], cwd=self.private_dir,
             env=_child_environment(hidden, self.private_dir), pass_fds=fds, start_new_session=True,
@@ -187,8 +223,6 @@ class _Child:
         )
         os.close(request_read)
         os.close(reply_write)
-        for fd, _ in buffers:
-            os.close(fd)
         self.started = time.monotonic()
         self.deadline = None if not timeout else self.started + float(timeout)
         self.timeout = timeout
@@ -285,10 +319,15 @@ def run_method(
     buffers: list[pickle.PickleBuffer] = []
     payload = pickle.dumps({"request": dict(request), "train": train, "test_inputs": dict(test_inputs)},
                            protocol=5, buffer_callback=buffers.append)
-    fds = [_memfd_for(b) for b in buffers]
+    created: list[int] = []
+    fds = [_memfd_for(b, created) for b in buffers]
     message = pickle.dumps({"payload": payload, "buffers": fds}, protocol=5)
     outcome = MethodRun()
-    child = _Child(message, fds, hidden=hidden, timeout=timeout, memory_mb=memory_mb)
+    try:
+        child = _Child(message, sorted({fd for fd, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb)
+    finally:
+        for fd in created:  # the child has its own copies; shared arrays keep theirs
+            os.close(fd)
     n_stages = 1 + len(test_inputs)
     stage = "fit"
     try:
@@ -387,12 +426,15 @@ def _die_with_parent() -> None:
 
 
 def _attach(buffers: Sequence[tuple[int, int]]) -> list[memoryview]:
-    views = []
+    views, maps = [], {}
     for fd, nbytes in buffers:
         if nbytes == 0:
             views.append(memoryview(b""))
-        else:
-            views.append(memoryview(mmap.mmap(fd, nbytes, prot=mmap.PROT_READ)))
+            continue
+        if fd not in maps:
+            maps[fd] = mmap.mmap(fd, nbytes, prot=mmap.PROT_READ)
+        views.append(memoryview(maps[fd]))
+    for fd in maps:
         os.close(fd)
     return views
 
@@ -481,6 +523,10 @@ def _child_main(fds_json: str) -> None:
     views = _attach(message["buffers"])
     job = pickle.loads(message["payload"], buffers=views)
     request, train, test_inputs = job["request"], job["train"], job["test_inputs"]
+    if getattr(train, "extra_images", None) is not None:  # writable, as a method always got them
+        import dataclasses
+
+        train = dataclasses.replace(train, extra_images=np.array(train.extra_images))
 
     from reconbench.bench.executors import limit_threads
 
