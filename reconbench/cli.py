@@ -121,6 +121,8 @@ def run(
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
     leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Write RESULTS/leaderboard at the end."),
+    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run before it fails as 'timeout' (default per dataset: 600 tiny, 7200 default, 43200 full; 0: none)."),
+    cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none)."),
 ) -> None:
     """Run the grid (method x parameter set x subject x seed) and score every test set."""
     from reconbench.bench.runner import print_summary, run_benchmark
@@ -134,7 +136,7 @@ def run(
         dataset, data_root(data), out, subjects=_split_list(subjects), methods=_split_list(methods), seeds=seed_list,
         metrics=_split_list(metrics), methods_dir=methods_dir, stimuli_dir=stimuli, jobs=jobs, scheduler=scheduler,
         threads=threads, force=force, retry_failed=retry_failed, leaderboard=leaderboard_writer if leaderboard else None,
-        progress=True,
+        progress=True, cell_timeout=cell_timeout, cell_memory=cell_memory,
     )
     print_summary(summary)
 
@@ -175,13 +177,15 @@ def bench(
     scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
     threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
+    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
+    cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process (default: none)."),
 ) -> None:
     """The main job: simulate PRESET if absent, run every method on it (seed 0), write results and leaderboard."""
     from reconbench.bench.runner import print_summary, run_preset
 
     summary = run_preset(preset, data=data, out=out, jobs=jobs, subjects=_split_list(subjects),
                          methods=_split_list(methods), methods_dir=methods_dir, scheduler=scheduler, threads=threads, force=force,
-                         leaderboard=leaderboard_writer, progress=True)
+                         leaderboard=leaderboard_writer, progress=True, cell_timeout=cell_timeout, cell_memory=cell_memory)
     print_summary(summary)
 
 

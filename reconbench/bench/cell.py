@@ -42,9 +42,9 @@ import pandas as pd
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
 from reconbench.bench.executors import limit_threads
 from reconbench.bench.registry import get_method
+from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, run_method, share_array  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
-from reconbench.core.method import Method
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
 from reconbench.datasets.ds001506.layout import TEST_SET_SESSIONS
@@ -56,8 +56,9 @@ from reconbench.store.results import COLUMNS, cell_key, code_version, package_ve
 
 #: Side (pixels) of the reconstruction PNGs saved for the leaderboard grid.
 THUMBNAIL_SIZE = 64
-#: Keyword names through which a method receives the cell's seed.
-SEED_KEYWORDS = ("seed", "random_state")
+#: The ``error`` text of an ``ok`` row whose score is NaN.
+NAN_REASON = ("NaN score: {metric} is undefined for this image (e.g. a correlation with a constant image); "
+              "tables leave it out of the mean and say so")
 
 Report = Callable[..., None]
 
@@ -82,6 +83,12 @@ class CellSpec:
     #: torch/BLAS threads inside the cell (same value in every executor, so
     #: float reductions run in the same order and rows stay bitwise equal).
     threads: int = 1
+    #: Wall-clock limit of the method process (seconds); None: no limit.
+    cell_timeout: float | None = None
+    #: Resident-memory cap of the method process (MB); None: no cap.
+    cell_memory_mb: float | None = None
+    #: Seal the method process's filesystem view where the platform allows (Landlock).
+    seal: bool = True
 
     @property
     def key(self) -> str:
@@ -109,22 +116,27 @@ def _freeze(array: Any) -> Any:
 
 @functools.lru_cache(maxsize=2)
 def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
-    """Load a split once per worker process. Its arrays are made read-only:
-    cells share the split in a process, so a method that changed its inputs in
-    place would change the next cell's data (and make a serial run differ from
-    a parallel one); with read-only arrays it fails loudly instead."""
+    """Load a split once per worker process. What a method sees (training data
+    and test inputs) is moved into read-only anonymous shared memory
+    (:func:`~reconbench.bench.sandbox.share_array`), which each cell's method
+    process maps instead of copying; a method that changed its inputs in place
+    fails loudly. The test images stay private to this process."""
     split = load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
     train = split.train
-    for array in (train.images, train.stimulus_ids, train.trial_image_index, train.runs, train.validation_mask, *train.fmri.values()):
-        _freeze(array)
-    for test_input in split.test_inputs.values():
-        _freeze(test_input.stimulus_ids)
-        for array in test_input.fmri.values():
-            _freeze(array)
+    train = dataclasses.replace(
+        train, images=share_array(train.images), stimulus_ids=_freeze(train.stimulus_ids),
+        trial_image_index=share_array(train.trial_image_index), runs=share_array(train.runs),
+        validation_mask=share_array(train.validation_mask), fmri={roi: share_array(x) for roi, x in train.fmri.items()},
+        extra_images=None if train.extra_images is None else share_array(train.extra_images),
+    )
+    test_inputs = {
+        name: dataclasses.replace(t, stimulus_ids=_freeze(t.stimulus_ids), fmri={roi: share_array(x) for roi, x in t.fmri.items()})
+        for name, t in split.test_inputs.items()
+    }
     for ids, images in split.test_images.values():
         _freeze(ids)
         _freeze(images)
-    return split
+    return dataclasses.replace(split, train=train, test_inputs=test_inputs)
 
 
 def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
@@ -144,16 +156,6 @@ def _json_safe(value: Any) -> Any:
         return repr(value)
 
 
-def _method_kwargs(cls: type[Method], params: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    kwargs = dict(params)
-    signature = inspect.signature(cls.__init__).parameters
-    for keyword in SEED_KEYWORDS:
-        if keyword in signature:
-            kwargs[keyword] = int(seed)
-            break
-    return kwargs
-
-
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip()
 
@@ -164,11 +166,13 @@ def _rows_for(spec: CellSpec, test_set: str, ids: Sequence[str], scores: Mapping
         meta = metric_specs[metric]
         chance = getattr(meta, "chance", None)
         for stimulus_id, value in zip(ids, values):
+            # A NaN score is kept as data, with its reason in ``error`` (the row stays ``ok``).
+            reason = "" if not np.isnan(value) else NAN_REASON.format(metric=metric)
             rows.append({
                 "metric": metric, "stimulus_id": str(stimulus_id), "value": float(value),
                 "higher_is_better": bool(meta.higher_is_better),
                 "chance": float("nan") if chance is None else float(chance),
-                "test_set": test_set, "status": "ok", "error": "", **run,
+                "test_set": test_set, "status": "ok", "error": reason, **run,
             })
     return rows
 
@@ -207,9 +211,130 @@ def _fit(spec: CellSpec, split) -> Any:
     if spec.kind == "reference":
         return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject))
     cls = get_method(spec.method, spec.methods_dir)
-    method = cls(**_method_kwargs(cls, spec.params, spec.seed))
+    method = cls(**method_kwargs(cls, spec.params, spec.seed))
     fitted = method.fit(split.train)
     return method if fitted is None else fitted
+
+
+def _score_into(spec: CellSpec, test_set: str, predictions: Any, prediction_ids: Any, true_ids: np.ndarray, true_images: np.ndarray,
+                metric_specs: Mapping[str, Any], size: int, run: Mapping[str, Any], rows: list, files: dict,
+                errors: dict, tracebacks: dict) -> float:
+    """Check, align and score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
+    start = time.perf_counter()
+    try:
+        evaluator = Evaluator(true_ids, true_images, size, metric_specs)
+        aligned = evaluator.prepare(predictions, prediction_ids, method=spec.method)
+    except ReconbenchError as exc:  # a malformed output is the method's failure
+        errors[test_set] = _error_text(exc)
+        tracebacks[test_set] = traceback.format_exc()
+        return 0.0
+    scores = score(aligned, evaluator.true_images, metric_specs)
+    seconds = time.perf_counter() - start
+    rows.extend(_rows_for(spec, test_set, true_ids, scores, metric_specs, run))
+    thumbs = resize(aligned, min(THUMBNAIL_SIZE, size))
+    true_thumbs = resize(evaluator.true_images, min(THUMBNAIL_SIZE, size))
+    folder = reconstruction_dir(spec.dataset, spec.subject, test_set, spec.method, spec.param_set, spec.seed)
+    true_folder = reconstruction_dir(spec.dataset, spec.subject, test_set, None)
+    for k, stimulus_id in enumerate(true_ids):
+        files[str(folder / f"{stimulus_id}.png")] = png_bytes(thumbs[k])
+        files[str(true_folder / f"{stimulus_id}.png")] = png_bytes(true_thumbs[k])
+    return seconds
+
+
+def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report) -> tuple[float, float, float]:
+    """A method or oracle cell: fit and reconstruct in a method process of its own
+    (:mod:`reconbench.bench.sandbox`), which gets only ``TrainData`` and the
+    ``TestInput`` of every test set; score here. Returns (reconstruct, score, peak memory)."""
+    test_inputs = {}
+    for test_set in test_sets:
+        test_input = split.test_inputs[test_set]
+        if spec.kind == "oracle":
+            true_ids, true_images = split.test_images[test_set]
+            position = {sid: k for k, sid in enumerate(np.asarray(true_ids).astype(str))}
+            order = [position[str(s)] for s in test_input.stimulus_ids]
+            test_input = dataclasses.replace(test_input, oracle_images=np.asarray(true_images)[order])
+        test_inputs[test_set] = test_input
+    cls = get_method(spec.method, spec.methods_dir)
+    # The child imports only this method's module (not every method), which keeps its start short.
+    request = {"method": spec.method, "methods_dir": spec.methods_dir, "params": dict(spec.params), "seed": int(spec.seed),
+               "threads": int(spec.threads), "seal": bool(spec.seal), "module": cls.__module__, "class": cls.__qualname__,
+               "file": inspect.getfile(cls)}
+    hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
+    hidden += [str(Path(p).resolve()) for p in hidden]
+    report("fit", 0, 1 + len(test_sets))
+    outcome = run_method(request, split.train, test_inputs, hidden=hidden, timeout=spec.cell_timeout,
+                         memory_mb=spec.cell_memory_mb, report=report)
+    run["sealed"] = "yes" if outcome.sealed else "no"
+    run["_seal_note"] = outcome.seal_note
+    run["_stage_log"] = _json_safe(outcome.stage_log)
+    run["fit_seconds"] = outcome.fit.seconds
+    if outcome.fit.error:
+        errors["fit"] = outcome.fit.error
+        tracebacks["fit"] = outcome.fit.traceback
+        return 0.0, 0.0, outcome.peak_memory_mb
+    reconstruct_seconds = score_seconds = 0.0
+    for test_set in test_sets:
+        result = outcome.test_sets.get(test_set)
+        if result is None:
+            continue  # the method process ended at an earlier stage
+        reconstruct_seconds += result.seconds
+        if result.error:
+            errors[test_set] = result.error
+            tracebacks[test_set] = result.traceback
+            continue
+        report(f"score {test_set}", 1 + test_sets.index(test_set), 1 + len(test_sets))
+        true_ids, true_images = split.test_images[test_set]
+        score_seconds += _score_into(spec, test_set, result.predictions, test_inputs[test_set].stimulus_ids,
+                                     np.asarray(true_ids).astype(str), true_images, metric_specs, size, run, rows, files,
+                                     errors, tracebacks)
+    return reconstruct_seconds, score_seconds, outcome.peak_memory_mb
+
+
+def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report) -> tuple[Any, float, float]:
+    """A reference cell (harness code, :mod:`reconbench.references`): run in this process
+    with the ground truth. Returns (fitted reference, reconstruct seconds, score seconds)."""
+    n_stages = 1 + len(test_sets)
+    report("fit", 0, n_stages)
+    start = time.perf_counter()
+    try:
+        method = _fit(spec, split)
+    except Exception as exc:  # noqa: BLE001 - a reference's failure is a result, not a crash
+        errors["fit"] = _error_text(exc)
+        tracebacks["fit"] = traceback.format_exc()
+        method = None
+    run["fit_seconds"] = time.perf_counter() - start
+    reconstruct_seconds = score_seconds = 0.0
+    for stage, test_set in enumerate(test_sets, start=1):
+        if method is None:
+            break
+        test_input = split.test_inputs[test_set]
+        true_ids, true_images = split.test_images[test_set]
+        true_ids = np.asarray(true_ids).astype(str)
+        try:
+            direct = method.direct_scores(test_input, list(metric_specs))
+        except Exception as exc:  # noqa: BLE001 - a failed reference row is a result, not a crash
+            errors[test_set] = _error_text(exc)
+            tracebacks[test_set] = traceback.format_exc()
+            continue
+        if direct is not None:  # scores without images (e.g. the noise ceiling)
+            rows.extend(_rows_for(spec, test_set, np.asarray(test_input.stimulus_ids).astype(str), direct, metric_specs, run))
+            continue
+        report(f"reconstruct {test_set}", stage, n_stages)
+        start = time.perf_counter()
+        try:
+            predictions = method.reconstruct(test_input)
+        except Exception as exc:  # noqa: BLE001
+            errors[test_set] = _error_text(exc)
+            tracebacks[test_set] = traceback.format_exc()
+            reconstruct_seconds += time.perf_counter() - start
+            continue
+        reconstruct_seconds += time.perf_counter() - start
+        if predictions is None:
+            continue  # the reference has no row for this test set (e.g. no categories for shapes)
+        report(f"score {test_set}", stage, n_stages)
+        score_seconds += _score_into(spec, test_set, predictions, test_input.stimulus_ids, true_ids, true_images, metric_specs,
+                                     size, run, rows, files, errors, tracebacks)
+    return method, reconstruct_seconds, score_seconds
 
 
 def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
@@ -227,7 +352,7 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "config_hash": spec.config_hash, "params": json.dumps(dict(spec.params), sort_keys=True, default=repr),
         "code_version": code_version(), "package_versions": package_versions(),
         "fit_seconds": float("nan"), "reconstruct_seconds": float("nan"), "score_seconds": float("nan"),
-        "peak_memory_mb": float("nan"), "threads": int(spec.threads), "weights": "",
+        "peak_memory_mb": float("nan"), "threads": int(spec.threads), "weights": "", "sealed": "",
     }
     forget_loaded_hashes()
     rows: list[dict] = []
@@ -235,80 +360,23 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     errors: dict[str, str] = {}
     tracebacks: dict[str, str] = {}
     test_sets = list(split.test_inputs)
-    n_stages = 1 + len(test_sets)
 
-    with PeakMemory() as memory:
-        method: Any = None
-        report("fit", 0, n_stages)
-        start = time.perf_counter()
-        try:
-            method = _fit(spec, split)
-        except Exception as exc:  # noqa: BLE001 - a method's failure is a result, not a crash
-            errors["fit"] = _error_text(exc)
-            tracebacks["fit"] = traceback.format_exc()
-            method = None
-        run["fit_seconds"] = time.perf_counter() - start
-
-        reconstruct_seconds = score_seconds = 0.0
-        for stage, test_set in enumerate(test_sets, start=1):
-            if method is None:
-                break
-            test_input = split.test_inputs[test_set]
-            true_ids, true_images = split.test_images[test_set]
-            true_ids = np.asarray(true_ids).astype(str)
-            if spec.kind == "reference":
-                try:
-                    direct = method.direct_scores(test_input, list(metric_specs))
-                except Exception as exc:  # noqa: BLE001 - a failed reference row is a result, not a crash
-                    errors[test_set] = _error_text(exc)
-                    tracebacks[test_set] = traceback.format_exc()
-                    continue
-                if direct is not None:  # scores without images (e.g. the noise ceiling)
-                    rows.extend(_rows_for(spec, test_set, np.asarray(test_input.stimulus_ids).astype(str), direct, metric_specs, run))
-                    continue
-            if spec.kind == "oracle":
-                position = {sid: k for k, sid in enumerate(true_ids)}
-                order = [position[str(s)] for s in test_input.stimulus_ids]
-                test_input = dataclasses.replace(test_input, oracle_images=np.asarray(true_images)[order])
-            report(f"reconstruct {test_set}", stage, n_stages)
-            start = time.perf_counter()
-            try:
-                predictions = method.reconstruct(test_input)
-            except Exception as exc:  # noqa: BLE001
-                errors[test_set] = _error_text(exc)
-                tracebacks[test_set] = traceback.format_exc()
-                reconstruct_seconds += time.perf_counter() - start
-                continue
-            reconstruct_seconds += time.perf_counter() - start
-            if predictions is None and spec.kind == "reference":
-                continue  # the reference has no row for this test set (e.g. no categories for shapes)
-            report(f"score {test_set}", stage, n_stages)
-            start = time.perf_counter()
-            try:
-                evaluator = Evaluator(true_ids, true_images, size, metric_specs)
-                aligned = evaluator.prepare(predictions, test_input.stimulus_ids, method=spec.method)
-            except ReconbenchError as exc:  # a malformed output is the method's failure
-                errors[test_set] = _error_text(exc)
-                tracebacks[test_set] = traceback.format_exc()
-                continue
-            scores = score(aligned, evaluator.true_images, metric_specs)
-            score_seconds += time.perf_counter() - start
-            rows.extend(_rows_for(spec, test_set, true_ids, scores, metric_specs, run))
-            thumbs = resize(aligned, min(THUMBNAIL_SIZE, size))
-            true_thumbs = resize(evaluator.true_images, min(THUMBNAIL_SIZE, size))
-            folder = reconstruction_dir(spec.dataset, spec.subject, test_set, spec.method, spec.param_set, spec.seed)
-            true_folder = reconstruction_dir(spec.dataset, spec.subject, test_set, None)
-            for k, stimulus_id in enumerate(true_ids):
-                files[str(folder / f"{stimulus_id}.png")] = png_bytes(thumbs[k])
-                files[str(true_folder / f"{stimulus_id}.png")] = png_bytes(true_thumbs[k])
-        report("done", n_stages, n_stages)
-
+    if spec.kind == "reference":
+        with PeakMemory() as memory:
+            method, reconstruct_seconds, score_seconds = _run_reference(
+                spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
+        peak_mb = memory.peak_mb
+    else:
+        method = None
+        reconstruct_seconds, score_seconds, peak_mb = _run_method(
+            spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
+    report("done", 1 + len(test_sets), 1 + len(test_sets))
     run["reconstruct_seconds"] = reconstruct_seconds
     run["score_seconds"] = score_seconds
-    run["peak_memory_mb"] = memory.peak_mb
+    run["peak_memory_mb"] = peak_mb
     run["weights"] = json.dumps(loaded_hashes(), sort_keys=True)
     for row in rows:
-        row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds", "weights")})
+        row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds", "weights", "sealed")})
     for stage, error in errors.items():
         rows.append(_failed_row("" if stage == "fit" else stage, error, run))
 
@@ -319,7 +387,8 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "config_hash": spec.config_hash, "evaluation_size": size, "threads": int(spec.threads), "weights": run["weights"],
         **{k: run[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
         # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
-        "stage_log": _json_safe(getattr(method, "stage_log_", None)),
+        "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
+        "sealed": run["sealed"], "seal_note": run.pop("_seal_note", ""),
     }
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame({c: [] for c in COLUMNS})
     return CellResult(rows=frame, record=record, files=files)

@@ -65,7 +65,33 @@ class _QueueReporter:
             pass
 
 
-def _call_with_reporter(worker: Callable, spec: Any, events: Any, index: int) -> Any:
+#: The stage-event queue of a local worker process (set by :func:`_init_worker`).
+_worker_events: Any = None
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux
+    ``PR_SET_PDEATHSIG``), so a SIGKILLed run leaves no worker behind."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _init_worker(n_threads: int, events: Any, parent_pid: int) -> None:
+    global _worker_events
+    die_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+    _worker_events = events
+    limit_threads(n_threads)
+
+
+def _call_with_reporter(worker: Callable, spec: Any, index: int) -> Any:
+    events = _worker_events
     return worker(spec, report=_QueueReporter(events, index) if events is not None else None)
 
 
@@ -90,8 +116,9 @@ def run_processes(
     """Run cells in ``jobs`` spawned local processes; yield them as they finish."""
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    manager = context.Manager() if on_event is not None else None
-    events = manager.Queue() if manager is not None else None
+    # A plain queue handed to the workers at start (no manager process, which would
+    # outlive a SIGKILLed parent).
+    events = context.Queue() if on_event is not None else None
     stop = threading.Event()
 
     def drain() -> None:
@@ -100,7 +127,7 @@ def run_processes(
                 item = events.get(timeout=0.1)
             except queue.Empty:
                 continue
-            except (EOFError, OSError):  # the manager went away at shutdown
+            except (EOFError, OSError, ValueError):  # the queue was closed at shutdown
                 return
             on_event(*item)
 
@@ -109,10 +136,10 @@ def run_processes(
         drainer.start()
     try:
         with concurrent.futures.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=limit_threads, initargs=(threads,)
+            max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(threads, events, os.getpid())
         ) as pool:
             futures = {
-                pool.submit(_call_with_reporter, worker, spec, events, index): spec for index, spec in enumerate(specs)
+                pool.submit(_call_with_reporter, worker, spec, index): spec for index, spec in enumerate(specs)
             }
             try:
                 for future in concurrent.futures.as_completed(futures):
@@ -125,8 +152,9 @@ def run_processes(
         stop.set()
         if drainer is not None:
             drainer.join(timeout=2)
-        if manager is not None:
-            manager.shutdown()
+        if events is not None:
+            events.close()
+            events.cancel_join_thread()
 
 
 def run_dask(worker: Callable, specs: Sequence[Any], scheduler: Any) -> Iterator[tuple[Any, Any]]:

@@ -13,6 +13,7 @@ caller passes a leaderboard writer, which the command line does.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -81,6 +82,13 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
                 f"Pass a folder outside it"
             )
 
+
+#: Default wall-clock limit of one cell's method process (seconds), per dataset:
+#: several times the slowest built-in cell measured on 2 CPU cores.
+DEFAULT_CELL_TIMEOUT = {"simulated:tiny": 600.0, "simulated:ci": 1800.0, "simulated:default": 2 * 3600.0, "simulated:full": 12 * 3600.0}
+#: Default for datasets not listed above (real data).
+FALLBACK_CELL_TIMEOUT = 24 * 3600.0
+
 #: ``write(results_dir, rows) -> leaderboard folder``: how a run writes its leaderboard.
 LeaderboardWriter = Callable[[Path, pd.DataFrame], Path]
 
@@ -110,6 +118,8 @@ class RunSummary:
     leaderboard_dir: Path | None = None
     #: One line per repair made when the run opened the folder (corrupt cells moved aside, leftovers removed).
     repairs: list[str] | None = None
+    #: Cells of this run whose method process ran without filesystem sealing, and why.
+    unsealed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 def _progress_display(enabled: bool):
@@ -141,6 +151,9 @@ def run_benchmark(
     references: bool = True,
     leaderboard: LeaderboardWriter | None = None,
     progress: bool = False,
+    cell_timeout: float | None = None,
+    cell_memory: float | None = None,
+    seal: bool = True,
 ) -> RunSummary:
     """Run the grid and write results (and, by default, the leaderboard) into ``out``.
 
@@ -181,6 +194,15 @@ def run_benchmark(
         None or False: no leaderboard.
     progress : bool
         Show rich progress bars (cells and stages).
+    cell_timeout : float, optional
+        Wall-clock limit (seconds) of each cell's method process; past it the
+        cell fails with ``timeout``. Default :data:`DEFAULT_CELL_TIMEOUT` of
+        the dataset; 0 means no limit.
+    cell_memory : float, optional
+        Resident-memory cap (MB) of each cell's method process; past it the
+        cell fails with ``memory limit``. Default: no cap.
+    seal : bool
+        Seal each method process's filesystem view (Landlock) where the platform allows.
 
     Returns
     -------
@@ -215,12 +237,14 @@ def run_benchmark(
             store, dataset, data, subjects, available, selection, seeds, metric_specs, recipes, started, repairs,
             methods_dir=methods_dir, stimuli_dir=stimuli_dir, jobs=jobs, scheduler=scheduler, threads=threads,
             force=force, retry_failed=retry_failed, references=references, leaderboard=leaderboard, progress=progress,
+            cell_timeout=cell_timeout, cell_memory=cell_memory, seal=seal,
         )
 
 
 def _run_locked(
     store: ResultStore, dataset, data, subjects, available, selection, seeds, metric_specs, recipes, started, repairs,
     *, methods_dir, stimuli_dir, jobs, scheduler, threads, force, retry_failed, references, leaderboard, progress,
+    cell_timeout, cell_memory, seal,
 ) -> RunSummary:
     """The part of :func:`run_benchmark` that runs while it holds the results folder."""
     out = store.root
@@ -229,9 +253,15 @@ def _run_locked(
         stimuli_dir=stimuli_dir, methods_dir=methods_dir, references=references,
         threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // max(1, jobs)),
     )
+    if cell_timeout is None:
+        cell_timeout = DEFAULT_CELL_TIMEOUT.get(dataset, FALLBACK_CELL_TIMEOUT)
+    if cell_timeout < 0 or (cell_memory is not None and cell_memory <= 0):
+        raise ReconbenchError(f"--cell-timeout must be >= 0 and --cell-memory > 0, got {cell_timeout} and {cell_memory}")
+    cells = [dataclasses.replace(c, cell_timeout=float(cell_timeout) or None, cell_memory_mb=cell_memory, seal=bool(seal)) for c in cells]
     todo = [c for c in cells if force or not store.finished(c.key, c.config_hash, retry_failed=retry_failed)]
     n_failed = 0
     failures: list[tuple[str, str]] = []
+    unsealed: list[tuple[str, str]] = []
 
     with _progress_display(progress) as bar:
         overall = bar.add_task("cells", total=len(cells), completed=len(cells) - len(todo)) if bar else None
@@ -250,6 +280,8 @@ def _run_locked(
         events = on_event if (bar is not None and scheduler is None) else None
         for spec, result in execute(run_cell, todo, jobs=jobs, scheduler=scheduler, on_event=events):
             store.write_cell(spec.key, result.rows, result.record, result.files)
+            if result.record.get("sealed") == "no":
+                unsealed.append((spec.label, str(result.record.get("seal_note", ""))))
             if result.record["status"] != "ok":
                 n_failed += 1
                 failures.append((spec.label, "; ".join(f"{k}: {v}" for k, v in result.record["errors"].items())))
@@ -266,6 +298,7 @@ def _run_locked(
         out=Path(out), n_cells=len(cells), n_run=len(todo), n_skipped=len(cells) - len(todo), n_failed=n_failed,
         failures=failures, n_failed_total=int(rows.loc[rows["status"] == "failed", "cell_key"].nunique()), seconds=time.perf_counter() - started, rows=rows, leaderboard_dir=leaderboard_dir,
         repairs=list(repairs),
+        unsealed=unsealed,
     )
 
 
@@ -284,6 +317,12 @@ def print_summary(summary: RunSummary) -> None:
     for label, error in summary.failures:
         # Names such as "method[default]" are printed literally, never read as markup.
         console.print(f"  [red]failed[/] {escape(label)}: {escape(error)}")
+    if summary.unsealed:
+        console.print(
+            f"  [yellow]unsealed[/]: {len(summary.unsealed)} cell(s) ran without filesystem sealing "
+            f"({summary.unsealed[0][1] or 'not available'}); their methods could read the data folder. "
+            "Rows record sealed = 'no'; see the README, 'Trust model'."
+        )
     earlier = summary.n_failed_total - summary.n_failed
     if earlier > 0:
         console.print(f"  {earlier} cell(s) failed in an earlier run and were not retried (--retry-failed reruns them)")
@@ -335,6 +374,8 @@ def run_preset(
     force: bool = False,
     leaderboard: LeaderboardWriter | None = None,
     progress: bool = False,
+    cell_timeout: float | None = None,
+    cell_memory: float | None = None,
 ) -> RunSummary:
     """The main job: simulate ``preset`` (seed 0) into ``data`` if it is not there,
     run every discovered method (or the ``methods`` given) with all its
@@ -365,5 +406,5 @@ def run_preset(
         f"simulated:{preset}", data, out, subjects=subjects or BENCH_SUBJECTS.get(preset),
         methods=methods or BENCH_METHODS.get(preset), seeds=(0,),
         methods_dir=methods_dir, jobs=jobs, scheduler=scheduler, threads=threads, force=force, leaderboard=leaderboard,
-        progress=progress,
+        progress=progress, cell_timeout=cell_timeout, cell_memory=cell_memory,
     )

@@ -63,6 +63,11 @@ def cell_text(row: pd.Series | None, *, markdown: bool = True) -> str:
         text = f"**{text}**" if markdown else text
     elif row["tied_with_best"]:
         text += " ≈"
+    omitted = row.get("n_omitted", 0)
+    if isinstance(omitted, (int, float)) and not math.isnan(omitted) and omitted > 0:
+        text += f" ({int(omitted)} NaN omitted)"
+    if row.get("unsealed", False) is True:
+        text += " (unsealed)"
     return text
 
 

@@ -48,6 +48,9 @@ CITATION_COLUMNS = ["dataset", "test_set", "method", "metric", "value", "ci_low"
 SUMMARY_COLUMNS = [
     "dataset", "test_set", "rank", "method", "param_set", "params_hash", "kind", "metric", "higher_is_better",
     "mean", "ci_low", "ci_high", "n_images", "n_subjects", "n_seeds", "p_vs_best", "best", "tied_with_best", "source",
+    # Images left out of the mean because their score is NaN (undefined, e.g. the
+    # correlation of a constant image); whether the entry ran unsealed (any cell).
+    "n_omitted", "unsealed",
 ]
 
 
@@ -125,15 +128,23 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
             entries.append({
                 "method": method, "param_set": param_set, "params_hash": phash, "kind": kind, "units": per_metric,
                 "n_subjects": group["subject"].nunique(), "n_seeds": group["seed"].nunique(),
+                "unsealed": bool((group["sealed"] == "no").any()) if "sealed" in group else False,
             })
         for entry in entries:
             entry["stats"] = {}
+            entry["omitted"] = {}
             for metric, values in entry["units"].items():
-                mean, low, high = bootstrap_ci(values.to_numpy(), level=0.95, n_boot=n_boot, seed=0)
-                entry["stats"][metric] = (float(mean), float(low), float(high), int(len(values)))
+                # A NaN score is data (stored with its reason); the mean leaves it out and says how many.
+                finite = values.dropna()
+                entry["omitted"][metric] = int(len(values) - len(finite))
+                if finite.empty:  # every score undefined: shown, with the count, never ranked
+                    entry["stats"][metric] = (float("nan"), float("nan"), float("nan"), 0)
+                    continue
+                mean, low, high = bootstrap_ci(finite.to_numpy(), level=0.95, n_boot=n_boot, seed=0)
+                entry["stats"][metric] = (float(mean), float(low), float(high), int(len(finite)))
 
         rank_by = ranking_metric(metrics)
-        ranked = [e for e in entries if e["kind"] == "method" and rank_by in e["stats"]]
+        ranked = [e for e in entries if e["kind"] == "method" and rank_by in e["stats"] and e["stats"][rank_by][3] > 0]
         sign = 1.0 if direction[rank_by] else -1.0
         ranked.sort(key=lambda e: (-sign * e["stats"][rank_by][0], e["method"], e["param_set"]))
         for position, entry in enumerate(ranked, start=1):
@@ -141,12 +152,12 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
 
         best_of: dict[str, dict] = {}
         for metric in metrics:
-            candidates = [e for e in ranked if metric in e["stats"]]
+            candidates = [e for e in ranked if metric in e["stats"] and e["stats"][metric][3] > 0]
             if candidates:
                 s = 1.0 if direction[metric] else -1.0
                 best_of[metric] = max(candidates, key=lambda e: (s * e["stats"][metric][0], -e["rank"]))
 
-        others = [e for e in entries if e["kind"] != "method"]
+        others = [e for e in entries if e["kind"] != "method" or not any(e is r for r in ranked)]
         others.sort(key=lambda e: (KIND_ORDER.index(e["kind"]) if e["kind"] in KIND_ORDER else 99, e["method"], e["param_set"]))
         for entry in ranked + others:
             for metric in metrics:
@@ -158,6 +169,8 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
                 p_value = float("nan")
                 if entry["kind"] == "method" and best is not None and not is_best:
                     a, b = entry["units"][metric].align(best["units"][metric], join="inner")
+                    both = a.notna() & b.notna()
+                    a, b = a[both], b[both]
                     if len(a) >= 2:
                         p_value = float(paired_permutation_test(a.to_numpy(), b.to_numpy(), n_perm=n_perm, seed=0))
                 out.append({
@@ -167,7 +180,7 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
                     "mean": mean, "ci_low": low, "ci_high": high, "n_images": n,
                     "n_subjects": entry["n_subjects"], "n_seeds": entry["n_seeds"], "p_vs_best": p_value,
                     "best": is_best, "tied_with_best": bool(entry["kind"] == "method" and not is_best and p_value >= ALPHA),
-                    "source": "computed here",
+                    "source": "computed here", "n_omitted": entry["omitted"].get(metric, 0), "unsealed": entry["unsealed"],
                 })
 
         for metric in metrics:
@@ -194,7 +207,7 @@ def _fixed_row(dataset, test_set, method, param_set, kind, metric, higher, value
         "ci_low": float(low) if low not in ("", None) else float("nan"),
         "ci_high": float(high) if high not in ("", None) else float("nan"),
         "n_images": pd.NA, "n_subjects": pd.NA, "n_seeds": pd.NA, "p_vs_best": float("nan"),
-        "best": False, "tied_with_best": False, "source": source,
+        "best": False, "tied_with_best": False, "source": source, "n_omitted": 0, "unsealed": False,
     }
 
 

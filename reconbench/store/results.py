@@ -77,9 +77,10 @@ RUN_COLUMNS = [
     "peak_memory_mb",
     "threads",  # torch/BLAS threads the cell ran with (float rounding depends on it); NA in older rows
     "weights",  # JSON {weights name: sha256} of the pretrained weights loaded to make and score the rows
+    "sealed",  # "yes"/"no": the method process ran with its filesystem sealed; "" for harness rows and older folders
 ]
 #: Run columns that rows written before they existed lack, with the value they read as.
-OPTIONAL_COLUMNS: dict[str, Any] = {"threads": pd.NA, "weights": ""}
+OPTIONAL_COLUMNS: dict[str, Any] = {"threads": pd.NA, "weights": "", "sealed": ""}
 COLUMNS = KEY_COLUMNS + VALUE_COLUMNS + RUN_COLUMNS
 #: Columns that change from run to run on the same inputs (timings, memory);
 #: everything else must be identical between a local and a Dask run.
@@ -157,7 +158,8 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
             frame[col] = default
     frame = frame[COLUMNS].copy()
     for col in ("dataset", "subject", "test_set", "method", "param_set", "params_hash", "metric", "stimulus_id",
-                "kind", "status", "error", "cell_key", "config_hash", "params", "code_version", "package_versions", "weights"):
+                "kind", "status", "error", "cell_key", "config_hash", "params", "code_version", "package_versions", "weights",
+                "sealed"):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
     frame["seed"] = frame["seed"].astype("int64")
     frame["threads"] = pd.to_numeric(frame["threads"], errors="coerce").astype("Int64")

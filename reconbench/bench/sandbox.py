@@ -1,0 +1,570 @@
+"""The method process: a method runs in a child process of its own, which sees
+only ``TrainData`` and ``TestInput``.
+
+Why a process: a method that ran in the evaluator's process could walk the
+stack or the garbage collector to the held-out images, kill the run with
+``sys.exit``/``os._exit``, or hang it. Here:
+
+- **What the child gets.** One request on a pipe: the method's name,
+  parameters, seed and threads, the ``TrainData`` and the ``TestInput`` of
+  every test set, pickled with their arrays out of band in anonymous memory
+  files (``memfd``, read-only mappings in the child: no copy through the pipe,
+  and a method that writes into its inputs fails as before). No ``Split``, no
+  evaluator object, no path of the data or stimulus folder: the command line
+  is ``python -m reconbench.bench.sandbox``, the working directory a fresh
+  private folder, and the environment loses ``RECONBENCH_DATA`` and every
+  variable that names the data or stimulus folder.
+- **Sealing.** Before it imports the method's file, the child seals itself
+  with Landlock (:mod:`reconbench.bench.landlock`): it may read the Python
+  installation, the reconbench package, the ``--methods-dir`` folder and the
+  weights cache, and write its private folder and the stage cache; nothing
+  else (not the data folder, not ``/proc``). Where Landlock is unavailable the
+  cell runs unsealed, the run says so once, and its rows record
+  ``sealed = "no"``.
+- **What comes back.** Reconstructions as raw float32 bytes with a JSON header
+  (never a pickle: the parent does not unpickle what a method wrote), errors
+  as text. The parent scores them.
+- **Failures.** A child that exits, is killed by a signal or crashes before
+  replying, runs past the cell's wall-clock limit or past its resident-memory
+  cap is killed (its whole process group) and the stage it was in fails with
+  the cause. The child dies with its parent (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import pickle
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from reconbench.core.paths import CACHE_ENV, DATA_ENV, cache_dir
+from reconbench.core.stage_cache import STAGE_CACHE_ENV
+
+#: Keyword names through which a method receives the cell's seed.
+SEED_KEYWORDS = ("seed", "random_state")
+#: Environment variable naming the parent's pid (the child exits if it has already gone).
+PARENT_ENV = "RECONBENCH_SANDBOX_PARENT"
+#: How often the parent checks the child's resident memory while it waits (seconds).
+POLL_SECONDS = 0.05
+_HEADER = struct.Struct("!Q")
+#: dtypes a reconstruction may come back as (kind letters of numpy).
+_NUMERIC_KINDS = "biuf"
+
+
+class _PeerGone(EOFError):
+    """The other end of the pipe closed."""
+
+
+# --- framing -------------------------------------------------------------
+
+
+def _write_frame(fd: int, payload: bytes) -> None:
+    data = memoryview(_HEADER.pack(len(payload)) + payload)
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise _PeerGone()
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(fd: int) -> bytes:
+    (length,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
+    return _read_exact(fd, length)
+
+
+# --- parent side -----------------------------------------------------------
+
+
+@dataclass
+class StageOutcome:
+    """One stage (``fit`` or a test set) as the parent saw it."""
+
+    error: str = ""
+    traceback: str = ""
+    seconds: float = 0.0
+    predictions: np.ndarray | None = None
+
+
+@dataclass
+class MethodRun:
+    """What a method process did: per-stage outcomes, sealing and resources."""
+
+    fit: StageOutcome = field(default_factory=StageOutcome)
+    test_sets: dict[str, StageOutcome] = field(default_factory=dict)
+    sealed: bool = False
+    seal_note: str = ""
+    peak_memory_mb: float = float("nan")
+    stage_log: Any = None
+
+
+#: Arrays already in anonymous shared memory (:func:`share_array`): data address -> (memfd, bytes).
+_SHARED: dict[int, tuple[int, int]] = {}
+
+
+def _address(raw: memoryview) -> int:
+    return int(np.frombuffer(raw, dtype=np.uint8).ctypes.data) if raw.nbytes else 0
+
+
+def _new_memfd(raw: memoryview) -> int:
+    fd = os.memfd_create("reconbench-input", os.MFD_CLOEXEC)
+    view = memoryview(raw).cast("B")
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    return fd
+
+
+def share_array(array: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``array`` in anonymous shared memory (memfd).
+
+    The evaluator keeps a loaded split's training data and test inputs this
+    way: a cell's method process then maps the same pages instead of getting a
+    copy, and the arrays are read-only as before.
+    """
+    array = np.ascontiguousarray(array)
+    if array.nbytes == 0 or array.dtype.hasobject:
+        array.flags.writeable = False
+        return array
+    raw = memoryview(array).cast("B")
+    fd = _new_memfd(raw)
+    mapped = mmap.mmap(fd, array.nbytes, prot=mmap.PROT_READ)
+    shared = np.frombuffer(mapped, dtype=array.dtype).reshape(array.shape)
+    _SHARED[_address(memoryview(shared).cast("B"))] = (fd, array.nbytes)
+    return shared
+
+
+def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, int]:
+    raw = buffer.raw()
+    known = _SHARED.get(_address(raw)) if raw.nbytes else None
+    if known is not None and known[1] == raw.nbytes:
+        return known
+    fd = _new_memfd(raw)
+    created.append(fd)
+    return fd, raw.nbytes
+
+
+def _child_environment(hidden: Sequence[str], private_dir: Path) -> dict[str, str]:
+    env = {}
+    for name, value in os.environ.items():
+        if name == DATA_ENV or any(h and h in value for h in hidden):
+            continue
+        env[name] = value
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([package_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["TMPDIR"] = str(private_dir)
+    env[PARENT_ENV] = str(os.getpid())
+    env.setdefault(CACHE_ENV, str(cache_dir()))
+    return env
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, IndexError, ValueError):
+        try:
+            import psutil
+
+            return psutil.Process(pid).memory_info().rss / 2**20
+        except Exception:  # noqa: BLE001 - a vanished process has no memory
+            return float("nan")
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "the method process stopped replying"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        crash = " (the interpreter crashed)" if -returncode in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT) else ""
+        return f"the method process was killed by {name}{crash}"
+    return f"the method process exited with status {returncode} before finishing (sys.exit or os._exit in the method?)"
+
+
+class _Child:
+    """A running method process and the parent's end of its pipes."""
+
+    def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None):
+        self.private_dir = Path(tempfile.mkdtemp(prefix="reconbench-cell-"))
+        request_read, self.request_write = os.pipe()
+        self.reply_read, reply_write = os.pipe()
+        header = json.dumps({"request_fd": request_read, "reply_fd": reply_write}).encode()
+        fds = [request_read, reply_write] + list(buffer_fds)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "reconbench.bench.sandbox", header.decode()], cwd=self.private_dir,
+            env=_child_environment(hidden, self.private_dir), pass_fds=fds, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(request_read)
+        os.close(reply_write)
+        self.started = time.monotonic()
+        self.deadline = None if not timeout else self.started + float(timeout)
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self.peak_mb = float("nan")
+        self.cause = ""
+        try:
+            _write_frame(self.request_write, request)
+        except OSError:
+            pass  # the child died at once; the first read reports why
+        finally:
+            os.close(self.request_write)
+
+    def _watch(self) -> None:
+        rss = _rss_mb(self.process.pid)
+        if not np.isnan(rss):
+            self.peak_mb = rss if np.isnan(self.peak_mb) else max(self.peak_mb, rss)
+        if self.memory_mb and rss > self.memory_mb:
+            self.cause = f"memory limit: the method process used {rss:.0f} MB, over --cell-memory {self.memory_mb:.0f} MB"
+            self.kill()
+        elif self.deadline is not None and time.monotonic() > self.deadline:
+            self.cause = f"timeout: the cell ran past --cell-timeout {self.timeout:g} s"
+            self.kill()
+
+    def read(self) -> bytes:
+        """The next frame; raises :class:`_PeerGone` (with ``self.cause`` set) when the child is gone."""
+        while True:
+            ready, _, _ = select.select([self.reply_read], [], [], POLL_SECONDS)
+            self._watch()
+            if self.cause:
+                raise _PeerGone()
+            if ready:
+                break
+        try:
+            return _read_frame(self.reply_read)
+        except _PeerGone:
+            try:
+                returncode = self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                returncode = None
+            self.cause = self.cause or _describe_exit(returncode)
+            raise
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        os.close(self.reply_read)
+        shutil.rmtree(self.private_dir, ignore_errors=True)
+
+
+def run_method(
+    request: Mapping[str, Any],
+    train: Any,
+    test_inputs: Mapping[str, Any],
+    *,
+    hidden: Sequence[str] = (),
+    timeout: float | None = None,
+    memory_mb: float | None = None,
+    report: Callable[..., None] | None = None,
+) -> MethodRun:
+    """Fit and run one method in its own process.
+
+    Parameters
+    ----------
+    request : mapping
+        ``method``, ``methods_dir``, ``params``, ``seed``, ``threads``,
+        ``seal`` (bool) and ``readable`` / ``writable`` (extra folders).
+    train : TrainData
+    test_inputs : mapping of str to TestInput
+    hidden : list of str
+        Paths that must not reach the child through its environment.
+    timeout : float, optional
+        Wall-clock limit of the whole method process, seconds.
+    memory_mb : float, optional
+        Resident-memory cap of the method process, MB.
+    report : callable, optional
+        ``report(stage, step, total)``.
+
+    Returns
+    -------
+    MethodRun
+    """
+    report = report or (lambda stage, step=0, total=0: None)
+    buffers: list[pickle.PickleBuffer] = []
+    payload = pickle.dumps({"request": dict(request), "train": train, "test_inputs": dict(test_inputs)},
+                           protocol=5, buffer_callback=buffers.append)
+    created: list[int] = []
+    fds = [_memfd_for(b, created) for b in buffers]
+    message = pickle.dumps({"payload": payload, "buffers": fds}, protocol=5)
+    outcome = MethodRun()
+    try:
+        child = _Child(message, sorted({fd for fd, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb)
+    finally:
+        for fd in created:  # the child has its own copies; shared arrays keep theirs
+            os.close(fd)
+    n_stages = 1 + len(test_inputs)
+    stage = "fit"
+    try:
+        while True:
+            header = json.loads(child.read())
+            kind = header.get("type")
+            if kind == "ready":
+                outcome.sealed = bool(header.get("sealed"))
+                outcome.seal_note = str(header.get("seal_note", ""))
+            elif kind == "fit":
+                outcome.fit = StageOutcome(error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""),
+                                           seconds=float(header.get("seconds", 0.0)))
+                stage = next(iter(test_inputs), "done")
+                report(f"reconstruct {stage}", 1, n_stages)
+            elif kind == "reconstruction":
+                test_set = str(header["test_set"])
+                result = StageOutcome(error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""),
+                                      seconds=float(header.get("seconds", 0.0)))
+                if not result.error:
+                    try:
+                        result.predictions = _array_from(header, child.read())
+                    except (TypeError, ValueError) as exc:
+                        result.error = f"MethodProcessError: malformed reconstruction message ({exc})"
+                outcome.test_sets[test_set] = result
+                names = list(test_inputs)
+                position = names.index(test_set) + 1 if test_set in names else n_stages
+                stage = names[position] if position < len(names) else "done"
+                report(f"reconstruct {stage}", position + 1, n_stages)
+            elif kind == "done":
+                outcome.stage_log = header.get("stage_log")
+                break
+    except _PeerGone:
+        failed = StageOutcome(error=f"MethodProcessError: {child.cause}", traceback=f"{child.cause} (during {stage})")
+        if stage == "fit":
+            outcome.fit = failed
+        elif stage != "done":
+            outcome.test_sets[stage] = failed
+    finally:
+        child.close()
+        outcome.peak_memory_mb = child.peak_mb
+    return outcome
+
+
+def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
+    dtype = np.dtype(str(header.get("dtype", "")))
+    if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
+        raise TypeError(f"dtype {dtype} is not numeric")
+    shape = tuple(int(s) for s in header.get("shape", ()))
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+# --- child side ------------------------------------------------------------
+
+
+def method_kwargs(cls: type, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """``params`` plus the cell's seed as ``seed`` or ``random_state`` when ``cls.__init__`` takes one."""
+    import inspect
+
+    kwargs = dict(params)
+    signature = inspect.signature(cls.__init__).parameters
+    for keyword in SEED_KEYWORDS:
+        if keyword in signature:
+            kwargs[keyword] = int(seed)
+            break
+    return kwargs
+
+
+def _method_class(request: Mapping[str, Any]) -> type:
+    """Import the one module that defines the cell's method (a built-in, an entry point or a file of ``--methods-dir``)."""
+    import importlib
+    import importlib.util
+
+    module_name = str(request["module"])
+    if module_name in sys.modules:
+        module = sys.modules[module_name]
+    elif module_name.startswith("reconbench_user_methods."):
+        spec = importlib.util.spec_from_file_location(module_name, request["file"])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    cls = module
+    for part in str(request["class"]).split("."):
+        cls = getattr(cls, part)
+    return cls
+
+
+def _die_with_parent() -> None:
+    from reconbench.bench.executors import die_with_parent
+
+    die_with_parent()
+    expected = os.environ.get(PARENT_ENV)
+    if expected and os.getppid() != int(expected):
+        os._exit(1)  # the parent died before the death signal was armed
+
+
+def _attach(buffers: Sequence[tuple[int, int]]) -> list[memoryview]:
+    views, maps = [], {}
+    for fd, nbytes in buffers:
+        if nbytes == 0:
+            views.append(memoryview(b""))
+            continue
+        if fd not in maps:
+            maps[fd] = mmap.mmap(fd, nbytes, prot=mmap.PROT_READ)
+        views.append(memoryview(maps[fd]))
+    for fd in maps:
+        os.close(fd)
+    return views
+
+
+def readable_folders(methods_dir: str | None) -> list[str]:
+    """Folders a sealed method process may read: the Python installation, the
+    reconbench package, the method folder, the weights cache and the system's
+    library folders (no data folder, no ``/proc``)."""
+    import sysconfig
+
+    folders = {str(Path(__file__).resolve().parents[1])}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            folders.add(path)
+    for entry in sys.path:
+        if entry and Path(entry).is_dir() and ("site-packages" in entry or "dist-packages" in entry or entry.startswith(sys.base_prefix)):
+            folders.add(entry)
+    # /proc/cpuinfo and the process's own /proc entry: CPU feature detection (torch's
+    # kernel choice) and psutil; never /proc as a whole, where the parent's command line is.
+    folders.update(["/usr", "/lib", "/lib64", "/bin", "/etc", "/sys", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random",
+                    "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", f"/proc/{os.getpid()}",
+                    sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)])
+    folders.discard("/")
+    folders.add(str(cache_dir()))
+    if methods_dir:
+        folders.add(str(Path(methods_dir).resolve()))
+    return sorted(folders)
+
+
+def writable_folders() -> list[str]:
+    """Folders a sealed method process may write: its private folder, the stage
+    cache and ``/dev/shm`` (POSIX semaphores of joblib and multiprocessing; the
+    parent never puts data there, the method's inputs are anonymous memory files)."""
+    folders = [os.getcwd(), "/dev/shm"]
+    stage_env = os.environ.get(STAGE_CACHE_ENV, "")
+    if stage_env.strip().lower() not in {"off", "0", "none", "false", "no"}:
+        stage = Path(stage_env).expanduser() if stage_env else cache_dir() / "stages"
+        try:
+            stage.mkdir(parents=True, exist_ok=True)
+            folders.append(str(stage))
+        except OSError:
+            pass
+    return folders
+
+
+def _send(fd: int, header: Mapping[str, Any], data: bytes | None = None) -> None:
+    _write_frame(fd, json.dumps(header, default=repr).encode())
+    if data is not None:
+        _write_frame(fd, data)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _stages(method: Any, test_inputs: Mapping[str, Any], name: str) -> Iterator[tuple[str, dict, bytes | None]]:
+    from reconbench.bench.evaluator import check_reconstructions
+
+    for test_set, test_input in test_inputs.items():
+        start = time.perf_counter()
+        try:
+            predictions = method.reconstruct(test_input)
+            seconds = time.perf_counter() - start
+            array = check_reconstructions(predictions, len(np.asarray(test_input.stimulus_ids)), method=name)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a method's failure is a result
+            yield test_set, {"error": _error_text(exc), "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start}, None
+            continue
+        array = np.ascontiguousarray(array)
+        yield test_set, {"error": "", "seconds": seconds, "shape": list(array.shape), "dtype": array.dtype.str}, array.tobytes()
+
+
+def _child_main(fds_json: str) -> None:
+    _die_with_parent()
+    fds = json.loads(fds_json)
+    reply = int(fds["reply_fd"])
+    message = pickle.loads(_read_frame(int(fds["request_fd"])))
+    os.close(int(fds["request_fd"]))
+    views = _attach(message["buffers"])
+    job = pickle.loads(message["payload"], buffers=views)
+    request, train, test_inputs = job["request"], job["train"], job["test_inputs"]
+    if getattr(train, "extra_images", None) is not None:  # writable, as a method always got them
+        import dataclasses
+
+        train = dataclasses.replace(train, extra_images=np.array(train.extra_images))
+
+    from reconbench.bench.executors import limit_threads
+
+    limit_threads(int(request["threads"]))
+    import torch  # noqa: F401 - loaded before sealing, as every method imports it
+
+    sealed, note = False, ""
+    if request.get("seal", True):
+        from reconbench.bench.landlock import SealError, seal
+
+        try:
+            seal(readable_folders(request.get("methods_dir")), writable_folders())
+            sealed = True
+        except SealError as exc:
+            note = str(exc)
+    else:
+        note = "sealing turned off"
+    _send(reply, {"type": "ready", "sealed": sealed, "seal_note": note, "readable": readable_folders(request.get("methods_dir"))})
+
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+    method = None
+    start = time.perf_counter()
+    try:
+        cls = _method_class(request)
+        method = cls(**method_kwargs(cls, request["params"], request["seed"]))
+        fitted = method.fit(train)
+        method = method if fitted is None else fitted
+        _send(reply, {"type": "fit", "error": "", "seconds": time.perf_counter() - start})
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a method's failure is a result, not a crash
+        _send(reply, {"type": "fit", "error": _error_text(exc), "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start})
+        _send(reply, {"type": "done", "stage_log": None})
+        return
+    for test_set, header, data in _stages(method, test_inputs, request["method"]):
+        _send(reply, {"type": "reconstruction", "test_set": test_set, **header}, data)
+    _send(reply, {"type": "done", "stage_log": _json_safe(getattr(method, "stage_log_", None))})
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1])
+    sys.stdout.flush()
+    os._exit(0)
