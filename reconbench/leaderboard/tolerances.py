@@ -142,6 +142,7 @@ def derive_tolerances(
     safety: float = SAFETY,
     preset: str | None = None,
     notes: str = "",
+    require_all: bool = True,
 ) -> dict:
     """Build a tolerance file's content from a reference leaderboard and its reruns.
 
@@ -156,6 +157,11 @@ def derive_tolerances(
         What each rerun changed (names match ``reruns``).
     safety : float
         Factor on the measured spread.
+    require_all : bool
+        False: reruns may cover only some reference rows (e.g. a subset of
+        methods of an expensive preset); rows no rerun covers get no entry
+        (``compare`` then uses the largest tolerance of their test set and
+        metric and says so) and are counted in ``unmeasured_rows``.
 
     Returns
     -------
@@ -173,19 +179,23 @@ def derive_tolerances(
     if ref["mean"].isna().any():
         raise ReconbenchError(f"{reference}: the reference has rows without a mean; cannot derive tolerances from it")
     measured = pd.Series(0.0, index=ref.index)
+    covered = pd.Series(False, index=ref.index)
     env_max: dict[str, float] = {}
     for name, path in reruns.items():
         new = read_leaderboard_rows(path)
         merged = ref.merge(new[[*KEY_COLUMNS, "mean"]], on=list(KEY_COLUMNS), how="left", suffixes=("", "_new"))
         absent = merged["mean_new"].isna()
-        if absent.any():
+        if absent.any() and require_all:
             row = merged.loc[absent, list(KEY_COLUMNS)].iloc[0].to_dict()
             raise ReconbenchError(f"rerun {name!r} ({path}) lacks {int(absent.sum())} reference row(s), e.g. {row}")
+        covered |= ~absent
         change = (merged["mean_new"] - merged["mean"]).abs()
         env_max[name] = float(change.max())
-        measured = pd.concat([measured, change], axis=1).max(axis=1)
+        measured = pd.concat([measured, change.fillna(0.0)], axis=1).max(axis=1)
     rows = []
     for i, row in ref.iterrows():
+        if not covered[i]:
+            continue
         spec = REGISTRY.get(row["metric"])
         n = int(row["n_images"])
         resolution = spec.resolution(n) if spec is not None else None
@@ -206,6 +216,7 @@ def derive_tolerances(
         "rule": "tolerance = max(floor, safety * measured); floor = step_floor / (N (N - 1)) for identification "
                 "metrics, continuous_floor otherwise; measured = largest |rerun mean - reference mean| over the environments",
         "notes": notes,
+        "unmeasured_rows": int((~covered).sum()),
         "environments": [
             {"name": e.name, "variables": dict(e.variables), "threads": e.threads, "largest_change": env_max[e.name]}
             for e in environments

@@ -164,3 +164,13 @@ def test_leaderboards_of_different_datasets_are_refused(tmp_path, reference_csv)
     other.write_text(to_csv(summary.assign(dataset="simulated:default")))
     with pytest.raises(ReconbenchError, match="different datasets"):
         compare_leaderboards(other, ref)
+
+
+def test_partial_reruns_leave_unmeasured_rows_out_and_compare_says_so(tmp_path, reference_csv) -> None:
+    summary, ref = reference_csv
+    fewer = tmp_path / "fewer.csv"
+    fewer.write_text(to_csv(summary[summary["method"] != "poor"]))
+    content = derive_tolerances(ref, {"a": fewer}, [Environment("a", {}, 1)], require_all=False)
+    assert content["unmeasured_rows"] == 2 and not any(r["method"] == "poor" for r in content["rows"])
+    report = compare_leaderboards(ref, ref, tolerances=Tolerances(content))
+    assert report.ok and any("2 row(s) without a measured tolerance" in note for note in report.notes)
