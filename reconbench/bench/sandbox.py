@@ -32,6 +32,7 @@ stack or the garbage collector to the held-out images, kill the run with
 
 from __future__ import annotations
 
+import io
 import json
 import mmap
 import os
@@ -514,14 +515,42 @@ def _stages(method: Any, test_inputs: Mapping[str, Any], name: str) -> Iterator[
         yield test_set, {"error": "", "seconds": seconds, "shape": list(array.shape), "dtype": array.dtype.str}, array.tobytes()
 
 
+#: The globals a job pickle may name (what :func:`run_method` sends): the two data contracts and numpy's array
+#: rebuilders (out-of-band ``_frombuffer``, in-band ``_reconstruct``, under both module spellings). Anything else
+#: (``os.system``, ``builtins.eval``...) is refused before it is looked up, as the weights unpickler
+#: (``reconbench.metrics.weights_fetch.RestrictedUnpickler``) does for checkpoints.
+_JOB_GLOBALS = {
+    ("reconbench.core.types", "TrainData"), ("reconbench.core.types", "TestInput"), ("numpy", "dtype"),
+    ("numpy", "ndarray"), ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+}
+
+
+class _JobUnpickler(pickle.Unpickler):
+    """Unpickles a job message: builtin containers and scalars plus :data:`_JOB_GLOBALS`, nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _JOB_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to unpickle global {module}.{name} in a job message")
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError(f"refusing persistent id {pid!r} in a job message")
+
+
+def _load_job(data: bytes, buffers: Any = None) -> Any:
+    """Unpickle a job message with :class:`_JobUnpickler` (out-of-band ``buffers`` as in :func:`pickle.loads`)."""
+    return _JobUnpickler(io.BytesIO(data), buffers=buffers).load()
+
+
 def _child_main(fds_json: str) -> None:
     _die_with_parent()
     fds = json.loads(fds_json)
     reply = int(fds["reply_fd"])
-    message = pickle.loads(_read_frame(int(fds["request_fd"])))
+    message = _load_job(_read_frame(int(fds["request_fd"])))
     os.close(int(fds["request_fd"]))
     views = _attach(message["buffers"])
-    job = pickle.loads(message["payload"], buffers=views)
+    job = _load_job(message["payload"], buffers=views)
     request, train, test_inputs = job["request"], job["train"], job["test_inputs"]
     if getattr(train, "extra_images", None) is not None:  # writable, as a method always got them
         import dataclasses

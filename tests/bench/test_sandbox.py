@@ -167,3 +167,23 @@ def test_unsealed_cells_are_recorded_and_marked(tiny_data_dir, tmp_path) -> None
     assert summary.unsealed and summary.unsealed[0][1] == "sealing turned off"
     folder = write_leaderboard(tmp_path / "out", tmp_path / "out" / "leaderboard", rows=summary.rows)
     assert "(unsealed)" in (folder / "leaderboard.md").read_text()
+
+
+def test_job_messages_rebuild_the_data_and_refuse_any_other_global() -> None:
+    import pickle
+
+    from reconbench.bench.sandbox import _load_job
+    from reconbench.core.types import TestInput
+
+    rng = np.random.default_rng(0)
+    test_input = TestInput(name="natural", fmri={"VC": rng.standard_normal((3, 5))}, stimulus_ids=np.array(["a", "b", "c"]))
+    buffers: list = []
+    data = pickle.dumps({"request": {"params": {"rois": ("V1",)}}, "test_inputs": {"natural": test_input}},
+                        protocol=5, buffer_callback=buffers.append)
+    job = _load_job(data, buffers=[b.raw() for b in buffers])
+    np.testing.assert_array_equal(job["test_inputs"]["natural"].fmri["VC"], test_input.fmri["VC"])
+    assert job["request"]["params"]["rois"] == ("V1",)
+    # A pickle that would call os.system on load is refused before the global is looked up.
+    evil = b"cos\nsystem\n(S'true'\ntR."
+    with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle global os.system"):
+        _load_job(evil)
