@@ -31,7 +31,6 @@ from pathlib import Path
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.leaderboard.tolerances import (
-    ENVIRONMENT_VARIABLES,
     ENVIRONMENTS,
     PLAIN_THREADS,
     SAFETY,
@@ -45,17 +44,14 @@ from reconbench.leaderboard.tolerances import (
 
 def bench(preset: str, data: Path, out: Path, environment: Environment | None, methods: str | None) -> None:
     """Run ``reconbench bench`` in a child process with the environment's variables."""
-    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
-    env["RECONBENCH_STAGE_CACHE"] = "off"
-    threads = PLAIN_THREADS
-    if environment is not None:
-        env.update(environment.variables)
-        threads = environment.threads
+    environment = environment or Environment("plain", {}, PLAIN_THREADS)
+    env = environment.process_environment(os.environ)
+    threads = environment.threads
     command = [sys.executable, "-m", "reconbench", "bench", "--preset", preset, "--data", str(data), "--out", str(out),
                "--threads", str(threads)]
     if methods:
         command += ["--methods", methods]
-    name = environment.name if environment else "plain"
+    name = environment.name
     print(f"[{name}] {' '.join(command[1:])}", flush=True)
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
 

@@ -36,7 +36,7 @@ from reconbench.bench.runner import run_benchmark
 from reconbench.cli import leaderboard_writer
 from reconbench.datasets.simulated.simulate import simulate
 from reconbench.leaderboard.regression import compare_leaderboards
-from reconbench.leaderboard.tolerances import ENVIRONMENT_VARIABLES, ENVIRONMENTS, PLAIN_THREADS, Tolerances, cpu_flags, supported
+from reconbench.leaderboard.tolerances import ENVIRONMENTS, PLAIN_THREADS, Tolerances, cpu_flags, supported
 from reconbench.methods import _generator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,9 +192,7 @@ def _environments():
 
 
 def _bench_in(environment, data: Path, out: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT_VARIABLES}
-    env.update(environment.variables)
-    env["RECONBENCH_STAGE_CACHE"] = "off"
+    env = environment.process_environment(os.environ)
     command = [sys.executable, "-m", "reconbench", "bench", "--preset", "ci", "--data", str(data), "--out", str(out),
                "--threads", str(environment.threads)]
     return subprocess.run(command, env=env, capture_output=True, text=True)

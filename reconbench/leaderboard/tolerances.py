@@ -93,6 +93,14 @@ class Environment:
     variables: Mapping[str, str]
     threads: int
 
+    def process_environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """``base`` (e.g. ``os.environ``) with every kernel-selecting variable cleared, this environment's set,
+        and the stage cache off (a measurement recomputes every stage)."""
+        env = {k: v for k, v in base.items() if k not in ENVIRONMENT_VARIABLES}
+        env.update(self.variables)
+        env["RECONBENCH_STAGE_CACHE"] = "off"
+        return env
+
 
 #: Variables that select float kernels: ATen's vector code, numpy/scipy's OpenBLAS, torch's oneDNN
 #: convolutions and torch's MKL BLAS. A measurement clears them all, then sets an environment's own.

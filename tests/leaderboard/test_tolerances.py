@@ -174,3 +174,9 @@ def test_partial_reruns_leave_unmeasured_rows_out_and_compare_says_so(tmp_path, 
     assert content["unmeasured_rows"] == 2 and not any(r["method"] == "poor" for r in content["rows"])
     report = compare_leaderboards(ref, ref, tolerances=Tolerances(content))
     assert report.ok and any("2 row(s) without a measured tolerance" in note for note in report.notes)
+
+
+def test_process_environment_clears_every_kernel_variable_and_sets_its_own() -> None:
+    base = {"HOME": "/root", "OPENBLAS_CORETYPE": "Zen", "ATEN_CPU_CAPABILITY": "avx2", "RECONBENCH_STAGE_CACHE": "/c"}
+    env = Environment("x", {"ONEDNN_MAX_CPU_ISA": "SSE41"}, 1).process_environment(base)
+    assert env == {"HOME": "/root", "ONEDNN_MAX_CPU_ISA": "SSE41", "RECONBENCH_STAGE_CACHE": "off"}
