@@ -190,6 +190,44 @@ def bench(
 
 
 @app.command()
+def sweep(
+    knob: str = typer.Option(..., "--knob", help="The simulator setting to vary: snr, training_reps or test_reps."),
+    values: str = typer.Option(..., "--values", help="Comma-separated values of the knob, e.g. 0.01,0.02,0.04,0.08,0.16."),
+    out: Path = typer.Option(..., help="Results folder shared by every point; finished cells are skipped."),
+    preset: str = typer.Option("default", help="Simulated preset the points start from: tiny, ci, default or full."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder of the simulated points (default: $RECONBENCH_SWEEP_DATA, else ~/reconbench_data)."),
+    subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: as 'reconbench bench' for the preset)."),
+    methods: Optional[list[str]] = typer.Option(None, help="Methods as NAME or NAME:PARAM_SET (repeat or comma-separate); default: as 'reconbench bench'."),
+    seeds: str = typer.Option("0", help="Comma-separated seeds."),
+    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
+    jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
+    scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
+    threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
+    force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
+    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
+    cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process (default: none)."),
+) -> None:
+    """Run methods over a grid of one simulator setting (one simulated dataset per value) and plot score against setting."""
+    from reconbench.bench.sweep import run_sweep
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    summary = run_sweep(
+        preset, knob, [v for v in values.split(",") if v.strip()], out, data_root=data_root, subjects=_split_list(subjects),
+        methods=_split_list(methods), methods_dir=methods_dir, seeds=seed_list, jobs=jobs, scheduler=scheduler, threads=threads,
+        force=force, retry_failed=retry_failed, leaderboard=leaderboard_writer, progress=True, cell_timeout=cell_timeout,
+        cell_memory=cell_memory, echo=lambda text: typer.echo(text, err=True),
+    )
+    failed = summary.n_failed
+    typer.echo(f"sweep of {knob} over {len(summary.points)} point(s) into {summary.out}" + (f"; {failed} cell(s) failed" if failed else ""), err=True)
+    if summary.leaderboard_dir is not None:
+        typer.echo(f"leaderboard: {summary.leaderboard_dir / 'leaderboard.html'} (score against {knob}), {summary.leaderboard_dir / 'leaderboard.md'}", err=True)
+
+
+@app.command()
 def compare(
     new: Path = typer.Argument(..., help="New leaderboard.csv (or a results folder holding leaderboard/leaderboard.csv)."),
     reference: Path = typer.Argument(..., help="Committed reference leaderboard.csv (or its results folder)."),

@@ -25,7 +25,7 @@ import numpy as np
 from reconbench import metrics as metric_registry
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
-from reconbench.datasets.catalog import CATALOG
+from reconbench.datasets.catalog import CATALOG, get_dataset
 
 
 class EvaluationError(ReconbenchError):
@@ -49,9 +49,11 @@ def evaluation_size(dataset: str, native_size: int) -> int:
     -------
     int
     """
-    if dataset not in CATALOG:
-        raise ReconbenchError(f"no evaluation resolution is pinned for dataset {dataset!r}; known: {', '.join(CATALOG)}")
-    return CATALOG[dataset].evaluation_size_for(native_size)
+    try:
+        entry = get_dataset(dataset)
+    except ReconbenchError:
+        raise ReconbenchError(f"no evaluation resolution is pinned for dataset {dataset!r}; known: {', '.join(CATALOG)}") from None
+    return entry.evaluation_size_for(native_size)
 
 
 def _as_id_array(ids: Sequence[Any], what: str) -> np.ndarray:

@@ -254,7 +254,8 @@ def _run_locked(
         threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // max(1, jobs)),
     )
     if cell_timeout is None:
-        cell_timeout = DEFAULT_CELL_TIMEOUT.get(dataset, FALLBACK_CELL_TIMEOUT)
+        # A sweep point (simulated:<preset>@<settings>) takes its preset's limit.
+        cell_timeout = DEFAULT_CELL_TIMEOUT.get(dataset.split("@")[0], FALLBACK_CELL_TIMEOUT)
     if cell_timeout < 0 or (cell_memory is not None and cell_memory <= 0):
         raise ReconbenchError(f"--cell-timeout must be >= 0 and --cell-memory > 0, got {cell_timeout} and {cell_memory}")
     cells = [dataclasses.replace(c, cell_timeout=float(cell_timeout) or None, cell_memory_mb=cell_memory, seal=bool(seal)) for c in cells]

@@ -14,13 +14,14 @@ the evaluation recipe):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.datasets.ds001506.layout import SESSIONS
-from reconbench.datasets.simulated.ground_truth import simulated_preset
+from reconbench.datasets.simulated.ground_truth import simulated_preset, simulated_settings
+from reconbench.datasets.simulated.settings import SEPARATOR, dataset_name, settings_suffix, split_name
 from reconbench.datasets.simulated.simulate import PRESETS
 
 #: Evaluation resolution of real data and of simulated presets with stimuli this large.
@@ -45,6 +46,10 @@ class Dataset:
         Scoring resolution; None means the native stimulus size.
     sessions : mapping of str to str
         Session name -> the split part it feeds.
+    settings : mapping of str to number
+        Simulator knobs changed from the preset (a sweep point,
+        ``simulated:<preset>@<name>=<value>``; see
+        :mod:`reconbench.datasets.simulated.settings`); empty otherwise.
     """
 
     name: str
@@ -53,6 +58,7 @@ class Dataset:
     subjects: tuple[str, ...]
     evaluation_size: int | None
     sessions: Mapping[str, str]
+    settings: Mapping[str, float | int] = field(default_factory=dict)
 
     def evaluation_size_for(self, native_size: int) -> int:
         """The side length (pixels) at which this dataset is scored, given its native stimulus size."""
@@ -64,6 +70,13 @@ class Dataset:
         found = simulated_preset(root)
         if self.kind == "simulated" and found is not None and found != self.preset:
             raise ReconbenchError(f"--dataset {self.name} but {root} was simulated with preset {found!r}; use --dataset simulated:{found}")
+        if self.kind == "simulated" and found is not None:
+            recorded = simulated_settings(root)
+            if dict(recorded) != dict(self.settings):
+                raise ReconbenchError(
+                    f"--dataset {self.name} but {root} was simulated with settings "
+                    f"{settings_suffix(recorded) or '(none)'}; use --dataset {dataset_name(found, recorded)}"
+                )
         if self.kind == "ds001506" and found is not None:
             raise ReconbenchError(f"--dataset ds001506 but {root} is a simulated dataset (preset {found!r}); use --dataset simulated:{found}")
 
@@ -81,7 +94,17 @@ CATALOG: dict[str, Dataset] = _catalog()
 
 
 def get_dataset(name: str) -> Dataset:
-    """The catalog entry of ``name``; an unknown name raises an error that lists the known ones."""
-    if name not in CATALOG:
+    """The catalog entry of ``name``; an unknown name raises an error that lists the known ones.
+
+    A sweep point ``simulated:<preset>@<settings>`` is its preset's entry with
+    the settings attached (same subjects, sessions and evaluation resolution).
+    """
+    base, settings = split_name(name)
+    if base not in CATALOG:
         raise ReconbenchError(f"unknown dataset {name!r}; expected one of {', '.join(CATALOG)}")
-    return CATALOG[name]
+    entry = CATALOG[base]
+    if not settings:
+        return entry
+    if entry.kind != "simulated":
+        raise ReconbenchError(f"dataset {name!r}: simulator settings ({SEPARATOR}...) apply to simulated datasets only")
+    return replace(entry, name=name, settings=settings)

@@ -28,6 +28,7 @@ from reconbench.leaderboard.render import (
     metrics_of,
     tables,
 )
+from reconbench.leaderboard.sweep import sweep_html
 from reconbench.leaderboard.tables import ranking_metric
 from reconbench.store.results import reconstruction_dir
 
@@ -201,6 +202,7 @@ def to_html(
     body.append(f'<p class="note">{_esc(legend(notes).replace("**Bold**", "Bold (green)"))}</p>')
     if summary.empty:
         body.append("<p>No successful results yet.</p>")
+    body += sweep_html(summary, notes)
     for dataset, test_set, rows in tables(summary):
         metrics = metrics_of(rows)
         body.append(f'<h2 id="{_esc(dataset)}-{_esc(test_set)}">{_esc(dataset)} · {_esc(test_set)}</h2>')

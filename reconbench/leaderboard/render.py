@@ -121,6 +121,10 @@ def to_markdown(
     lines += [legend(notes), ""]
     if summary.empty:
         lines += ["No successful results yet.", ""]
+    # Scenario sweeps first (score against setting), then one table per dataset (each sweep point is one).
+    from reconbench.leaderboard.sweep import sweep_markdown  # here: sweep builds on this module
+
+    lines += sweep_markdown(summary, notes)
     for dataset, test_set, rows in tables(summary):
         metrics = metrics_of(rows)
         direction = {m: bool(rows.loc[rows["metric"] == m, "higher_is_better"].iloc[0]) for m in metrics}

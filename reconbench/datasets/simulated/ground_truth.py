@@ -87,6 +87,12 @@ def simulated_preset(root: str | Path) -> str | None:
     return None if config is None else str(config["preset"])
 
 
+def simulated_settings(root: str | Path) -> dict[str, float | int]:
+    """The knobs a simulated folder changed from its preset (a sweep point; ``{}`` for a plain preset or other data)."""
+    config = read_simulation_info(root)
+    return {} if config is None else dict(config.get("settings") or {})
+
+
 def simulated_image_size(root: str | Path) -> int | None:
     """The native image size of a simulated dataset, or None for other data.
 

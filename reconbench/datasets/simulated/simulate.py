@@ -50,6 +50,7 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -67,6 +68,7 @@ from reconbench.datasets.simulated.ground_truth import (
     simulation_json_path,
     stimuli_tsv_path,
 )
+from reconbench.datasets.simulated.settings import apply_settings, check_settings, settings_suffix
 from reconbench.datasets.splits import write_split_manifest
 
 ALL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
@@ -445,6 +447,7 @@ def simulate(
     force: bool = False,
     progress: bool = False,
     subjects: list[str] | None = None,
+    settings: Mapping[str, float | int] | None = None,
 ) -> Path:
     """Simulate a dataset in the ds001506 layout.
 
@@ -463,6 +466,11 @@ def simulate(
     subjects : list of str, optional
         Subset of the preset's subjects (e.g. ``["sub-01"]``); a subject's
         files are the same whichever others are simulated.
+    settings : mapping, optional
+        Knobs changed from the preset (a sweep point, see
+        :mod:`reconbench.datasets.simulated.settings`), e.g. ``{"snr": 0.01}``;
+        recorded in ``simulation.json``. The stimuli and the encoding model's
+        draws do not depend on them.
 
     Returns
     -------
@@ -476,7 +484,8 @@ def simulate(
     """
     if preset not in PRESETS:
         raise ReconbenchError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    config = PRESETS[preset]
+    settings = check_settings(settings or {})
+    config = apply_settings(PRESETS[preset], settings)
     out = Path(out)
     if out.exists() and not force:
         raise ReconbenchError(f"output folder {out} already exists; pass --force to replace it or choose another --out")
@@ -539,15 +548,16 @@ def simulate(
             if task is not None:
                 bar.advance(task)
 
-        _write_ground_truth(tmp, config, seed, subjects, design, categories)
+        _write_ground_truth(tmp, config, seed, subjects, design, categories, settings)
         write_split_manifest(tmp)
     if progress:
-        print(f"simulated preset {preset!r} (seed {seed}) into {out} in {time.perf_counter() - started:.1f} s")
+        shown = f" with {settings_suffix(settings)}" if settings else ""
+        print(f"simulated preset {preset!r}{shown} (seed {seed}) into {out} in {time.perf_counter() - started:.1f} s")
     return out
 
 
 def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[str], design: dict[str, list[Stimulus]],
-                       categories: list[stim.CategorySpec]) -> None:
+                       categories: list[stim.CategorySpec], settings: Mapping[str, float | int] | None = None) -> None:
     knobs = asdict(config)
     knobs["noise"]["roi_snr_absolute"] = {roi: config.noise.roi_snr_of(roi) for roi in em.ROIS}
     document = {
@@ -571,6 +581,7 @@ def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[st
             "embedding_dim": EMBEDDING_DIM,
         },
         "categories": [asdict(c) for c in categories],
+        **({"settings": dict(settings)} if settings else {}),
         "notes": "Natural test images are drawn from the same latent categories as the training images "
         "(unlike ds001506, whose test categories are absent from training).",
     }

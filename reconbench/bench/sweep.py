@@ -1,0 +1,164 @@
+"""``reconbench sweep``: chosen methods over a grid of simulator settings.
+
+A sweep varies one simulator knob (:mod:`reconbench.datasets.simulated.settings`)
+over a list of values, for example the trial SNR over a 16x range around the
+preset's value. Each value is a dataset of its own, ``simulated:<preset>@<knob>=<value>``:
+
+1. simulated (seed 0) into ``<data root>/simulated-<preset>@<knob>=<value>`` if
+   that folder is absent (a folder that holds other settings is refused);
+2. run like ``reconbench run`` into the one results folder ``out``: same cells,
+   same store, resumable (finished cells are skipped), parallel with ``-j``;
+3. at the end, one leaderboard over every point; its HTML page adds a
+   score-versus-setting plot per test set and metric, one line per method with
+   95% intervals (:mod:`reconbench.leaderboard.sweep`).
+
+Every point shares the stimuli, the test images and the simulated voxels'
+tuning; only the measurement changes, so differences between points are the
+knob's effect (plus the method's own randomness, fixed by the seed).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from reconbench.bench.runner import (
+    BENCH_METHODS,
+    BENCH_SUBJECTS,
+    LeaderboardWriter,
+    RunSummary,
+    check_out_folder,
+    check_run_options,
+    run_benchmark,
+)
+from reconbench.core.errors import ReconbenchError
+from reconbench.datasets.simulated.ground_truth import simulated_preset
+from reconbench.datasets.simulated.settings import KNOBS, dataset_name, parse_value
+from reconbench.datasets.simulated.simulate import PRESETS, simulate
+from reconbench.store.results import dataset_folder_name
+
+#: Environment variable of the folder that holds the sweep's simulated datasets.
+SWEEP_DATA_ENV = "RECONBENCH_SWEEP_DATA"
+
+
+def default_sweep_data_root() -> Path:
+    """Where sweep points are simulated: ``$RECONBENCH_SWEEP_DATA``, else ``~/reconbench_data``."""
+    env = os.environ.get(SWEEP_DATA_ENV)
+    return Path(env).expanduser() if env else Path.home() / "reconbench_data"
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did: one :class:`RunSummary` per point, in the order given."""
+
+    out: Path
+    knob: str
+    points: list[tuple[str, Path, RunSummary]] = field(default_factory=list)
+    leaderboard_dir: Path | None = None
+
+    @property
+    def n_failed(self) -> int:
+        return sum(s.n_failed for _, _, s in self.points)
+
+
+def sweep_points(preset: str, knob: str, values: Sequence[float | int | str]) -> list[tuple[str, dict]]:
+    """The sweep's points as (dataset name, settings), in the order given.
+
+    Raises
+    ------
+    ReconbenchError
+        Unknown preset or knob, no values, an invalid value, or a value given twice.
+    """
+    if preset not in PRESETS:
+        raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    if knob not in KNOBS:
+        raise ReconbenchError(f"unknown simulator setting {knob!r}; settings a sweep can vary: {', '.join(KNOBS)}")
+    if not values:
+        raise ReconbenchError(f"no values given for {knob}; pass e.g. --values 0.01,0.02,0.04")
+    points: list[tuple[str, dict]] = []
+    for value in values:
+        parsed = parse_value(knob, str(value)) if isinstance(value, str) else parse_value(knob, repr(value))
+        name = dataset_name(preset, {knob: parsed})
+        if any(name == n for n, _ in points):
+            raise ReconbenchError(f"value {value!r} of {knob} is given twice")
+        points.append((name, {knob: parsed}))
+    return points
+
+
+def run_sweep(
+    preset: str,
+    knob: str,
+    values: Sequence[float | int | str],
+    out: str | Path,
+    *,
+    data_root: str | Path | None = None,
+    subjects: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    methods_dir: str | Path | None = None,
+    seeds: Sequence[int] = (0,),
+    jobs: int = 1,
+    scheduler: Any = None,
+    threads: int | None = None,
+    force: bool = False,
+    retry_failed: bool = False,
+    leaderboard: LeaderboardWriter | None = None,
+    progress: bool = False,
+    cell_timeout: float | None = None,
+    cell_memory: float | None = None,
+    echo=None,
+) -> SweepSummary:
+    """Run ``methods`` on ``preset`` at each value of ``knob``, into one results folder ``out``.
+
+    Parameters
+    ----------
+    preset : str
+        Simulator preset the points start from (``tiny``, ``ci``, ``default``, ``full``).
+    knob : str
+        A key of :data:`reconbench.datasets.simulated.settings.KNOBS`.
+    values : sequence
+        The knob's values (numbers, or their text).
+    out : path
+        Results folder shared by every point.
+    data_root : path, optional
+        Folder of the simulated points; default :func:`default_sweep_data_root`.
+    subjects, methods : list of str, optional
+        Default: what ``reconbench bench`` runs for the preset.
+    echo : callable, optional
+        ``echo(text)`` for one line per point (the command line prints it).
+
+    Other parameters are those of :func:`reconbench.bench.runner.run_benchmark`.
+    The leaderboard (if ``leaderboard`` is given) is written once, at the end.
+    """
+    points = sweep_points(preset, knob, values)
+    check_run_options(seeds, jobs, threads)
+    root = Path(data_root).expanduser() if data_root is not None else default_sweep_data_root()
+    out = Path(out)
+    folders = [root / dataset_folder_name(name) for name, _ in points]
+    for folder in folders:
+        check_out_folder(out, folder)
+    summary = SweepSummary(out=out, knob=knob)
+    for index, ((name, settings), folder) in enumerate(zip(points, folders), start=1):
+        if simulated_preset(folder) is None:
+            if folder.exists() and any(folder.iterdir()):
+                raise ReconbenchError(f"{folder} exists but holds no simulated dataset (no ground_truth/simulation.json); move it or pass another --data-root")
+            if folder.exists():
+                folder.rmdir()
+            if echo:
+                echo(f"[{index}/{len(points)}] simulating {name} into {folder}")
+            simulate(preset=preset, out=folder, seed=0, settings=settings, progress=progress)
+        if echo:
+            echo(f"[{index}/{len(points)}] running {name}")
+        result = run_benchmark(
+            name, folder, out, subjects=subjects or BENCH_SUBJECTS.get(preset), methods=methods or BENCH_METHODS.get(preset),
+            seeds=seeds, methods_dir=methods_dir, jobs=jobs, scheduler=scheduler, threads=threads, force=force,
+            retry_failed=retry_failed, leaderboard=None, progress=progress, cell_timeout=cell_timeout, cell_memory=cell_memory,
+        )
+        summary.points.append((name, folder, result))
+        if echo:
+            echo(f"[{index}/{len(points)}] {name}: {result.n_run} cell(s) run, {result.n_skipped} already done, {result.n_failed} failed")
+    if leaderboard:
+        # The last point's run consolidated every stored cell of ``out`` (all points, and any earlier runs).
+        summary.leaderboard_dir = leaderboard(out, summary.points[-1][2].rows)
+    return summary
