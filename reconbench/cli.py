@@ -67,6 +67,30 @@ def data_check(
     check_data(data_dir, stimuli_dir=stimuli)
 
 
+@data_app.command("reliability")
+def data_reliability(
+    data_dir: Optional[Path] = typer.Argument(None, help="Dataset folder (default: $RECONBENCH_DATA)."),
+    subject: str = typer.Option("sub-01", help="Subject."),
+    session: str = typer.Option("NaturalImageTest", help="A test session (its images are repeated): NaturalImageTest, ArtificialImage or LetterImage."),
+) -> None:
+    """Per ROI: the voxel-wise split-half reliability of a test session (odd vs even presentations, correlated across images)."""
+    import numpy as np
+
+    from reconbench.core.paths import data_root
+    from reconbench.datasets.reliability import folder_reliability
+
+    root = data_root(data_dir)
+    table = folder_reliability(root, subject, session)
+    typer.echo(f"{root}: {subject} {session}, split-half reliability per voxel (Pearson r of odd- vs even-presentation means across images)")
+    typer.echo(f"{'ROI':<5} {'voxels':>7} {'reps/half':>9} {'r 25%':>7} {'median':>7} {'r 75%':>7} {'r > 0':>6} {'median SB':>9}")
+    for roi, rel in table.items():
+        q25, q50, q75 = rel.quantiles()
+        positive = float((rel.r[np.isfinite(rel.r)] > 0).mean()) if np.isfinite(rel.r).any() else float("nan")
+        sb = float(np.nanmedian(rel.spearman_brown)) if np.isfinite(rel.r).any() else float("nan")
+        typer.echo(f"{roi:<5} {rel.r.size:>7} {rel.reps_per_half:>9} {q25:>7.3f} {q50:>7.3f} {q75:>7.3f} {positive:>6.0%} {sb:>9.3f}")
+    typer.echo("median SB: Spearman-Brown reliability of the mean of all presentations (what a decoder sees at test time).")
+
+
 @weights_app.command("fetch")
 def weights_fetch(
     cache: Optional[Path] = typer.Option(None, help="Cache folder (default: $RECONBENCH_CACHE or ~/.cache/reconbench)."),
