@@ -1,0 +1,16 @@
+"""``python -m reconbench`` is the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_python_m_reconbench_runs_the_cli() -> None:
+    result = subprocess.run([sys.executable, "-m", "reconbench", "--help"], capture_output=True, text=True, timeout=300,
+                            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    for command in ("simulate", "data", "weights", "list", "run", "leaderboard", "bench", "compare"):
+        assert command in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "reconbench", "no-such-command"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
