@@ -157,21 +157,16 @@ class RidgeDecoder:
         validation_mask: np.ndarray | None = None,
         target_index: np.ndarray | None = None,
     ) -> "RidgeDecoder":
-        """Fit the decoder.
+        """Fit the decoder: target PCA if asked, then :func:`~reconbench.decoders.ridge_solvers.solve_ridge`.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_voxels)
-            Voxel responses, one row per sample (e.g. per trial).
-        Y : array-like, shape (n_samples, n_targets), or (n_groups, n_targets)
-            Targets. With ``target_index``, one row per unique target (e.g. per
-            stimulus) and sample ``i`` has target ``Y[target_index[i]]``.
-        validation_mask : array-like of bool, shape (n_samples,) or (n_groups,)
-            The validation fold, over the rows of ``Y``. Required when more
-            than one alpha is given.
+        Y : array-like, shape (n_samples, n_targets), or (n_rows, n_targets) with ``target_index``
+        validation_mask : array-like of bool, shape (n_rows,), optional
+            Required when more than one alpha is given.
         target_index : array-like of int, shape (n_samples,), optional
-            Row of ``Y`` of each sample. Validation predictions are then made
-            from the samples averaged per validation target row.
+            As in :func:`~reconbench.decoders.ridge_solvers.solve_ridge`.
 
         Returns
         -------
