@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconbench.bench.images import resize
-from reconbench.bench.method import Method
-from reconbench.bench.types import TestInput, TrainData
+from reconbench.core.images import resize
+from reconbench.core.method import Method
+from reconbench.core.types import TestInput, TrainData
 
 
 class LowResRidge(Method):

@@ -1,10 +1,12 @@
-"""Shared fixtures: a simulated ``tiny`` dataset and the pretrained weights cache."""
+"""Shared fixtures: a simulated ``tiny`` dataset, one run of the harness on it, and the pretrained weights cache."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from tests.data.grid_run import GRID_METHODS, GRID_METRICS, write_methods_dir
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +17,28 @@ def tiny_data_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "tiny"
     simulate(preset="tiny", out=out, seed=0, force=False, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def grid_methods_dir(tmp_path_factory) -> Path:
+    """A methods folder (``--methods-dir``): the test methods of ``tests/data/grid_methods`` and the example."""
+    return write_methods_dir(tmp_path_factory.mktemp("methods"))
+
+
+@pytest.fixture(scope="session")
+def tiny_grid_run(tiny_data_dir, grid_methods_dir, tmp_path_factory):
+    """One serial run of :data:`~tests.data.grid_run.GRID_METHODS` (with the reference rows) on ``tiny``.
+
+    Shared by the runner, cell, executor and reference tests, which read its
+    rows (``.rows``) and its folder (``.out``); only the runner's resume test
+    writes into the folder again, and leaves the same rows.
+    """
+    from reconbench.bench.runner import run_benchmark
+
+    out = tmp_path_factory.mktemp("results") / "serial"
+    return run_benchmark(
+        "simulated:tiny", tiny_data_dir, out, methods=GRID_METHODS, metrics=GRID_METRICS, methods_dir=grid_methods_dir, jobs=1,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The command line on good and bad data: one clear error line, exit status 2, nothing half-written."""
+"""The command line: good and bad data (one clear error line, exit status 2, nothing half-written),
+weights, and the README's worked example through `list`, `run` and `bench`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from reconbench.cli import main
+from reconbench.cli import app, main
+from reconbench.store.results import load_results
 from tests.data.bdata_files import LETTER_NAMES, build_dataset, session_specs, write_session_file
+from tests.data.grid_run import REPO
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +281,56 @@ def test_an_unwritable_folder_is_one_line_naming_it_and_the_user_fix(tmp_path, c
     code, _, err = run_main(["simulate", "--out", str(tmp_path / "data")], capsys)
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1
     assert str(tmp_path / "data") in err and '--user "$(id -u):$(id -g)"' in err
+
+
+def test_cli_list_shows_a_one_file_method(grid_methods_dir) -> None:
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["list", "--methods-dir", str(REPO / "examples")])
+    assert result.exit_code == 0, result.output
+    assert "my_lowres_ridge" in result.output and "lvc" in result.output
+    assert "pairwise_identification" in result.output and "simulated:default" in result.output
+
+
+def test_cli_run_with_the_readme_example(tiny_data_dir, tmp_path) -> None:
+    """The README's worked example: one file in a folder, run and shown on the leaderboard."""
+    out = tmp_path / "mine"
+    result = CliRunner().invoke(app, [
+        "run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(out),
+        "--methods-dir", str(REPO / "examples"), "--methods", "my_lowres_ridge", "--metrics", "pixcorr,ssim",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = load_results(out)
+    assert set(rows["method"]) == {"my_lowres_ridge", "category-only"}  # no noise ceiling without pairwise_identification
+    board = (out / "leaderboard" / "leaderboard.md").read_text()
+    assert "| 1 | my_lowres_ridge |" in board and "my_lowres_ridge [lvc]" in board
+    result = CliRunner().invoke(app, ["leaderboard", str(out), "--out", str(tmp_path / "board")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "board" / "leaderboard.md").read_text() == board
+
+
+@pytest.mark.slow
+def test_bench_simulates_when_absent_then_skips(tmp_path, monkeypatch) -> None:
+    """The README's main command, cut down to one method: simulate, run, rerun."""
+    monkeypatch.setenv("RECONBENCH_DATA", str(tmp_path / "data"))
+    out = tmp_path / "results"
+    args = ["bench", "--preset", "tiny", "--out", str(out), "--methods-dir", str(REPO / "examples"),
+            "--methods", "my_lowres_ridge:default"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "ground_truth" / "simulation.json").is_file()
+    first = (out / "leaderboard" / "leaderboard.html").read_bytes()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "0 run, 3 already done (skipped)" in result.output
+    assert (out / "leaderboard" / "leaderboard.html").read_bytes() == first
+
+
+@pytest.mark.weights
+def test_cli_status_and_fetch(weights_cache, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["weights", "status", "--cache", str(weights_cache)])
+    assert exit_info.value.code in (0, None)
+    output = capsys.readouterr().out
+    assert "lpips_alexnet" in output and "ok" in output
+    with pytest.raises(SystemExit) as exit_info:
+        main(["weights", "fetch", "--cache", str(weights_cache)])
+    assert exit_info.value.code in (0, None)

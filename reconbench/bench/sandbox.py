@@ -28,6 +28,11 @@ stack or the garbage collector to the held-out images, kill the run with
   replying, runs past the cell's wall-clock limit or past its resident-memory
   cap is killed (its whole process group) and the stage it was in fails with
   the cause. The child dies with its parent (``PR_SET_PDEATHSIG``).
+
+Why one file of this length: the parent's side (start, feed and watch the
+child) and the child's side (unpickle the job, seal, run the stages, reply)
+are the two ends of one wire protocol (frames, memfd buffers, JSON headers),
+kept in one module so they change together.
 """
 
 from __future__ import annotations

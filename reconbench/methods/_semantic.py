@@ -4,7 +4,7 @@ The semantic vector of an image is a PCA-reduced, pooled convolutional feature
 map of a pretrained network (AlexNet or VGG16 conv features from
 ``reconbench.metrics.features``). Pooling, standardisation and PCA are fitted on
 training images only. The vector is decoded from HVC by ridge
-(:func:`reconbench.methods._shape.fit_ridge`), or, in the K-means variant,
+(:func:`reconbench.methods._shape.fit_roi_decoder`), or, in the K-means variant,
 training vectors are clustered (K-means on training images only), a multinomial
 logistic classifier predicts cluster probabilities from HVC, and the semantic
 vector is the probability-weighted centroid.

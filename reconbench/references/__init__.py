@@ -4,7 +4,8 @@ Each reference is a :class:`~reconbench.references.base.Reference` in a file of
 its own (category-only, noise ceiling) carrying its caption. Oracle methods
 (``Method.is_oracle``) and the metrics' chance levels are the other unranked
 rows: the first are methods handed the true images, the second come from the
-metric registry. Imports ``core`` only (DESIGN.md, "Dependency rules").
+metric registry. Imports ``core`` only (DESIGN.md, "Dependency rules", allows
+``core``, ``decoders`` and ``metrics``).
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bdpy
 import h5py
 import numpy as np
+import scipy.stats
 from PIL import Image
 
 BASE_ROIS = ("V1", "V2", "V3", "V4", "LOC", "FFA", "PPA")
@@ -252,3 +254,15 @@ def build_dataset(
             write_session_file(path, spec, rng, style=style, **session_kwargs)
             built.files[subject][session] = path
     return built
+
+
+def bdpy_zscored(path: Path, selector: str) -> np.ndarray:
+    """The reference reading of a session file: the columns bdpy's ``select(selector)`` gives,
+    z-scored within each run with scipy (population std), independently of the loader."""
+    bdata = bdpy.BData(str(path))
+    x = bdata.select(selector)
+    runs = bdata.select("Run")[:, 0]
+    out = np.empty_like(x)
+    for run in np.unique(runs):
+        out[runs == run] = scipy.stats.zscore(x[runs == run], axis=0, ddof=0)
+    return out

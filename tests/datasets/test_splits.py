@@ -41,13 +41,8 @@ from tests.data.bdata_files import (
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return build_dataset(tmp_path_factory.mktemp("splits") / "ds", subjects=("sub-01", "sub-02"))
-
-
-@pytest.fixture(scope="module")
-def split(dataset):
-    return load_split(dataset.root, "sub-01", image_size=8)
+def split(two_subject_dataset):
+    return load_split(two_subject_dataset.root, "sub-01", image_size=8)
 
 
 def sha256_file(path: Path) -> str:
@@ -73,7 +68,7 @@ def test_validation_fold_is_order_free_and_matches_sha256_rule():
 # --- split contents ----------------------------------------------------------
 
 
-def test_train_part(split, dataset):
+def test_train_part(split, two_subject_dataset):
     train = split.train
     expected_ids = sorted(natural_name(*p) for p in TRAIN_NATURAL)
     assert list(train.stimulus_ids) == expected_ids
@@ -81,7 +76,7 @@ def test_train_part(split, dataset):
     assert 0.0 <= train.images.min() and train.images.max() <= 1.0
 
     # Each trial's image row is that trial's stimulus according to bdpy's Label column.
-    path = dataset.files["sub-01"]["NaturalImageTraining"]
+    path = two_subject_dataset.files["sub-01"]["NaturalImageTraining"]
     bdata = bdpy.BData(str(path))
     trial_ids = [natural_image_id(v) for v in bdata.select("Label")[:, 1]]
     assert [train.stimulus_ids[i] for i in train.trial_image_index] == trial_ids
@@ -101,7 +96,7 @@ def test_train_part(split, dataset):
     assert train.validation_mask.sum() == 2
 
 
-def test_test_inputs_are_averaged_and_carry_no_images(split, dataset):
+def test_test_inputs_are_averaged_and_carry_no_images(split, two_subject_dataset):
     specs = session_specs()
     sessions = {"natural": "NaturalImageTest", "shapes": "ArtificialImage", "letters": "LetterImage"}
     assert set(split.test_inputs) == set(TEST_SETS)
@@ -113,7 +108,7 @@ def test_test_inputs_are_averaged_and_carry_no_images(split, dataset):
         assert sorted(test_input.stimulus_ids) == sorted(specs[session].names)
 
         # Reference: bdpy selection, scipy z-score per run, pandas mean per id.
-        path = dataset.files["sub-01"][session]
+        path = two_subject_dataset.files["sub-01"][session]
         bdata = bdpy.BData(str(path))
         x = bdata.select("ROI_HVC = 1")
         runs = bdata.select("Run")[:, 0]
@@ -138,9 +133,8 @@ def test_no_test_stimulus_in_train(split):
         assert not any(img.tobytes() in train_pixels for img in images), name
 
 
-def test_split_for_a_subset_of_test_sets(dataset, tmp_path):
-    root = tmp_path / "partial"
-    shutil.copytree(dataset.root, root, ignore=shutil.ignore_patterns(MANIFEST_NAME))
+def test_split_for_a_subset_of_test_sets(dataset_copy):
+    root = dataset_copy
     (root / "sub-01_perceptionLetterImage_original_VC.h5").unlink()
     with pytest.raises(DataError, match="missing file: .*sub-01_perceptionLetterImage"):
         load_split(root, "sub-01", image_size=4)
@@ -174,8 +168,8 @@ def test_identical_test_image_is_refused(tmp_path):
 # --- manifest ----------------------------------------------------------------
 
 
-def test_manifest_written_on_first_load_records_ids_and_hashes(split, dataset):
-    path = dataset.root / MANIFEST_NAME
+def test_manifest_written_on_first_load_records_ids_and_hashes(split, two_subject_dataset):
+    path = two_subject_dataset.root / MANIFEST_NAME
     assert path.is_file()
     manifest = json.loads(path.read_text())
     subject = manifest["subjects"]["sub-01"]
@@ -183,10 +177,10 @@ def test_manifest_written_on_first_load_records_ids_and_hashes(split, dataset):
     assert subject["validation"] == validation_ids(subject["train"])
     assert subject["test"]["natural"] == sorted(natural_name(*p) for p in TEST_NATURAL)
     assert subject["test"]["shapes"] == sorted(ARTIFICIAL_NAMES)
-    for session, file_path in dataset.files["sub-01"].items():
+    for session, file_path in two_subject_dataset.files["sub-01"].items():
         assert subject["sessions"][session]["sha256"] == sha256_file(file_path)
         assert subject["sessions"][session]["file"] == file_path.name
-    for stimulus_id, image_path in dataset.image_files.items():
+    for stimulus_id, image_path in two_subject_dataset.image_files.items():
         assert manifest["stimuli"][stimulus_id]["sha256"] == sha256_file(image_path)
     body = {k: v for k, v in manifest.items() if k != "overall_sha256"}
     assert manifest["overall_sha256"] == hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -202,19 +196,19 @@ def test_manifest_is_the_same_on_another_machine(tmp_path):
     assert first.read_bytes() == second.read_bytes()
 
 
-def test_changed_h5_file_is_named(dataset, tmp_path):
+def test_changed_h5_file_is_named(two_subject_dataset, tmp_path):
     root = tmp_path / "changed"
-    shutil.copytree(dataset.root, root)
+    shutil.copytree(two_subject_dataset.root, root)
     assert (root / MANIFEST_NAME).is_file()
     write_session_file(root / "sub-01_perceptionArtificialImage_original_VC.h5", session_specs()["ArtificialImage"], np.random.default_rng(99))
     with pytest.raises(DataError, match=r"split of sub-01 differs from manifest .*sub-01_perceptionArtificialImage_original_VC\.h5: sha256"):
         load_split(root, "sub-01", image_size=4)
 
 
-def test_changed_image_is_named(dataset, tmp_path):
+def test_changed_image_is_named(two_subject_dataset, tmp_path):
     root = tmp_path / "changed"
-    shutil.copytree(dataset.root, root)
-    target = root / dataset.image_files[ARTIFICIAL_NAMES[0]].relative_to(dataset.root)
+    shutil.copytree(two_subject_dataset.root, root)
+    target = root / two_subject_dataset.image_files[ARTIFICIAL_NAMES[0]].relative_to(two_subject_dataset.root)
     from PIL import Image
 
     Image.new("RGB", (20, 14), (1, 2, 3)).save(target)
@@ -222,9 +216,9 @@ def test_changed_image_is_named(dataset, tmp_path):
         load_split(root, "sub-01", image_size=4)
 
 
-def test_edited_manifest_is_refused(dataset, tmp_path):
+def test_edited_manifest_is_refused(two_subject_dataset, tmp_path):
     root = tmp_path / "edited"
-    shutil.copytree(dataset.root, root)
+    shutil.copytree(two_subject_dataset.root, root)
     manifest = json.loads((root / MANIFEST_NAME).read_text())
     manifest["subjects"]["sub-01"]["validation"] = manifest["subjects"]["sub-01"]["train"][:5]
     (root / MANIFEST_NAME).write_text(json.dumps(manifest))
@@ -232,9 +226,8 @@ def test_edited_manifest_is_refused(dataset, tmp_path):
         load_split(root, "sub-01", image_size=4)
 
 
-def test_manifest_goes_to_cache_when_folder_is_read_only(dataset, tmp_path, monkeypatch):
-    root = tmp_path / "readonly"
-    shutil.copytree(dataset.root, root, ignore=shutil.ignore_patterns(MANIFEST_NAME))
+def test_manifest_goes_to_cache_when_folder_is_read_only(dataset_copy, tmp_path, monkeypatch):
+    root = dataset_copy
     monkeypatch.setenv("RECONBENCH_CACHE", str(tmp_path / "cache"))
     real_write = splits_module.write_text
 
@@ -312,9 +305,9 @@ def test_extra_images_are_recorded_and_loaded(tmp_path):
     assert load_split(built.root, "sub-01", image_size=6, extra_images=False).train.extra_images is None
 
 
-def test_dataset_without_extra_images_has_none(split, dataset):
+def test_dataset_without_extra_images_has_none(split, two_subject_dataset):
     assert split.train.extra_images is None
-    assert "extra_images" not in read_split_manifest(dataset.root / MANIFEST_NAME)
+    assert "extra_images" not in read_split_manifest(two_subject_dataset.root / MANIFEST_NAME)
 
 
 def test_added_or_changed_extra_image_is_named(tmp_path):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 
+import numpy as np
 import pytest
 
 from reconbench.core.errors import WeightsMissingError
@@ -28,3 +30,27 @@ def test_a_file_without_a_matching_manifest_entry_is_refused(tmp_path) -> None:
     }
     with pytest.raises(WeightsMissingError, match=FETCH_COMMAND):
         load_state_dict("alexnet", tmp_path)
+
+
+def test_missing_weights_name_the_fetch_command(tmp_path) -> None:
+    from reconbench.metrics.features import image_features
+    from reconbench.metrics.identification import two_way_identification
+    from reconbench.metrics.lpips import lpips
+
+    images = np.zeros((2, 3, 64, 64))
+    for call in (
+        lambda: load_state_dict("alexnet", tmp_path),
+        lambda: lpips(images, images, cache=tmp_path),
+        lambda: image_features(images, "vgg16", "conv3", cache=tmp_path),
+        lambda: two_way_identification(images, images, cache=tmp_path),
+    ):
+        with pytest.raises(WeightsMissingError, match="reconbench weights fetch"):
+            call()
+
+
+@pytest.mark.weights
+def test_a_copied_cache_still_verifies(weights_cache, tmp_path) -> None:
+    # A cache folder can be moved to another machine: nothing in it depends on its path.
+    copy = tmp_path / "moved"
+    shutil.copytree(weights_dir(weights_cache), weights_dir(copy))
+    assert all(entry["verified"] for entry in weights_status(copy).values())

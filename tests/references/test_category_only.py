@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import scipy.stats
 
 from reconbench.core.types import GroundTruthView, TrainData
 from reconbench.core.types import TestInput as Inputs  # not 'Test*': pytest would try to collect it
 from reconbench.references.category_only import CategoryOnly
+from tests.data.grid_run import natural_values
 
 
 def _train() -> TrainData:
@@ -36,3 +39,22 @@ def test_it_exists_only_with_categories() -> None:
     assert CategoryOnly.applies({"categories"}, ["pixcorr"])
     assert not CategoryOnly.applies(set(), ["pixcorr"])
     assert CategoryOnly.note().caption == "true-category mean training image"
+
+
+def test_category_only_reference(tiny_grid_run, tiny_data_dir) -> None:
+    from reconbench.datasets.simulated.ground_truth import load_ground_truth
+    from reconbench.datasets.splits import load_split
+
+    truth = load_ground_truth(tiny_data_dir)
+    split = load_split(tiny_data_dir, "sub-01")
+    rows = tiny_grid_run.rows
+    reference = rows[rows["method"] == "category-only"]
+    assert set(reference["kind"]) == {"reference"}
+    assert set(reference["test_set"]) == {"natural"}, "shapes and letters have no category"
+    train_categories = np.array([truth.category[s] for s in split.train.stimulus_ids])
+    ids, true = split.test_images["natural"]
+    got = natural_values(rows, "category-only", "pixcorr")
+    for k, stimulus_id in enumerate(ids):
+        mean_image = split.train.images[train_categories == truth.category[stimulus_id]].mean(axis=0)
+        expected = scipy.stats.pearsonr(mean_image.ravel(), true[k].ravel())[0]
+        assert got[stimulus_id] == pytest.approx(expected, abs=2e-3)  # small: the resize to evaluation size
