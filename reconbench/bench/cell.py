@@ -42,7 +42,7 @@ import pandas as pd
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
 from reconbench.bench.executors import limit_threads
 from reconbench.bench.registry import get_method
-from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, run_method, share_array  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run_method, share_array  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
@@ -156,6 +156,10 @@ def _json_safe(value: Any) -> Any:
         return repr(value)
 
 
+def _finite(value: float) -> float:
+    return 0.0 if value is None or np.isnan(value) else float(value)
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip()
 
@@ -241,6 +245,12 @@ def _score_into(spec: CellSpec, test_set: str, predictions: Any, prediction_ids:
     return seconds
 
 
+def _hidden_paths(spec: CellSpec) -> list[str]:
+    """The data and stimulus folders, as given and resolved: kept out of the method process's environment."""
+    hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
+    return hidden + [str(Path(p).resolve()) for p in hidden]
+
+
 def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report) -> tuple[float, float, float]:
     """A method or oracle cell: fit and reconstruct in a method process of its own
     (:mod:`reconbench.bench.sandbox`), which gets only ``TrainData`` and the
@@ -259,14 +269,14 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
     request = {"method": spec.method, "methods_dir": spec.methods_dir, "params": dict(spec.params), "seed": int(spec.seed),
                "threads": int(spec.threads), "seal": bool(spec.seal), "module": cls.__module__, "class": cls.__qualname__,
                "file": inspect.getfile(cls)}
-    hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
-    hidden += [str(Path(p).resolve()) for p in hidden]
     report("fit", 0, 1 + len(test_sets))
-    outcome = run_method(request, split.train, test_inputs, hidden=hidden, timeout=spec.cell_timeout,
+    outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout,
                          memory_mb=spec.cell_memory_mb, report=report)
     run["sealed"] = "yes" if outcome.sealed else "no"
     run["_seal_note"] = outcome.seal_note
     run["_stage_log"] = _json_safe(outcome.stage_log)
+    run["_method_weights"] = outcome.weights
+    run["_process"] = {"process_seconds": outcome.process_seconds, "startup_seconds": outcome.startup_seconds}
     run["fit_seconds"] = outcome.fit.seconds
     if outcome.fit.error:
         errors["fit"] = outcome.fit.error
@@ -338,8 +348,11 @@ def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files,
 
 
 def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
+    cell_start = time.perf_counter()
     limit_threads(spec.threads)
     report = report or (lambda stage, step=0, total=0: None)
+    if spec.kind != "reference":
+        prestart(_hidden_paths(spec))  # the method-process server imports torch while the data load
     report("loading data", 0, 0)
     split = _load_split_cached(spec.data_root, spec.subject, spec.stimuli_dir)
     metric_specs = default_metrics(spec.metrics)
@@ -374,7 +387,9 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     run["reconstruct_seconds"] = reconstruct_seconds
     run["score_seconds"] = score_seconds
     run["peak_memory_mb"] = peak_mb
-    run["weights"] = json.dumps(loaded_hashes(), sort_keys=True)
+    # Pinned weights loaded to make and score the rows: here (metrics, references) and in the method process.
+    run["weights"] = json.dumps(loaded_hashes() | run.pop("_method_weights", {}), sort_keys=True)
+    process = run.pop("_process", {})
     for row in rows:
         row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds", "weights", "sealed")})
     for stage, error in errors.items():
@@ -389,6 +404,15 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
         "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
         "sealed": run["sealed"], "seal_note": run.pop("_seal_note", ""),
+        # Where the cell's wall time went (seconds), to measure the cost of process isolation:
+        # method_process_seconds - fit_seconds - reconstruct_seconds is the isolation overhead
+        # (start-up, sealing, job transfer, replies); cell_seconds also holds data loading and scoring.
+        # (None for reference cells, which run in this process.)
+        "method_process_seconds": process.get("process_seconds"),
+        "method_startup_seconds": process.get("startup_seconds"),
+        "isolation_overhead_seconds": (process["process_seconds"] - _finite(run["fit_seconds"]) - reconstruct_seconds
+                                       if process else None),
+        "cell_seconds": time.perf_counter() - cell_start,
     }
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame({c: [] for c in COLUMNS})
     return CellResult(rows=frame, record=record, files=files)
