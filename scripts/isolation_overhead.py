@@ -76,7 +76,7 @@ def _measure(data: Path, methods: list[str], rounds: int, threads: int) -> int:
     hidden = [str(data), str(data.resolve())]
     results: dict[str, dict[str, list[float]]] = {}
     cold = None
-    for round_ in range(rounds):
+    for _ in range(rounds):
         for name in methods:
             method_name, _, param_set = name.partition(":")
             cls = get_method(method_name)

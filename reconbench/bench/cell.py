@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
-from reconbench.bench.executors import limit_threads
+from reconbench.bench.executors import limit_threads, run_process_pid
 from reconbench.bench.registry import get_method
-from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run_method, share_array  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.shared_split import load_shared
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
@@ -108,35 +109,18 @@ class CellResult:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-def _freeze(array: Any) -> Any:
-    if isinstance(array, np.ndarray):
-        array.flags.writeable = False
-    return array
-
-
 @functools.lru_cache(maxsize=2)
 def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
-    """Load a split once per worker process. What a method sees (training data
-    and test inputs) is moved into read-only anonymous shared memory
-    (:func:`~reconbench.bench.sandbox.share_array`), which each cell's method
-    process maps instead of copying; a method that changed its inputs in place
-    fails loudly. The test images stay private to this process."""
-    split = load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
-    train = split.train
-    train = dataclasses.replace(
-        train, images=share_array(train.images), stimulus_ids=_freeze(train.stimulus_ids),
-        trial_image_index=share_array(train.trial_image_index), runs=share_array(train.runs),
-        validation_mask=share_array(train.validation_mask), fmri={roi: share_array(x) for roi, x in train.fmri.items()},
-        extra_images=None if train.extra_images is None else share_array(train.extra_images),
-    )
-    test_inputs = {
-        name: dataclasses.replace(t, stimulus_ids=_freeze(t.stimulus_ids), fmri={roi: share_array(x) for roi, x in t.fmri.items()})
-        for name, t in split.test_inputs.items()
-    }
-    for ids, images in split.test_images.values():
-        _freeze(ids)
-        _freeze(images)
-    return dataclasses.replace(split, train=train, test_inputs=test_inputs)
+    """Load a split once per run: the first process of the run loads it and writes it
+    to the run's shared file, every process (``-j`` workers, each cell's method
+    process) maps that file read-only (:mod:`reconbench.bench.shared_split`). A
+    method that changes its inputs in place fails loudly. The test images stay in
+    the harness's processes: a method process is handed only the training data and
+    test inputs."""
+    def load():
+        return load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
+
+    return load_shared((root, subject, stimuli_dir), run_process_pid(), load)
 
 
 def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:

@@ -50,6 +50,7 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -132,12 +133,33 @@ class MethodRun:
     startup_seconds: float = float("nan")
 
 
-#: Arrays already in anonymous shared memory (:func:`share_array`): data address -> (memfd, bytes).
-_SHARED: dict[int, tuple[int, int]] = {}
+#: Arrays already in shared memory (:func:`share_array`, :mod:`reconbench.bench.shared_split`):
+#: data address -> (file descriptor, offset, bytes). An entry lives exactly as long as its mapping
+#: (removed when the mapping goes), so an address reused by later memory never finds a stale entry.
+_SHARED: dict[int, tuple[int, int, int]] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def _address(raw: memoryview) -> int:
     return int(np.frombuffer(raw, dtype=np.uint8).ctypes.data) if raw.nbytes else 0
+
+
+def register_shared(view: memoryview, fd: int, offset: int) -> int:
+    """Record that ``view`` is ``fd``'s bytes from ``offset`` (page-aligned): a method process then maps
+    the same pages. Returns the address; the caller unregisters it (:func:`unregister_shared`) when the
+    mapping goes."""
+    raw = memoryview(view).cast("B")
+    address = _address(raw)
+    if raw.nbytes:
+        with _SHARED_LOCK:
+            _SHARED[address] = (fd, int(offset), raw.nbytes)
+    return address
+
+
+def unregister_shared(addresses: Sequence[int]) -> None:
+    with _SHARED_LOCK:
+        for address in addresses:
+            _SHARED.pop(address, None)
 
 
 def _new_memfd(raw: memoryview) -> int:
@@ -149,12 +171,20 @@ def _new_memfd(raw: memoryview) -> int:
     return fd
 
 
+def _release_memfd(address: int, fd: int) -> None:
+    unregister_shared([address])
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 def share_array(array: np.ndarray) -> np.ndarray:
     """A read-only copy of ``array`` in anonymous shared memory (memfd).
 
-    The evaluator keeps a loaded split's training data and test inputs this
-    way: a cell's method process then maps the same pages instead of getting a
-    copy, and the arrays are read-only as before.
+    A cell's method process then maps the same pages instead of getting a copy,
+    and the array is read-only. The memory file is closed when the copy is
+    garbage-collected.
     """
     array = np.ascontiguousarray(array)
     if array.nbytes == 0 or array.dtype.hasobject:
@@ -164,18 +194,20 @@ def share_array(array: np.ndarray) -> np.ndarray:
     fd = _new_memfd(raw)
     mapped = mmap.mmap(fd, array.nbytes, prot=mmap.PROT_READ)
     shared = np.frombuffer(mapped, dtype=array.dtype).reshape(array.shape)
-    _SHARED[_address(memoryview(shared).cast("B"))] = (fd, array.nbytes)
+    address = register_shared(memoryview(mapped), fd, 0)
+    weakref.finalize(mapped, _release_memfd, address, fd)
     return shared
 
 
-def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, int]:
+def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, int, int]:
     raw = buffer.raw()
-    known = _SHARED.get(_address(raw)) if raw.nbytes else None
-    if known is not None and known[1] == raw.nbytes:
+    with _SHARED_LOCK:
+        known = _SHARED.get(_address(raw)) if raw.nbytes else None
+    if known is not None and known[2] == raw.nbytes:
         return known
     fd = _new_memfd(raw)
     created.append(fd)
-    return fd, raw.nbytes
+    return fd, 0, raw.nbytes
 
 
 def _child_environment(hidden: Sequence[str], private_dir: Path) -> dict[str, str]:
@@ -222,15 +254,16 @@ def _process_tag(pid: int) -> str:
     return f"{pid}-{_start_time(pid) or 0}"
 
 
-def remove_stale_cell_folders(tmp: str | os.PathLike | None = None) -> list[Path]:
+def remove_stale_cell_folders(tmp: str | os.PathLike | None = None, prefix: str = CELLS_PREFIX) -> list[Path]:
     """Remove the cell folders of processes that are gone (killed before they could clean up).
 
-    A folder ``reconbench-cells-<pid>-<start>`` is stale when no process ``pid`` runs, or
-    the one that does started at another time (the pid was reused). Returns the removed folders.
+    A folder ``<prefix><pid>-<start>`` (``reconbench-cells-...``) is stale when no process
+    ``pid`` runs, or the one that does started at another time (the pid was reused).
+    Returns the removed folders.
     """
     removed = []
-    for folder in Path(tmp or tempfile.gettempdir()).glob(CELLS_PREFIX + "*"):
-        pid, _, start = folder.name[len(CELLS_PREFIX):].partition("-")
+    for folder in Path(tmp or tempfile.gettempdir()).glob(prefix + "*"):
+        pid, _, start = folder.name[len(prefix):].partition("-")
         if not (pid.isdigit() and start.isdigit()) or not folder.is_dir():
             continue
         if _start_time(int(pid)) == start:
@@ -566,7 +599,7 @@ def run_method(
     message = pickle.dumps({"payload": payload, "buffers": fds}, protocol=5)
     outcome = MethodRun()
     try:
-        child = _Child(message, sorted({fd for fd, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb,
+        child = _Child(message, sorted({fd for fd, _, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb,
                        threads=int(request.get("threads", 1)))
     finally:
         for fd in created:  # the child has its own copies; shared arrays keep theirs
@@ -682,16 +715,18 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before the death signal was armed
 
 
-def _attach(buffers: Sequence[tuple[int, int]]) -> list[memoryview]:
-    views, maps = [], {}
-    for fd, nbytes in buffers:
+def _attach(buffers: Sequence[tuple[int, int, int]]) -> list[memoryview]:
+    """Map each ``(fd, offset, bytes)`` read-only; close the descriptors."""
+    views, maps, fds = [], {}, set()
+    for fd, offset, nbytes in buffers:
+        fds.add(fd)
         if nbytes == 0:
             views.append(memoryview(b""))
             continue
-        if fd not in maps:
-            maps[fd] = mmap.mmap(fd, nbytes, prot=mmap.PROT_READ)
-        views.append(memoryview(maps[fd]))
-    for fd in maps:
+        if (fd, offset, nbytes) not in maps:
+            maps[fd, offset, nbytes] = mmap.mmap(fd, nbytes, prot=mmap.PROT_READ, offset=offset)
+        views.append(memoryview(maps[fd, offset, nbytes]))
+    for fd in fds:
         os.close(fd)
     return views
 
@@ -809,7 +844,7 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     """The method process's work: read the job, seal, fit, reconstruct, reply."""
     message = _load_job(_read_frame(request_fd))
     os.close(request_fd)
-    views = _attach([(fd_map.get(int(fd), int(fd)), int(n)) for fd, n in message["buffers"]])
+    views = _attach([(fd_map.get(int(fd), int(fd)), int(offset), int(n)) for fd, offset, n in message["buffers"]])
     job = _load_job(message["payload"], buffers=views)
     request, train, test_inputs = job["request"], job["train"], job["test_inputs"]
     if getattr(train, "extra_images", None) is not None:  # writable, as a method always got them

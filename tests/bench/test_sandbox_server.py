@@ -159,3 +159,48 @@ def test_rows_record_the_weights_of_the_method_process(tiny_data_dir, methods_di
         assert record[key] is not None and record[key] >= 0, (key, record[key])
     assert record["method_process_seconds"] >= record["fit_seconds"] + record["reconstruct_seconds"]
     assert record["cell_seconds"] >= record["method_process_seconds"]
+
+
+def test_a_loaded_split_is_one_file_mapped_by_every_process_of_the_run(tiny_data_dir, methods_dir, tmp_path) -> None:
+    """-j 2: two cells of one subject on two workers; both method processes map their training
+    images from the same file of the run's split folder (named with this process's pid), read-only."""
+    from reconbench.bench.runner import run_benchmark
+    from reconbench.bench.shared_split import splits_folder
+
+    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["reports_mapping"], metrics=["pixcorr"],
+                            methods_dir=methods_dir, references=False, leaderboard=False, jobs=2)
+    assert (summary.rows["status"] == "ok").all()
+    logs = [json.loads(p.read_text())["stage_log"][0] for p in sorted((tmp_path / "out" / "cells").glob("*.json"))]
+    assert len(logs) == 2
+    assert logs[0]["server"] != logs[1]["server"]  # two workers, each with its own method-process server
+    mappings = [log["mapping"] for log in logs]
+    assert mappings[0] is not None and mappings[0] == mappings[1] and mappings[0]["inode"] != 0
+    assert mappings[0]["path"].startswith(str(splits_folder(os.getpid())) + "/") and mappings[0]["path"].endswith(".inputs")
+    assert not any(log["writeable"] for log in logs)
+    assert not splits_folder(os.getpid()).exists()  # removed when the workers were done
+
+
+def test_the_shared_split_equals_a_fresh_load_and_keeps_the_test_images_apart(tiny_data_dir) -> None:
+    import numpy as np
+
+    from reconbench.bench.shared_split import load_shared, remove_splits_folder, splits_folder
+    from reconbench.datasets.splits import load_split
+
+    fresh = load_split(tiny_data_dir, "sub-01", progress=False)
+    shared = load_shared(("test", str(tiny_data_dir)), os.getpid(), lambda: load_split(tiny_data_dir, "sub-01", progress=False))
+    for name, value in vars(fresh.train).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(shared.train, name), value)
+            assert not getattr(shared.train, name).flags.writeable
+    for roi, x in fresh.train.fmri.items():
+        np.testing.assert_array_equal(shared.train.fmri[roi], x)
+    for test_set, (ids, images) in fresh.test_images.items():
+        np.testing.assert_array_equal(shared.test_images[test_set][0], ids)
+        np.testing.assert_array_equal(shared.test_images[test_set][1], images)
+        np.testing.assert_array_equal(shared.test_inputs[test_set].fmri["VC"], fresh.test_inputs[test_set].fmri["VC"])
+    files = sorted(p.suffix for p in splits_folder(os.getpid()).iterdir() if not p.name.endswith(".lock"))
+    assert files == [".inputs", ".truth"]  # the file a method process gets a descriptor of holds no test image
+    truth = next(splits_folder(os.getpid()).glob("*.inputs")).read_bytes()
+    sample = np.ascontiguousarray(fresh.test_images["natural"][1][0]).tobytes()[:4096]
+    assert sample not in truth
+    remove_splits_folder()
