@@ -78,6 +78,14 @@ def test_stale_cell_folders_of_dead_or_reused_pids_are_removed(tmp_path) -> None
     removed = sandbox.remove_stale_cell_folders(tmp_path)
     assert sorted(removed) == sorted([folders["dead"], folders["reused"]])
     assert [name for name, f in folders.items() if f.exists()] == ["live", "other", "legacy"]
+    # The runs' shared split folders follow the same rule.
+    from reconbench.bench.shared_split import remove_stale_split_folders
+
+    dead_split, live_split = tmp_path / f"reconbench-splits-{dead_pid}-7", tmp_path / f"reconbench-splits-{me}-{sandbox._start_time(me)}"
+    dead_split.mkdir()
+    live_split.mkdir()
+    assert remove_stale_split_folders(tmp_path) == [dead_split]
+    assert live_split.exists() and folders["live"].exists()
 
 
 def test_a_sigkilled_run_leaves_no_cell_folder_after_the_next_start(tiny_data_dir, methods_dir, tmp_path) -> None:
