@@ -48,7 +48,8 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
-from reconbench.datasets.ds001506.layout import TEST_SET_SESSIONS
+from reconbench.datasets.ds001506.layout import SESSIONS, TEST_SET_SESSIONS
+from reconbench.datasets.ds001506.loader import session_file
 from reconbench.datasets.simulated.ground_truth import read_categories, read_noise_free
 from reconbench.datasets.splits import load_split
 from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
@@ -120,7 +121,23 @@ def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
     def load():
         return load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
 
-    return load_shared((root, subject, stimuli_dir), run_process_pid(), load)
+    return load_shared((root, subject, stimuli_dir, _data_stamp(root, subject)), run_process_pid(), load)
+
+
+def _data_stamp(root: str, subject: str) -> list:
+    """Size and modification time of the subject's data files and the split manifest: a file
+    rewritten during a run's process's life gets a new shared split, never the old one."""
+    stamp = []
+    for session in SESSIONS:
+        path = session_file(root, subject, session, required=False)
+        if path is not None:
+            stat = path.stat()
+            stamp.append([path.name, stat.st_size, stat.st_mtime_ns])
+    manifest = Path(root) / "reconbench_split.json"
+    if manifest.is_file():
+        stat = manifest.stat()
+        stamp.append([manifest.name, stat.st_size, stat.st_mtime_ns])
+    return stamp
 
 
 def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
