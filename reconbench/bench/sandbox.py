@@ -303,9 +303,9 @@ class _ServerGone(EOFError):
 class _Zygote:
     """One method-process server and the parent's end of its control socket."""
 
-    def __init__(self, env: Mapping[str, str]):
+    def __init__(self, env: Mapping[str, str], key: tuple):
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.key = tuple(sorted(env.items()))
+        self.key = key
         self.process = subprocess.Popen(
             [sys.executable, "-m", "reconbench.bench.sandbox", "--zygote", str(child_end.fileno())],
             cwd=env["TMPDIR"], env=dict(env), pass_fds=[child_end.fileno()], start_new_session=True,
@@ -385,23 +385,26 @@ def _zygote_environment(hidden: Sequence[str]) -> dict[str, str]:
     return _child_environment(hidden, cells_root())
 
 
+def _zygote_key(hidden: Sequence[str]) -> tuple:
+    # Servers are told apart by the paths kept out of their environment (set when each starts).
+    return tuple(sorted(set(hidden)))
+
+
 def prestart(hidden: Sequence[str] = ()) -> None:
     """Start a method-process server for these hidden paths if none is idle, without waiting
     for it: it imports its modules while the caller loads the data."""
-    env = _zygote_environment(hidden)
-    key = tuple(sorted(env.items()))
+    key = _zygote_key(hidden)
     with _ZYGOTE_LOCK:
         idle = [z for z in _IDLE_ZYGOTES.get(key, []) if not z.broken and z.process.poll() is None]
         if not idle:
-            zygote = _Zygote(env)
+            zygote = _Zygote(_zygote_environment(hidden), key)
             _ALL_ZYGOTES.append(zygote)
             idle.append(zygote)
         _IDLE_ZYGOTES[key] = idle
 
 
 def _acquire_zygote(hidden: Sequence[str]) -> _Zygote:
-    env = _zygote_environment(hidden)
-    key = tuple(sorted(env.items()))
+    key = _zygote_key(hidden)
     with _ZYGOTE_LOCK:
         idle = _IDLE_ZYGOTES.setdefault(key, [])
         while idle:
@@ -409,7 +412,7 @@ def _acquire_zygote(hidden: Sequence[str]) -> _Zygote:
             if not zygote.broken and zygote.process.poll() is None:
                 return zygote
             zygote.close()
-        zygote = _Zygote(env)
+        zygote = _Zygote(_zygote_environment(hidden), key)
         _ALL_ZYGOTES.append(zygote)
         return zygote
 
@@ -940,7 +943,10 @@ def _zygote_main(control_fd: int) -> None:
     _die_with_parent()
     sock = socket.socket(fileno=control_fd)
     _preload()
-    sock.send(json.dumps({"type": "ready", "threads": len(os.listdir("/proc/self/task"))}).encode())
+    try:
+        sock.send(json.dumps({"type": "ready", "threads": len(os.listdir("/proc/self/task"))}).encode())
+    except OSError:
+        return  # the parent is done (it stopped before this server was ready)
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4096)
