@@ -718,8 +718,19 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before the death signal was armed
 
 
-def _attach(buffers: Sequence[tuple[int, int, int]]) -> list[memoryview]:
-    """Map each ``(fd, offset, bytes)`` read-only; close the descriptors."""
+def _writable_copy(array: np.ndarray, regions: Sequence[tuple[int, int, int]], views: Sequence[memoryview]) -> np.ndarray:
+    """A writable ``array``: a copy-on-write mapping of its shared pages when it is one of the
+    mapped ``regions`` (no up-front copy: on ``default`` the unlabelled images are ~1 GB), else a copy."""
+    address = array.__array_interface__["data"][0]
+    for (fd, offset, nbytes), view in zip(regions, views):
+        if nbytes and nbytes == array.nbytes and _address(memoryview(view).cast("B")) == address and array.flags.c_contiguous:
+            private = mmap.mmap(fd, nbytes, access=mmap.ACCESS_COPY, offset=offset)
+            return np.frombuffer(private, dtype=array.dtype).reshape(array.shape)
+    return np.array(array)
+
+
+def _attach(buffers: Sequence[tuple[int, int, int]], close: bool = True) -> list[memoryview]:
+    """Map each ``(fd, offset, bytes)`` read-only; close the descriptors (unless ``close`` is false)."""
     views, maps, fds = [], {}, set()
     for fd, offset, nbytes in buffers:
         fds.add(fd)
@@ -729,8 +740,9 @@ def _attach(buffers: Sequence[tuple[int, int, int]]) -> list[memoryview]:
         if (fd, offset, nbytes) not in maps:
             maps[fd, offset, nbytes] = mmap.mmap(fd, nbytes, prot=mmap.PROT_READ, offset=offset)
         views.append(memoryview(maps[fd, offset, nbytes]))
-    for fd in fds:
-        os.close(fd)
+    if close:
+        for fd in fds:
+            os.close(fd)
     return views
 
 
@@ -847,13 +859,16 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     """The method process's work: read the job, seal, fit, reconstruct, reply."""
     message = _load_job(_read_frame(request_fd))
     os.close(request_fd)
-    views = _attach([(fd_map.get(int(fd), int(fd)), int(offset), int(n)) for fd, offset, n in message["buffers"]])
+    regions = [(fd_map.get(int(fd), int(fd)), int(offset), int(n)) for fd, offset, n in message["buffers"]]
+    views = _attach(regions, close=False)
     job = _load_job(message["payload"], buffers=views)
     request, train, test_inputs = job["request"], job["train"], job["test_inputs"]
     if getattr(train, "extra_images", None) is not None:  # writable, as a method always got them
         import dataclasses
 
-        train = dataclasses.replace(train, extra_images=np.array(train.extra_images))
+        train = dataclasses.replace(train, extra_images=_writable_copy(train.extra_images, regions, views))
+    for fd in {fd for fd, _, _ in regions}:
+        os.close(fd)
 
     from reconbench.bench.executors import limit_threads
 

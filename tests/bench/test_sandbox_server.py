@@ -212,3 +212,15 @@ def test_the_shared_split_equals_a_fresh_load_and_keeps_the_test_images_apart(ti
     sample = np.ascontiguousarray(fresh.test_images["natural"][1][0]).tobytes()[:4096]
     assert sample not in truth
     remove_splits_folder()
+
+
+def test_extra_images_are_writable_in_the_method_process_and_private_to_it(methods_dir, tiny_split) -> None:
+    extra = tiny_split.train.extra_images
+    assert extra is not None and not extra.flags.writeable
+    original = float(extra[0, 0, 0, 0])
+    for _ in range(2):  # the second cell sees the data unchanged by the first
+        log = _run("writes_extra", methods_dir, tiny_split).stage_log[0]
+        assert log["writeable"] and not log["images_writeable"]
+        assert log["before"] == original and log["after"] == 0.25
+        assert log["sum_rest"] == float(extra[1:].sum())
+    assert float(extra[0, 0, 0, 0]) == original  # the parent's (shared) copy is untouched
