@@ -40,14 +40,16 @@ import numpy as np
 import pandas as pd
 
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
-from reconbench.bench.executors import limit_threads
+from reconbench.bench.executors import limit_threads, run_process_pid
 from reconbench.bench.registry import get_method
-from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, run_method, share_array  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.shared_split import load_shared
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
-from reconbench.datasets.ds001506.layout import TEST_SET_SESSIONS
+from reconbench.datasets.ds001506.layout import SESSIONS, TEST_SET_SESSIONS
+from reconbench.datasets.ds001506.loader import session_file
 from reconbench.datasets.simulated.ground_truth import read_categories, read_noise_free
 from reconbench.datasets.splits import load_split
 from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
@@ -108,35 +110,34 @@ class CellResult:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-def _freeze(array: Any) -> Any:
-    if isinstance(array, np.ndarray):
-        array.flags.writeable = False
-    return array
-
-
 @functools.lru_cache(maxsize=2)
 def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
-    """Load a split once per worker process. What a method sees (training data
-    and test inputs) is moved into read-only anonymous shared memory
-    (:func:`~reconbench.bench.sandbox.share_array`), which each cell's method
-    process maps instead of copying; a method that changed its inputs in place
-    fails loudly. The test images stay private to this process."""
-    split = load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
-    train = split.train
-    train = dataclasses.replace(
-        train, images=share_array(train.images), stimulus_ids=_freeze(train.stimulus_ids),
-        trial_image_index=share_array(train.trial_image_index), runs=share_array(train.runs),
-        validation_mask=share_array(train.validation_mask), fmri={roi: share_array(x) for roi, x in train.fmri.items()},
-        extra_images=None if train.extra_images is None else share_array(train.extra_images),
-    )
-    test_inputs = {
-        name: dataclasses.replace(t, stimulus_ids=_freeze(t.stimulus_ids), fmri={roi: share_array(x) for roi, x in t.fmri.items()})
-        for name, t in split.test_inputs.items()
-    }
-    for ids, images in split.test_images.values():
-        _freeze(ids)
-        _freeze(images)
-    return dataclasses.replace(split, train=train, test_inputs=test_inputs)
+    """Load a split once per run: the first process of the run loads it and writes it
+    to the run's shared file, every process (``-j`` workers, each cell's method
+    process) maps that file read-only (:mod:`reconbench.bench.shared_split`). A
+    method that changes its inputs in place fails loudly. The test images stay in
+    the harness's processes: a method process is handed only the training data and
+    test inputs."""
+    def load():
+        return load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
+
+    return load_shared((root, subject, stimuli_dir, _data_stamp(root, subject)), run_process_pid(), load)
+
+
+def _data_stamp(root: str, subject: str) -> list:
+    """Size and modification time of the subject's data files and the split manifest: a file
+    rewritten during a run's process's life gets a new shared split, never the old one."""
+    stamp = []
+    for session in SESSIONS:
+        path = session_file(root, subject, session, required=False)
+        if path is not None:
+            stat = path.stat()
+            stamp.append([path.name, stat.st_size, stat.st_mtime_ns])
+    manifest = Path(root) / "reconbench_split.json"
+    if manifest.is_file():
+        stat = manifest.stat()
+        stamp.append([manifest.name, stat.st_size, stat.st_mtime_ns])
+    return stamp
 
 
 def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
@@ -154,6 +155,10 @@ def _json_safe(value: Any) -> Any:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
         return repr(value)
+
+
+def _finite(value: float) -> float:
+    return 0.0 if value is None or np.isnan(value) else float(value)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -241,6 +246,12 @@ def _score_into(spec: CellSpec, test_set: str, predictions: Any, prediction_ids:
     return seconds
 
 
+def _hidden_paths(spec: CellSpec) -> list[str]:
+    """The data and stimulus folders, as given and resolved: kept out of the method process's environment."""
+    hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
+    return hidden + [str(Path(p).resolve()) for p in hidden]
+
+
 def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report) -> tuple[float, float, float]:
     """A method or oracle cell: fit and reconstruct in a method process of its own
     (:mod:`reconbench.bench.sandbox`), which gets only ``TrainData`` and the
@@ -259,14 +270,14 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
     request = {"method": spec.method, "methods_dir": spec.methods_dir, "params": dict(spec.params), "seed": int(spec.seed),
                "threads": int(spec.threads), "seal": bool(spec.seal), "module": cls.__module__, "class": cls.__qualname__,
                "file": inspect.getfile(cls)}
-    hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
-    hidden += [str(Path(p).resolve()) for p in hidden]
     report("fit", 0, 1 + len(test_sets))
-    outcome = run_method(request, split.train, test_inputs, hidden=hidden, timeout=spec.cell_timeout,
+    outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout,
                          memory_mb=spec.cell_memory_mb, report=report)
     run["sealed"] = "yes" if outcome.sealed else "no"
     run["_seal_note"] = outcome.seal_note
     run["_stage_log"] = _json_safe(outcome.stage_log)
+    run["_method_weights"] = outcome.weights
+    run["_process"] = {"process_seconds": outcome.process_seconds, "startup_seconds": outcome.startup_seconds}
     run["fit_seconds"] = outcome.fit.seconds
     if outcome.fit.error:
         errors["fit"] = outcome.fit.error
@@ -338,8 +349,11 @@ def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files,
 
 
 def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
+    cell_start = time.perf_counter()
     limit_threads(spec.threads)
     report = report or (lambda stage, step=0, total=0: None)
+    if spec.kind != "reference":
+        prestart(_hidden_paths(spec))  # the method-process server imports torch while the data load
     report("loading data", 0, 0)
     split = _load_split_cached(spec.data_root, spec.subject, spec.stimuli_dir)
     metric_specs = default_metrics(spec.metrics)
@@ -374,7 +388,9 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     run["reconstruct_seconds"] = reconstruct_seconds
     run["score_seconds"] = score_seconds
     run["peak_memory_mb"] = peak_mb
-    run["weights"] = json.dumps(loaded_hashes(), sort_keys=True)
+    # Pinned weights loaded to make and score the rows: here (metrics, references) and in the method process.
+    run["weights"] = json.dumps(loaded_hashes() | run.pop("_method_weights", {}), sort_keys=True)
+    process = run.pop("_process", {})
     for row in rows:
         row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds", "weights", "sealed")})
     for stage, error in errors.items():
@@ -389,6 +405,15 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
         "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
         "sealed": run["sealed"], "seal_note": run.pop("_seal_note", ""),
+        # Where the cell's wall time went (seconds), to measure the cost of process isolation:
+        # method_process_seconds - fit_seconds - reconstruct_seconds is the isolation overhead
+        # (start-up, sealing, job transfer, replies); cell_seconds also holds data loading and scoring.
+        # (None for reference cells, which run in this process.)
+        "method_process_seconds": process.get("process_seconds"),
+        "method_startup_seconds": process.get("startup_seconds"),
+        "isolation_overhead_seconds": (process["process_seconds"] - _finite(run["fit_seconds"]) - reconstruct_seconds
+                                       if process else None),
+        "cell_seconds": time.perf_counter() - cell_start,
     }
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame({c: [] for c in COLUMNS})
     return CellResult(rows=frame, record=record, files=files)

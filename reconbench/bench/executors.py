@@ -8,7 +8,9 @@ rows do not depend on where a cell ran (a test checks local against Dask).
 - ``jobs=N``: a :class:`concurrent.futures.ProcessPoolExecutor` with the
   ``spawn`` start method (no forked torch or BLAS thread pools). Each cell
   sets its own torch/BLAS thread count (``CellSpec.threads``, by default
-  ``cpu_count // N``) so N workers do not fight over the cores.
+  ``cpu_count // N``) so N workers do not fight over the cores. The workers
+  share each loaded split (one file mapped by all, :mod:`reconbench.bench.shared_split`),
+  removed when the pool is done.
 - ``scheduler=ADDRESS``: a Dask distributed cluster
   (``distributed.Client(ADDRESS)``). Workers must see the data folder and any
   ``--methods-dir`` at the same paths (a shared file system); results come back
@@ -67,6 +69,15 @@ class _QueueReporter:
 
 #: The stage-event queue of a local worker process (set by :func:`_init_worker`).
 _worker_events: Any = None
+#: The pid of the process running the grid, in a local worker process (set by :func:`_init_worker`).
+_run_pid: int | None = None
+
+
+def run_process_pid() -> int:
+    """The process that runs the grid: this worker's parent in a local worker process, else this
+    process (serial runs, Dask workers). Processes of one run share what is keyed on it (the
+    loaded splits, :mod:`reconbench.bench.shared_split`)."""
+    return _run_pid if _run_pid is not None else os.getpid()
 
 
 def die_with_parent() -> None:
@@ -82,7 +93,8 @@ def die_with_parent() -> None:
 
 
 def _init_worker(n_threads: int, events: Any, parent_pid: int) -> None:
-    global _worker_events
+    global _worker_events, _run_pid
+    _run_pid = parent_pid
     die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(1)
@@ -155,6 +167,10 @@ def run_processes(
         if events is not None:
             events.close()
             events.cancel_join_thread()
+        # The workers are gone: remove the splits they shared (kept in this process's name).
+        from reconbench.bench.shared_split import remove_splits_folder
+
+        remove_splits_folder()
 
 
 def run_dask(worker: Callable, specs: Sequence[Any], scheduler: Any) -> Iterator[tuple[Any, Any]]:

@@ -37,6 +37,7 @@ kept in one module so they change together.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import mmap
@@ -45,13 +46,16 @@ import pickle
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -125,14 +129,42 @@ class MethodRun:
     seal_note: str = ""
     peak_memory_mb: float = float("nan")
     stage_log: Any = None
+    #: ``{weights name: sha256}`` of the pinned weights the method loaded in its own process.
+    weights: dict[str, str] = field(default_factory=dict)
+    #: Wall seconds of the method process as the parent saw it: from asking for the process
+    #: to its last message (start-up, sealing, job transfer, fit, reconstructions, replies).
+    process_seconds: float = float("nan")
+    #: Wall seconds from asking for the process to its ``ready`` message (start-up and sealing).
+    startup_seconds: float = float("nan")
 
 
-#: Arrays already in anonymous shared memory (:func:`share_array`): data address -> (memfd, bytes).
-_SHARED: dict[int, tuple[int, int]] = {}
+#: Arrays already in shared memory (:func:`share_array`, :mod:`reconbench.bench.shared_split`):
+#: data address -> (file descriptor, offset, bytes). An entry lives exactly as long as its mapping
+#: (removed when the mapping goes), so an address reused by later memory never finds a stale entry.
+_SHARED: dict[int, tuple[int, int, int]] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def _address(raw: memoryview) -> int:
     return int(np.frombuffer(raw, dtype=np.uint8).ctypes.data) if raw.nbytes else 0
+
+
+def register_shared(view: memoryview, fd: int, offset: int) -> int:
+    """Record that ``view`` is ``fd``'s bytes from ``offset`` (page-aligned): a method process then maps
+    the same pages. Returns the address; the caller unregisters it (:func:`unregister_shared`) when the
+    mapping goes."""
+    raw = memoryview(view).cast("B")
+    address = _address(raw)
+    if raw.nbytes:
+        with _SHARED_LOCK:
+            _SHARED[address] = (fd, int(offset), raw.nbytes)
+    return address
+
+
+def unregister_shared(addresses: Sequence[int]) -> None:
+    with _SHARED_LOCK:
+        for address in addresses:
+            _SHARED.pop(address, None)
 
 
 def _new_memfd(raw: memoryview) -> int:
@@ -144,12 +176,20 @@ def _new_memfd(raw: memoryview) -> int:
     return fd
 
 
+def _release_memfd(address: int, fd: int) -> None:
+    unregister_shared([address])
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 def share_array(array: np.ndarray) -> np.ndarray:
     """A read-only copy of ``array`` in anonymous shared memory (memfd).
 
-    The evaluator keeps a loaded split's training data and test inputs this
-    way: a cell's method process then maps the same pages instead of getting a
-    copy, and the arrays are read-only as before.
+    A cell's method process then maps the same pages instead of getting a copy,
+    and the array is read-only. The memory file is closed when the copy is
+    garbage-collected.
     """
     array = np.ascontiguousarray(array)
     if array.nbytes == 0 or array.dtype.hasobject:
@@ -159,21 +199,26 @@ def share_array(array: np.ndarray) -> np.ndarray:
     fd = _new_memfd(raw)
     mapped = mmap.mmap(fd, array.nbytes, prot=mmap.PROT_READ)
     shared = np.frombuffer(mapped, dtype=array.dtype).reshape(array.shape)
-    _SHARED[_address(memoryview(shared).cast("B"))] = (fd, array.nbytes)
+    address = register_shared(memoryview(mapped), fd, 0)
+    weakref.finalize(mapped, _release_memfd, address, fd)
     return shared
 
 
-def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, int]:
+def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, int, int]:
     raw = buffer.raw()
-    known = _SHARED.get(_address(raw)) if raw.nbytes else None
-    if known is not None and known[1] == raw.nbytes:
+    with _SHARED_LOCK:
+        known = _SHARED.get(_address(raw)) if raw.nbytes else None
+    if known is not None and known[2] == raw.nbytes:
         return known
     fd = _new_memfd(raw)
     created.append(fd)
-    return fd, raw.nbytes
+    return fd, 0, raw.nbytes
 
 
 def _child_environment(hidden: Sequence[str], private_dir: Path) -> dict[str, str]:
+    """The environment the method-process server starts with (its children inherit it,
+    and ``/proc/self/environ`` of a forked child shows this block): no variable naming
+    the data or stimulus folder."""
     env = {}
     for name, value in os.environ.items():
         if name == DATA_ENV or any(h and h in value for h in hidden):
@@ -185,6 +230,225 @@ def _child_environment(hidden: Sequence[str], private_dir: Path) -> dict[str, st
     env[PARENT_ENV] = str(os.getpid())
     env.setdefault(CACHE_ENV, str(cache_dir()))
     return env
+
+
+# --- cell working folders ----------------------------------------------------
+#
+# Every process that runs cells keeps its method processes' private folders under
+# ``$TMPDIR/reconbench-cells-<pid>-<start time>/``. The folder goes when the process
+# exits normally; one left by a SIGKILLed process (its pid gone, or now another
+# process's) is removed the next time any process here starts method processes.
+
+CELLS_PREFIX = "reconbench-cells-"
+_cells_root: Path | None = None
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot), or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return stat.rsplit(")", 1)[1].split()[19]
+    except IndexError:
+        return None
+
+
+def _process_tag(pid: int) -> str:
+    return f"{pid}-{_start_time(pid) or 0}"
+
+
+def remove_stale_cell_folders(tmp: str | os.PathLike | None = None, prefix: str = CELLS_PREFIX) -> list[Path]:
+    """Remove the cell folders of processes that are gone (killed before they could clean up).
+
+    A folder ``<prefix><pid>-<start>`` (``reconbench-cells-...``) is stale when no process
+    ``pid`` runs, or the one that does started at another time (the pid was reused).
+    Returns the removed folders.
+    """
+    removed = []
+    for folder in Path(tmp or tempfile.gettempdir()).glob(prefix + "*"):
+        pid, _, start = folder.name[len(prefix):].partition("-")
+        if not (pid.isdigit() and start.isdigit()) or not folder.is_dir():
+            continue
+        if _start_time(int(pid)) == start:
+            continue  # a live process's folder
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
+def cells_root() -> Path:
+    """This process's folder for cell working folders (made, and stale ones removed, on first use)."""
+    global _cells_root
+    if _cells_root is None or not _cells_root.is_dir():
+        remove_stale_cell_folders()
+        _cells_root = Path(tempfile.gettempdir()) / f"{CELLS_PREFIX}{_process_tag(os.getpid())}"
+        _cells_root.mkdir(mode=0o700, exist_ok=True)
+    return _cells_root
+
+
+# --- the method-process server (zygote) ----------------------------------------
+#
+# Starting ``python`` and importing torch, scikit-learn and the built-in methods takes
+# seconds; a cell's method process must nonetheless be fresh (no state of an earlier
+# cell, no evaluator object). So each process that runs cells starts one server
+# (``python -m reconbench.bench.sandbox --zygote FD``) that imports the heavy modules
+# once, single-threaded, without running any torch operation, and then forks one child
+# per cell. The child arms its death signal, starts its own session, moves into its
+# private folder, seals itself and only then reads its job. The server waits for the
+# child and reports its exit status; it dies with its parent, and the children with it.
+
+
+class _ServerGone(EOFError):
+    """The method-process server exited or stopped answering."""
+
+
+class _Zygote:
+    """One method-process server and the parent's end of its control socket."""
+
+    def __init__(self, env: Mapping[str, str], key: tuple):
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.key = key
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "reconbench.bench.sandbox", "--zygote", str(child_end.fileno())],
+            cwd=env["TMPDIR"], env=dict(env), pass_fds=[child_end.fileno()], start_new_session=True,
+            stdin=subprocess.DEVNULL,
+        )
+        child_end.close()
+        self.sock = parent_end
+        self.ready = False
+        self.broken = False
+
+    def _receive(self, timeout: float | None) -> dict[str, Any]:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            raise TimeoutError("the method-process server did not answer")
+        try:
+            data = self.sock.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self.broken = True
+            code = self.process.poll()
+            if code is None:
+                try:
+                    code = self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+            raise _ServerGone(f"the method-process server exited (status {code})")
+        return json.loads(data)
+
+    def wait_ready(self, timeout: float | None) -> None:
+        while not self.ready:
+            if self._receive(timeout).get("type") == "ready":
+                self.ready = True
+
+    def spawn(self, job: Mapping[str, Any], fds: Sequence[int], timeout: float | None) -> int:
+        """Fork a method process with ``fds``; returns its pid."""
+        self.wait_ready(timeout)
+        try:
+            socket.send_fds(self.sock, [json.dumps(dict(job)).encode()], list(fds))
+        except OSError as exc:
+            self.broken = True
+            raise _ServerGone(f"the method-process server is gone ({exc})") from exc
+        reply = self._receive(timeout)
+        if "pid" not in reply:
+            self.broken = True
+            raise _ServerGone(f"the method-process server could not start a process: {reply.get('error', reply)}")
+        return int(reply["pid"])
+
+    def wait_status(self, timeout: float) -> int | None:
+        """The exit status of the last forked child (as ``Popen.returncode``), or None."""
+        try:
+            reply = self._receive(timeout)
+        except (TimeoutError, _ServerGone):
+            self.broken = True
+            return None
+        return int(reply["status"]) if "status" in reply else None
+
+    def close(self) -> None:
+        self.broken = True
+        try:
+            self.sock.close()
+        finally:
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL) if self.process.poll() is None else None
+                self.process.wait()
+
+
+_ZYGOTE_LOCK = threading.Lock()
+#: Idle method-process servers by environment (a Dask worker may run several cells at once: one server each).
+_IDLE_ZYGOTES: dict[tuple, list[_Zygote]] = {}
+_ALL_ZYGOTES: list[_Zygote] = []
+
+
+def _zygote_environment(hidden: Sequence[str]) -> dict[str, str]:
+    return _child_environment(hidden, cells_root())
+
+
+def _zygote_key(hidden: Sequence[str]) -> tuple:
+    # Servers are told apart by the paths kept out of their environment (set when each starts).
+    return tuple(sorted(set(hidden)))
+
+
+def prestart(hidden: Sequence[str] = ()) -> None:
+    """Start a method-process server for these hidden paths if none is idle, without waiting
+    for it: it imports its modules while the caller loads the data."""
+    key = _zygote_key(hidden)
+    with _ZYGOTE_LOCK:
+        idle = [z for z in _IDLE_ZYGOTES.get(key, []) if not z.broken and z.process.poll() is None]
+        if not idle:
+            zygote = _Zygote(_zygote_environment(hidden), key)
+            _ALL_ZYGOTES.append(zygote)
+            idle.append(zygote)
+        _IDLE_ZYGOTES[key] = idle
+
+
+def _acquire_zygote(hidden: Sequence[str]) -> _Zygote:
+    key = _zygote_key(hidden)
+    with _ZYGOTE_LOCK:
+        idle = _IDLE_ZYGOTES.setdefault(key, [])
+        while idle:
+            zygote = idle.pop()
+            if not zygote.broken and zygote.process.poll() is None:
+                return zygote
+            zygote.close()
+        zygote = _Zygote(_zygote_environment(hidden), key)
+        _ALL_ZYGOTES.append(zygote)
+        return zygote
+
+
+def _release_zygote(zygote: _Zygote) -> None:
+    with _ZYGOTE_LOCK:
+        if zygote.broken or zygote.process.poll() is not None:
+            zygote.close()
+            if zygote in _ALL_ZYGOTES:
+                _ALL_ZYGOTES.remove(zygote)
+        else:
+            _IDLE_ZYGOTES.setdefault(zygote.key, []).append(zygote)
+
+
+def shutdown() -> None:
+    """Stop every method-process server of this process and remove its cell folder (also run at exit)."""
+    global _cells_root
+    with _ZYGOTE_LOCK:
+        for zygote in _ALL_ZYGOTES:
+            try:
+                zygote.close()
+            except OSError:
+                pass
+        _ALL_ZYGOTES.clear()
+        _IDLE_ZYGOTES.clear()
+    if _cells_root is not None and _cells_root.name.startswith(f"{CELLS_PREFIX}{os.getpid()}-"):
+        shutil.rmtree(_cells_root, ignore_errors=True)
+        _cells_root = None
+
+
+atexit.register(shutdown)
 
 
 def _rss_mb(pid: int) -> float:
@@ -214,36 +478,42 @@ def _describe_exit(returncode: int | None) -> str:
 
 
 class _Child:
-    """A running method process and the parent's end of its pipes."""
+    """A running method process (forked by a server) and the parent's end of its pipes."""
 
-    def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None):
-        self.private_dir = Path(tempfile.mkdtemp(prefix="reconbench-cell-"))
-        request_read, self.request_write = os.pipe()
-        self.reply_read, reply_write = os.pipe()
-        header = json.dumps({"request_fd": request_read, "reply_fd": reply_write}).encode()
-        fds = [request_read, reply_write] + list(buffer_fds)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "reconbench.bench.sandbox", header.decode()], cwd=self.private_dir,
-            env=_child_environment(hidden, self.private_dir), pass_fds=fds, start_new_session=True,
-            stdin=subprocess.DEVNULL,
-        )
-        os.close(request_read)
-        os.close(reply_write)
+    def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None,
+                 memory_mb: float | None, threads: int):
         self.started = time.monotonic()
         self.deadline = None if not timeout else self.started + float(timeout)
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.peak_mb = float("nan")
         self.cause = ""
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self.reaped = False
+        self.private_dir = Path(tempfile.mkdtemp(prefix="cell-", dir=cells_root()))
+        self.zygote = _acquire_zygote(hidden)
+        request_read, self.request_write = os.pipe()
+        self.reply_read, reply_write = os.pipe()
+        job = {"cwd": str(self.private_dir), "threads": int(threads), "buffer_fds": list(buffer_fds)}
         try:
-            _write_frame(self.request_write, request)
+            self.pid = self.zygote.spawn(job, [request_read, reply_write] + list(buffer_fds), timeout)
+        except (_ServerGone, TimeoutError) as exc:
+            self.cause = str(exc)
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        self.spawned = time.monotonic()
+        try:
+            if self.pid is not None:
+                _write_frame(self.request_write, request)
         except OSError:
             pass  # the child died at once; the first read reports why
         finally:
             os.close(self.request_write)
 
     def _watch(self) -> None:
-        rss = _rss_mb(self.process.pid)
+        rss = _rss_mb(self.pid)
         if not np.isnan(rss):
             self.peak_mb = rss if np.isnan(self.peak_mb) else max(self.peak_mb, rss)
         if self.memory_mb and rss > self.memory_mb:
@@ -255,6 +525,8 @@ class _Child:
 
     def read(self) -> bytes:
         """The next frame; raises :class:`_PeerGone` (with ``self.cause`` set) when the child is gone."""
+        if self.pid is None:
+            raise _PeerGone()
         while True:
             ready, _, _ = select.select([self.reply_read], [], [], POLL_SECONDS)
             self._watch()
@@ -265,27 +537,32 @@ class _Child:
         try:
             return _read_frame(self.reply_read)
         except _PeerGone:
-            try:
-                returncode = self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            self._reap(10)
+            if self.returncode is None and not self.reaped:
                 self.kill()
-                returncode = None
-            self.cause = self.cause or _describe_exit(returncode)
+            self.cause = self.cause or _describe_exit(self.returncode)
             raise
 
+    def _reap(self, timeout: float) -> None:
+        if not self.reaped and self.pid is not None:
+            self.returncode = self.zygote.wait_status(timeout)
+            self.reaped = True
+
     def kill(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
-            pass
+        """Kill the method process and its process group (anything it started)."""
+        if self.pid is None:
+            return
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self._reap(10)
 
     def close(self) -> None:
         self.kill()
         os.close(self.reply_read)
+        _release_zygote(self.zygote)
         shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
@@ -330,7 +607,8 @@ def run_method(
     message = pickle.dumps({"payload": payload, "buffers": fds}, protocol=5)
     outcome = MethodRun()
     try:
-        child = _Child(message, sorted({fd for fd, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb)
+        child = _Child(message, sorted({fd for fd, _, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb,
+                       threads=int(request.get("threads", 1)))
     finally:
         for fd in created:  # the child has its own copies; shared arrays keep theirs
             os.close(fd)
@@ -341,6 +619,7 @@ def run_method(
             header = json.loads(child.read())
             kind = header.get("type")
             if kind == "ready":
+                outcome.startup_seconds = time.monotonic() - child.started
                 outcome.sealed = bool(header.get("sealed"))
                 outcome.seal_note = str(header.get("seal_note", ""))
             elif kind == "fit":
@@ -364,6 +643,7 @@ def run_method(
                 report(f"reconstruct {stage}", position + 1, n_stages)
             elif kind == "done":
                 outcome.stage_log = header.get("stage_log")
+                outcome.weights = _pinned_weights(header.get("weights"))
                 break
     except _PeerGone:
         failed = StageOutcome(error=f"MethodProcessError: {child.cause}", traceback=f"{child.cause} (during {stage})")
@@ -372,9 +652,21 @@ def run_method(
         elif stage != "done":
             outcome.test_sets[stage] = failed
     finally:
+        outcome.process_seconds = time.monotonic() - child.started
         child.close()
         outcome.peak_memory_mb = child.peak_mb
     return outcome
+
+
+def _pinned_weights(reported: Any) -> dict[str, str]:
+    """The child's ``{weights name: sha256}`` report, keeping only known names with the pinned hash
+    (the report comes from the method's process: a name or hash it made up is dropped)."""
+    from reconbench.metrics.weights import PINNED_SHA256, WEIGHT_FILES
+
+    if not isinstance(reported, dict):
+        return {}
+    return {name: sha for name, sha in sorted(reported.items())
+            if name in WEIGHT_FILES and sha == PINNED_SHA256[WEIGHT_FILES[name]]}
 
 
 def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
@@ -431,17 +723,31 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before the death signal was armed
 
 
-def _attach(buffers: Sequence[tuple[int, int]]) -> list[memoryview]:
-    views, maps = [], {}
-    for fd, nbytes in buffers:
+def _writable_copy(array: np.ndarray, regions: Sequence[tuple[int, int, int]], views: Sequence[memoryview]) -> np.ndarray:
+    """A writable ``array``: a copy-on-write mapping of its shared pages when it is one of the
+    mapped ``regions`` (no up-front copy: on ``default`` the unlabelled images are ~1 GB), else a copy."""
+    address = array.__array_interface__["data"][0]
+    for (fd, offset, nbytes), view in zip(regions, views):
+        if nbytes and nbytes == array.nbytes and _address(memoryview(view).cast("B")) == address and array.flags.c_contiguous:
+            private = mmap.mmap(fd, nbytes, access=mmap.ACCESS_COPY, offset=offset)
+            return np.frombuffer(private, dtype=array.dtype).reshape(array.shape)
+    return np.array(array)
+
+
+def _attach(buffers: Sequence[tuple[int, int, int]], close: bool = True) -> list[memoryview]:
+    """Map each ``(fd, offset, bytes)`` read-only; close the descriptors (unless ``close`` is false)."""
+    views, maps, fds = [], {}, set()
+    for fd, offset, nbytes in buffers:
+        fds.add(fd)
         if nbytes == 0:
             views.append(memoryview(b""))
             continue
-        if fd not in maps:
-            maps[fd] = mmap.mmap(fd, nbytes, prot=mmap.PROT_READ)
-        views.append(memoryview(maps[fd]))
-    for fd in maps:
-        os.close(fd)
+        if (fd, offset, nbytes) not in maps:
+            maps[fd, offset, nbytes] = mmap.mmap(fd, nbytes, prot=mmap.PROT_READ, offset=offset)
+        views.append(memoryview(maps[fd, offset, nbytes]))
+    if close:
+        for fd in fds:
+            os.close(fd)
     return views
 
 
@@ -548,19 +854,26 @@ def _load_job(data: bytes, buffers: Any = None) -> Any:
     return _JobUnpickler(io.BytesIO(data), buffers=buffers).load()
 
 
-def _child_main(fds_json: str) -> None:
-    _die_with_parent()
-    fds = json.loads(fds_json)
-    reply = int(fds["reply_fd"])
-    message = _load_job(_read_frame(int(fds["request_fd"])))
-    os.close(int(fds["request_fd"]))
-    views = _attach(message["buffers"])
+def _loaded_weights() -> dict[str, str]:
+    """The pinned weights this method process loaded (none if it never imported the weights module)."""
+    module = sys.modules.get("reconbench.metrics.weights")
+    return module.loaded_hashes() if module is not None else {}
+
+
+def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
+    """The method process's work: read the job, seal, fit, reconstruct, reply."""
+    message = _load_job(_read_frame(request_fd))
+    os.close(request_fd)
+    regions = [(fd_map.get(int(fd), int(fd)), int(offset), int(n)) for fd, offset, n in message["buffers"]]
+    views = _attach(regions, close=False)
     job = _load_job(message["payload"], buffers=views)
     request, train, test_inputs = job["request"], job["train"], job["test_inputs"]
     if getattr(train, "extra_images", None) is not None:  # writable, as a method always got them
         import dataclasses
 
-        train = dataclasses.replace(train, extra_images=np.array(train.extra_images))
+        train = dataclasses.replace(train, extra_images=_writable_copy(train.extra_images, regions, views))
+    for fd in {fd for fd, _, _ in regions}:
+        os.close(fd)
 
     from reconbench.bench.executors import limit_threads
 
@@ -591,14 +904,109 @@ def _child_main(fds_json: str) -> None:
         _send(reply, {"type": "fit", "error": "", "seconds": time.perf_counter() - start})
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a method's failure is a result, not a crash
         _send(reply, {"type": "fit", "error": _error_text(exc), "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start})
-        _send(reply, {"type": "done", "stage_log": None})
+        _send(reply, {"type": "done", "stage_log": None, "weights": _loaded_weights()})
         return
     for test_set, header, data in _stages(method, test_inputs, request["method"]):
         _send(reply, {"type": "reconstruction", "test_set": test_set, **header}, data)
-    _send(reply, {"type": "done", "stage_log": _json_safe(getattr(method, "stage_log_", None))})
+    _send(reply, {"type": "done", "stage_log": _json_safe(getattr(method, "stage_log_", None)), "weights": _loaded_weights()})
+
+
+#: Modules the server imports once for every child: what the harness side of a method
+#: process and the built-in methods need (importing runs no torch operation).
+PRELOAD = ("numpy", "torch", "scipy.linalg", "sklearn.cluster", "sklearn.linear_model", "reconbench.bench.evaluator",
+           "reconbench.bench.landlock", "reconbench.bench.executors", "reconbench.metrics.weights")
+
+
+def _preload() -> None:
+    import importlib
+    import pkgutil
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - a missing optional module is imported (and fails) in the child
+            pass
+    for package_name in ("reconbench.baselines", "reconbench.methods"):  # built-ins only: reviewed code
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package_name}.{info.name}")
+    try:
+        import joblib
+
+        # Count physical cores now, unsealed (``lscpu`` needs /proc): the count is cached and
+        # inherited by every child, where the sealed lookup would fail and warn.
+        joblib.cpu_count(only_physical_cores=True)
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        pass
+
+
+def _forked_child(job: Mapping[str, Any], fds: Sequence[int], server_pid: int) -> None:
+    """In a child just forked by the server: become a fresh method process and run the job."""
+    from reconbench.bench.executors import die_with_parent
+
+    die_with_parent()
+    if os.getppid() != server_pid:
+        os._exit(1)  # the server died before the death signal was armed
+    os.setsid()  # its own process group: the parent kills it and anything it starts at once
+    os.chdir(job["cwd"])
+    os.environ["TMPDIR"] = str(job["cwd"])
+    tempfile.tempdir = None
+    # joblib (scikit-learn's KMeans) asks loky for the core count; without this it runs
+    # ``lscpu``, which a sealed process cannot, and warns "found 0 physical cores".
+    os.environ["LOKY_MAX_CPU_COUNT"] = str(max(1, int(job["threads"])))
+    request_fd, reply_fd, *buffer_fds = fds
+    _run_job(request_fd, reply_fd, dict(zip((int(f) for f in job["buffer_fds"]), buffer_fds)))
+
+
+def _zygote_main(control_fd: int) -> None:
+    """The method-process server: import once, then fork one method process per request."""
+    _die_with_parent()
+    sock = socket.socket(fileno=control_fd)
+    _preload()
+    try:
+        sock.send(json.dumps({"type": "ready", "threads": len(os.listdir("/proc/self/task"))}).encode())
+    except OSError:
+        return  # the parent is done (it stopped before this server was ready)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4096)
+        except OSError:
+            break
+        if not data:
+            break  # the parent closed the socket (or died)
+        job = json.loads(data)
+        server_pid = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            sock.send(json.dumps({"error": str(exc)}).encode())
+            continue
+        if pid == 0:
+            code = 0
+            try:
+                sock.close()
+                _forked_child(job, fds, server_pid)
+            except BaseException:  # noqa: BLE001 - reported as the exit status
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        for fd in fds:
+            os.close(fd)
+        try:
+            sock.send(json.dumps({"pid": pid}).encode())
+            _, status = os.waitpid(pid, 0)
+            sock.send(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode())
+        except OSError:
+            break
 
 
 if __name__ == "__main__":
-    _child_main(sys.argv[1])
+    if len(sys.argv) == 3 and sys.argv[1] == "--zygote":
+        _zygote_main(int(sys.argv[2]))
     sys.stdout.flush()
     os._exit(0)

@@ -130,6 +130,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, their children...), from the ppid field of /proc/*/stat."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
 def test_a_killed_run_leaves_no_process_behind(tiny_data_dir, tmp_path) -> None:
     log = tmp_path / "stderr.txt"
     with open(log, "w") as handle:
@@ -147,7 +162,11 @@ def test_a_killed_run_leaves_no_process_behind(tiny_data_dir, tmp_path) -> None:
         if line.startswith("SLEEPER"):
             fields = dict(part.split("=") for part in line.split()[1:])
             pids.update({int(fields["pid"]), int(fields["ppid"])})
-    assert len(pids) == 4, log.read_text()[-2000:]  # two method processes and their two workers
+    assert len(pids) == 4, log.read_text()[-2000:]  # two method processes and the two servers that forked them
+    tree = _descendants(run.pid)
+    assert pids <= tree, (pids, tree)
+    assert len(tree) >= 6  # and above them the two -j workers (plus the pool's helpers)
+    pids |= tree
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
     deadline = time.monotonic() + 20
