@@ -36,6 +36,7 @@ from reconbench.bench.grid import build_cells, parse_method_selection
 from reconbench.bench.registry import discover_methods
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.paths import DATA_ENV
+from reconbench.core.stage_cache import default_stage_cache
 from reconbench.datasets.catalog import get_dataset
 from reconbench.datasets.ds001506.loader import list_subjects
 from reconbench.datasets.simulated.ground_truth import simulated_preset
@@ -237,6 +238,8 @@ def run_benchmark(
 
     store = ResultStore(out)
     with store.open_for_run() as repairs:
+        # Leftovers of killed stage-cache writes (only when no other run is writing into the cache).
+        repairs.extend(f"removed leftover temporary file {p}" for p in default_stage_cache().remove_orphans())
         return _run_locked(
             store, dataset, data, subjects, available, selection, seeds, metric_specs, recipes, started, repairs,
             methods_dir=methods_dir, stimuli_dir=stimuli_dir, jobs=jobs, scheduler=scheduler, threads=threads,

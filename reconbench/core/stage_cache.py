@@ -18,6 +18,14 @@ its arrays (``__entry__``). An entry that does not verify (altered bytes, or a
 valid entry copied or swapped under another key) is reported once on standard
 error, moved to ``<root>/quarantine/`` and recomputed.
 
+Leftovers: a process killed while writing an entry leaves its temporary file
+(``.KEY.npz.<random>.npz.tmp``, :mod:`reconbench.core.atomic`). Writers hold a
+shared lock on ``<root>/.writers`` while they write; whoever gets that lock
+exclusively knows no write is under way, and removes such leftovers: each save
+in its entry's folder, :meth:`StageCache.remove_orphans` (called when a run
+starts) in the whole cache. Many runs may share one cache; a temporary file of
+a live writer is never removed.
+
 Thread count: float reductions in torch and BLAS depend on how many threads
 run them, so the key includes the torch thread count at the time of the
 lookup (the harness sets it per cell): an entry filled at another thread count
@@ -26,23 +34,31 @@ is never reused, and a warm run equals a cold one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from reconbench.core.atomic import atomic_path
+from reconbench.core.atomic import atomic_path, remove_orphans
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import array_hash, canonical_json, sha256_text
 from reconbench.core.paths import cache_dir
 
+try:  # advisory locks; Linux and macOS (the container is Linux)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: leftovers are never removed
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = ["STAGE_CACHE_ENV", "StageCache", "array_hash", "canonical_json", "default_stage_cache", "stage_key"]
 
 STAGE_CACHE_ENV = "RECONBENCH_STAGE_CACHE"
+#: Lock file in the cache root: shared by every writer while it writes, exclusive to remove leftovers.
+WRITERS_LOCK = ".writers"
 _META_KEY = "__meta__"
 _ENTRY_KEY = "__entry__"
 
@@ -170,8 +186,40 @@ class StageCache:
             where = "left in place"
         print(f"reconbench: stage cache entry {stage}/{key[:16]} rejected: {reason}; {where}, recomputing", file=sys.stderr)
 
+    @contextlib.contextmanager
+    def _writers(self, *, exclusive: bool) -> Iterator[bool]:
+        """Hold the writers' lock: shared (blocking) to write, exclusive (non-blocking) to clean.
+        Yields whether the lock is held."""
+        if fcntl is None:
+            yield not exclusive
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+                held = True
+            except BlockingIOError:
+                held = False
+            yield held
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def remove_orphans(self, folder: str | os.PathLike | None = None) -> list[Path]:
+        """Remove temporary files that killed writes left under ``folder`` (default: the whole
+        cache), if no process is writing into the cache now; return the removed paths."""
+        if self.root is None:
+            return []
+        folder = self.root if folder is None else Path(folder)
+        if not folder.is_dir():
+            return []
+        with self._writers(exclusive=True) as idle:
+            return remove_orphans(folder) if idle else []
+
     def save(self, stage: str, key: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> None:
-        """Write an entry atomically (a reader sees the old entry or the complete new one)."""
+        """Write an entry atomically (a reader sees the old entry or the complete new one).
+
+        First removes what killed writes left in the entry's folder (when no write is under way)."""
         if self.root is None:
             return
         for reserved in (_META_KEY, _ENTRY_KEY):
@@ -185,7 +233,10 @@ class StageCache:
         payload[_ENTRY_KEY] = np.array(canonical_json(
             {"stage": stage, "key": key, "sha256": {name: array_hash(value) for name, value in arrays_only(payload).items()}}
         ))
-        with atomic_path(self.path(stage, key), suffix=".npz") as tmp:
+        target = self.path(stage, key)
+        for path in self.remove_orphans(target.parent):
+            print(f"reconbench: stage cache: removed {path.name}, left by a killed write", file=sys.stderr)
+        with self._writers(exclusive=False), atomic_path(target, suffix=".npz") as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **payload)
 

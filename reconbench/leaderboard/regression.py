@@ -16,6 +16,12 @@ The tolerance of each row comes from the tolerance file beside the reference
 
 Rows only in the new leaderboard (a method added since) are listed, not
 failed. Chance and literature rows are constants and not compared.
+
+Thread counts: float rounding, and so every score of a cell that trains a
+generator, depends on the torch/BLAS thread count. The report states the
+spread measured for each environment of the tolerance file (the thread-count
+environments among them), and the thread count per cell of the new and the
+reference rows where ``results.parquet`` beside each leaderboard records it.
 """
 
 from __future__ import annotations
@@ -107,6 +113,9 @@ def compare_leaderboards(
             notes.append(f"{unmeasured} row(s) without a measured tolerance used the largest of their test set and metric")
     else:
         both["tolerance"] = float(tolerance)
+    if table is not None:
+        notes += measured_spread_notes(table)
+    notes += thread_count_notes(new, reference)
     # A NaN mean (new or reference) never passes: NaN comparisons are False.
     passed = both["change"].abs() <= both["tolerance"]
     moved = both[~passed]
@@ -120,6 +129,61 @@ def compare_leaderboards(
         max_change=float(finite.max()) if len(finite) else 0.0,
         notes=notes,
     )
+
+
+def measured_spread_notes(table: Tolerances) -> list[str]:
+    """One line giving the largest move of the means measured in each environment of a tolerance file."""
+    environments = table.content.get("environments") or []
+    parts = []
+    for env in environments:
+        if not isinstance(env, dict) or not isinstance(env.get("largest_change"), (int, float)):
+            continue
+        threads = env.get("threads")
+        label = f"{env.get('name')} ({threads} thread{'s' if threads != 1 else ''})" if threads is not None else str(env.get("name"))
+        parts.append(f"{label} {env['largest_change']:.4g}")
+    if not parts:
+        return []
+    return [f"measured spread of the means (largest move per environment, {table.source}): " + ", ".join(parts)]
+
+
+def _rows_beside(leaderboard: str | Path) -> Path | None:
+    """The ``results.parquet`` of the results folder a leaderboard CSV (or folder) belongs to, if any."""
+    path = Path(leaderboard)
+    folder = path if path.is_dir() else path.parent
+    for candidate in (folder / "results.parquet", folder.parent / "results.parquet"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def run_thread_counts(leaderboard: str | Path) -> list[int] | None:
+    """Thread counts per cell recorded in the rows beside a leaderboard; None when no rows
+    are found or they predate the ``threads`` column."""
+    rows = _rows_beside(leaderboard)
+    if rows is None:
+        return None
+    try:
+        threads = pd.read_parquet(rows, columns=["threads"])["threads"]
+    except Exception:  # noqa: BLE001 - rows that cannot say their thread count are simply not described
+        return None
+    counts = sorted({int(t) for t in pd.to_numeric(threads, errors="coerce").dropna()})
+    return counts or None
+
+
+def thread_count_notes(new: str | Path, reference: str | Path) -> list[str]:
+    """Say with how many threads per cell each side ran (when the rows record it), and warn when they differ."""
+    new_threads, ref_threads = run_thread_counts(new), run_thread_counts(reference)
+    if new_threads is None and ref_threads is None:
+        return []
+
+    def said(counts: list[int] | None) -> str:
+        return "not recorded (rows made before they recorded it)" if counts is None else "/".join(map(str, counts))
+
+    line = f"threads per cell: new {said(new_threads)}, reference {said(ref_threads)}"
+    if new_threads is not None and ref_threads is not None and new_threads != ref_threads:
+        line += ("; they differ, and scores of cells that train a generator move with the thread count "
+                 "(by up to the measured spread; rerun with the reference's --threads to compare like with like)")
+    return [line]
 
 
 def print_comparison(report: Comparison) -> None:
