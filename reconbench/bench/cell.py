@@ -47,7 +47,7 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
-from reconbench.datasets.ds001506.layout import TEST_SET_SESSIONS
+from reconbench.datasets.layouts import detect_layout
 from reconbench.datasets.simulated.ground_truth import read_categories, read_noise_free
 from reconbench.datasets.splits import load_split
 from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
@@ -144,7 +144,8 @@ def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
     noise_free = read_noise_free(root, subject)
     by_test_set = None
     if noise_free is not None:
-        by_test_set = {test_set: noise_free[session] for test_set, session in TEST_SET_SESSIONS.items() if session in noise_free}
+        sessions = detect_layout(root).test_set_sessions
+        by_test_set = {test_set: noise_free[session] for test_set, session in sessions.items() if session in noise_free}
     return GroundTruthView(categories=read_categories(root), noise_free=by_test_set)
 
 

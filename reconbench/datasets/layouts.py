@@ -219,6 +219,24 @@ def detect_layout(root: str | Path | None = None) -> Layout:
     return found[0]
 
 
+def require_layout(root: str | Path, expected: str) -> Layout:
+    """The layout of ``root``, which must be ``expected`` (a key of :data:`LAYOUTS`).
+
+    Raises
+    ------
+    DataError
+        The folder holds another layout: the message names the layout found and what to pass instead.
+    """
+    found = detect_layout(root)
+    if found.name != expected:
+        wanted = LAYOUTS[expected]
+        raise DataError(
+            f"{root} holds the {found.title} layout ({found.file_hint}), not the {wanted.title} layout ({wanted.file_hint}) "
+            f"that --dataset {expected} reads; pass --dataset {found.name} for this folder"
+        )
+    return found
+
+
 def session_tables(root: Path, layout: Layout, stimuli_dir: Path) -> dict:
     """The stimulus table (``stimulus_<Session>.tsv``) of each session of ``layout``, None where absent."""
     return {name: session_table(root, name, stimuli_dir) for name in layout.sessions}
