@@ -137,3 +137,32 @@ def test_simulated_god_layout_equals_the_ds001506_draws(tiny_data_dir, tmp_path)
         np.testing.assert_allclose(god_split.test_inputs["natural"].fmri[roi], ds_split.test_inputs["natural"].fmri[roi], rtol=1e-6, atol=1e-6)
     with pytest.raises(ReconbenchError, match=r"use --dataset simulated-god:tiny"):
         get_dataset("simulated:tiny").check_folder(root)
+
+
+def test_mat_file_as_the_matlab_demo_reads_it(god, tmp_path):
+    """``Subject1.mat`` (BrainDecoderToolbox2 names ``dataSet`` / ``metaData``), written with scipy.io alone."""
+    import scipy.io
+
+    root = tmp_path / "GOD"
+    shutil.copytree(god.root / "stimuli", root / "stimuli")
+    with h5py.File(god.files["Subject1"], "r") as h5:
+        dataset = h5["dataset"][()]
+        keys = [k.decode() for k in h5["metadata/key"][()]]
+        descriptions = [d.decode() for d in h5["metadata/description"][()]]
+        value = h5["metadata/value"][()]
+
+    def cell(strings):
+        out = np.empty((1, len(strings)), dtype=object)
+        out[0, :] = strings
+        return out
+
+    scipy.io.savemat(root / "Subject1.mat", {"dataSet": dataset, "metaData": {"key": cell(keys), "description": cell(descriptions), "value": value}})
+    assert list_subjects(root) == ["Subject1"]
+    from_mat = load_split(root, "Subject1", image_size=8)
+    h5_root = tmp_path / "GOD-h5"
+    shutil.copytree(god.root, h5_root, ignore=shutil.ignore_patterns(MANIFEST_NAME, "Subject2.h5"))
+    from_h5 = load_split(h5_root, "Subject1", image_size=8)
+    np.testing.assert_array_equal(from_mat.train.stimulus_ids, from_h5.train.stimulus_ids)
+    for roi in ("V1", "VC"):
+        np.testing.assert_array_equal(from_mat.train.fmri[roi], from_h5.train.fmri[roi])
+        np.testing.assert_array_equal(from_mat.test_inputs["natural"].fmri[roi], from_h5.test_inputs["natural"].fmri[roi])
