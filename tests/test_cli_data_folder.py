@@ -8,6 +8,7 @@ import pytest
 
 from reconbench.bench.runner import default_bench_data, resolve_run_data
 from reconbench.cli import main
+from reconbench.core.errors import ReconbenchError
 
 
 @pytest.fixture()
@@ -54,3 +55,17 @@ def test_run_on_a_folder_of_the_other_layout(tmp_path, capsys):
         main(["run", "--dataset", "ds001506", "--data", str(built.root), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert "holds the GOD (ds001246, Horikawa & Kamitani 2017) layout" in err and "use --dataset god" in err
+
+
+def test_bench_simulates_the_god_layout_into_its_default_folder(home, tmp_path, weights_cache):
+    from reconbench.bench.runner import run_preset
+    from reconbench.datasets.layouts import detect_layout
+
+    summary = run_preset("tiny", layout="god", out=tmp_path / "out", methods=["mean_image"])
+    folder = home / "reconbench_data" / "simulated-god-tiny"
+    assert detect_layout(folder).name == "god"
+    assert summary.n_failed == 0
+    assert set(summary.rows["dataset"]) == {"simulated-god:tiny"}
+    assert set(summary.rows["test_set"]) == {"natural"}
+    with pytest.raises(ReconbenchError, match="another layout"):
+        run_preset("tiny", layout="ds001506", data=folder, out=tmp_path / "out2", methods=["mean_image"])

@@ -158,6 +158,7 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
         )
     for note in notes:
         console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+    problems = list(dict.fromkeys(problems))  # a GOD file that fails fails every session: one line
     if problems:
         for problem in problems:
             console.print(f"[red]problem:[/red] {escape(problem)}", highlight=False, soft_wrap=True)
