@@ -16,7 +16,7 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
 from reconbench.core.method import Method, params_hash
 from reconbench.datasets.ds001506.loader import default_image_size
-from reconbench.datasets.layouts import detect_layout
+from reconbench.datasets.layouts import layouts_found
 from reconbench.datasets.simulated.ground_truth import noise_free_path, simulation_json_path, stimuli_tsv_path
 from reconbench.references import REFERENCES
 
@@ -31,8 +31,9 @@ def data_fingerprint(root: str | Path, subject: str) -> str:
     root = Path(root)
     # The image size the loader uses decides the evaluation resolution of simulated:tiny.
     parts: dict[str, Any] = {"image_size": default_image_size(root)}
-    for path in detect_layout(root).subject_files(root, subject):
-        parts[path.name] = path.stat().st_size
+    for layout in layouts_found(root):
+        for path in layout.subject_files(root, subject):
+            parts[path.name] = path.stat().st_size
     described = [simulation_json_path(root)] if simulation_json_path(root).is_file() else []
     for path in sorted(root.glob("stimulus_*.tsv")) + described:
         parts[str(path.relative_to(root))] = stable_hash(path.read_text(encoding="utf-8", errors="replace"))

@@ -91,10 +91,8 @@ class Dataset:
         if found is not None:
             simulated_name = f"{SIMULATED_GOD}:{found}" if found_layout == "god" else f"simulated:{found}"
         if self.kind == "simulated" and found is not None and simulated_name != self.name:
-            raise ReconbenchError(
-                f"--dataset {self.name} but {root} was simulated with preset {found!r} in the {LAYOUTS[found_layout].title if found_layout else 'unknown'} "
-                f"layout; use --dataset {simulated_name}"
-            )
+            where = LAYOUTS[found_layout].title if found_layout else "an unknown"
+            raise ReconbenchError(f"--dataset {self.name} but {root} was simulated with preset {found!r}; use --dataset {simulated_name} ({where} layout)")
         if self.kind != "simulated" and found is not None:
             raise ReconbenchError(f"--dataset {self.name} but {root} is a simulated dataset (preset {found!r}); use --dataset {simulated_name}")
         if found_layout is not None and found_layout != self.layout:

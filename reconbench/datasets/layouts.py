@@ -213,7 +213,7 @@ def detect_layout(root: str | Path | None = None) -> Layout:
     found = layouts_found(root)
     if not found:
         hints = "; ".join(f"{layout.title}: {layout.file_hint}" for layout in LAYOUTS.values())
-        raise DataError(f"no data files in {root}; expected one of the layouts {hints}")
+        raise DataError(f"no session files in {root}; expected one of the layouts {hints}")
     if len(found) > 1:
         raise DataError(f"{root} holds files of several layouts ({', '.join(layout.name for layout in found)}); keep one dataset per folder")
     return found[0]
