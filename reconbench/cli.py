@@ -49,22 +49,24 @@ def simulate(
     out: Path = typer.Option(..., help="Output folder (must not exist unless --force)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+    layout: str = typer.Option("ds001506", help="File layout: ds001506 (run as --dataset simulated:PRESET) or god (Subject<N>.h5; --dataset simulated-god:PRESET)."),
 ) -> None:
-    """Write a simulated dataset in the ds001506 layout (BData .h5 files and a stimulus folder)."""
+    """Write a simulated dataset in the ds001506 layout, or the GOD layout (BData .h5 files and a stimulus folder)."""
     from reconbench.datasets.simulated.simulate import simulate as run_simulation
 
-    run_simulation(preset=preset, out=out, seed=seed, force=force, progress=True)
+    run_simulation(preset=preset, out=out, seed=seed, force=force, progress=True, layout=layout)
 
 
 @data_app.command("check")
 def data_check(
     data_dir: Optional[Path] = typer.Argument(None, help="Dataset folder (default: $RECONBENCH_DATA)."),
     stimuli: Optional[Path] = typer.Option(None, help="Stimulus image folder (default: DATA_DIR/stimuli)."),
+    layout: Optional[str] = typer.Option(None, help="Expected layout (ds001506 or god); default: the one the folder holds."),
 ) -> None:
-    """Print subjects, sessions, ROIs with voxel counts, trials, repetitions and missing stimuli."""
-    from reconbench.datasets.ds001506.check import check_data
+    """Print the layout, subjects, sessions present and absent, ROIs with voxel counts, trials, repetitions and missing stimuli."""
+    from reconbench.datasets.check import check_data
 
-    check_data(data_dir, stimuli_dir=stimuli)
+    check_data(data_dir, stimuli_dir=stimuli, layout=layout)
 
 
 @data_app.command("reliability")
@@ -130,8 +132,8 @@ def _split_list(values: Optional[list[str]]) -> Optional[list[str]]:
 
 @app.command()
 def run(
-    dataset: str = typer.Option(..., help="'simulated:<preset>' (tiny, ci, default, full) or 'ds001506'; fixes the evaluation resolution."),
-    data: Optional[Path] = typer.Option(None, help="Dataset folder (default: $RECONBENCH_DATA)."),
+    dataset: str = typer.Option(..., help="'ds001506', 'god', 'simulated:<preset>' or 'simulated-god:<preset>' (tiny, ci, default, full); fixes layout and evaluation resolution."),
+    data: Optional[Path] = typer.Option(None, help="Dataset folder (default: $RECONBENCH_DATA, else ~/reconbench_data/DATASET with ':' as '-')."),
     out: Path = typer.Option(..., help="Results folder; finished cells in it are skipped."),
     subjects: Optional[list[str]] = typer.Option(None, help="Subjects (repeat or comma-separate); default: all in the data folder."),
     methods: Optional[list[str]] = typer.Option(None, help="Methods as NAME or NAME:PARAM_SET (repeat or comma-separate); default: all."),
@@ -149,15 +151,14 @@ def run(
     cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none)."),
 ) -> None:
     """Run the grid (method x parameter set x subject x seed) and score every test set."""
-    from reconbench.bench.runner import print_summary, run_benchmark
-    from reconbench.core.paths import data_root
+    from reconbench.bench.runner import print_summary, resolve_run_data, run_benchmark
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError as exc:
         raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
     summary = run_benchmark(
-        dataset, data_root(data), out, subjects=_split_list(subjects), methods=_split_list(methods), seeds=seed_list,
+        dataset, resolve_run_data(dataset, data), out, subjects=_split_list(subjects), methods=_split_list(methods), seeds=seed_list,
         metrics=_split_list(metrics), methods_dir=methods_dir, stimuli_dir=stimuli, jobs=jobs, scheduler=scheduler,
         threads=threads, force=force, retry_failed=retry_failed, leaderboard=leaderboard_writer if leaderboard else None,
         progress=True, cell_timeout=cell_timeout, cell_memory=cell_memory,
@@ -192,7 +193,8 @@ def list_command(
 @app.command()
 def bench(
     preset: str = typer.Option("default", help="Simulated preset: tiny, ci, default or full."),
-    data: Optional[Path] = typer.Option(None, help="Data folder (default: $RECONBENCH_DATA, else ~/reconbench_data/simulated-PRESET); simulated there if absent."),
+    layout: str = typer.Option("ds001506", help="File layout of the simulated data: ds001506 (dataset simulated:PRESET) or god (simulated-god:PRESET)."),
+    data: Optional[Path] = typer.Option(None, help="Data folder (default: $RECONBENCH_DATA, else ~/reconbench_data/simulated-PRESET, or simulated-god-PRESET); simulated there if absent."),
     out: Optional[Path] = typer.Option(None, help="Results folder (default: results/PRESET)."),
     jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
     subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: sub-01 for the default preset, every subject otherwise)."),
@@ -207,7 +209,7 @@ def bench(
     """The main job: simulate PRESET if absent, run every method on it (seed 0), write results and leaderboard."""
     from reconbench.bench.runner import print_summary, run_preset
 
-    summary = run_preset(preset, data=data, out=out, jobs=jobs, subjects=_split_list(subjects),
+    summary = run_preset(preset, layout=layout, data=data, out=out, jobs=jobs, subjects=_split_list(subjects),
                          methods=_split_list(methods), methods_dir=methods_dir, scheduler=scheduler, threads=threads, force=force,
                          leaderboard=leaderboard_writer, progress=True, cell_timeout=cell_timeout, cell_memory=cell_memory)
     print_summary(summary)

@@ -58,7 +58,8 @@ def truncate(root: Path) -> str:
 
 
 def remove_file(root: Path) -> str:
-    name = "sub-03_perceptionLetterImage_original_VC.h5"
+    # A missing test session is information (sessions as held); a missing training file is a problem.
+    name = "sub-03_perceptionNaturalImageTraining_original_VC.h5"
     (root / name).unlink()
     return name
 

@@ -48,8 +48,7 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
-from reconbench.datasets.ds001506.layout import SESSIONS, TEST_SET_SESSIONS
-from reconbench.datasets.ds001506.loader import session_file
+from reconbench.datasets.layouts import detect_layout
 from reconbench.datasets.simulated.ground_truth import read_categories, read_noise_free
 from reconbench.datasets.splits import load_split
 from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
@@ -128,11 +127,9 @@ def _data_stamp(root: str, subject: str) -> list:
     """Size and modification time of the subject's data files and the split manifest: a file
     rewritten during a run's process's life gets a new shared split, never the old one."""
     stamp = []
-    for session in SESSIONS:
-        path = session_file(root, subject, session, required=False)
-        if path is not None:
-            stat = path.stat()
-            stamp.append([path.name, stat.st_size, stat.st_mtime_ns])
+    for path in detect_layout(root).subject_files(root, subject):
+        stat = path.stat()
+        stamp.append([path.name, stat.st_size, stat.st_mtime_ns])
     manifest = Path(root) / "reconbench_split.json"
     if manifest.is_file():
         stat = manifest.stat()
@@ -145,7 +142,8 @@ def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
     noise_free = read_noise_free(root, subject)
     by_test_set = None
     if noise_free is not None:
-        by_test_set = {test_set: noise_free[session] for test_set, session in TEST_SET_SESSIONS.items() if session in noise_free}
+        sessions = detect_layout(root).test_set_sessions
+        by_test_set = {test_set: noise_free[session] for test_set, session in sessions.items() if session in noise_free}
     return GroundTruthView(categories=read_categories(root), noise_free=by_test_set)
 
 

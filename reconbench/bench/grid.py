@@ -15,8 +15,8 @@ from reconbench.bench.cell import CellSpec
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
 from reconbench.core.method import Method, params_hash
-from reconbench.datasets.ds001506.layout import SESSIONS
-from reconbench.datasets.ds001506.loader import default_image_size, session_file
+from reconbench.datasets.ds001506.loader import default_image_size
+from reconbench.datasets.layouts import layouts_found
 from reconbench.datasets.simulated.ground_truth import noise_free_path, simulation_json_path, stimuli_tsv_path
 from reconbench.references import REFERENCES
 
@@ -31,9 +31,8 @@ def data_fingerprint(root: str | Path, subject: str) -> str:
     root = Path(root)
     # The image size the loader uses decides the evaluation resolution of simulated:tiny.
     parts: dict[str, Any] = {"image_size": default_image_size(root)}
-    for session in SESSIONS:
-        path = session_file(root, subject, session, required=False)
-        if path is not None:
+    for layout in layouts_found(root):
+        for path in layout.subject_files(root, subject):
             parts[path.name] = path.stat().st_size
     described = [simulation_json_path(root)] if simulation_json_path(root).is_file() else []
     for path in sorted(root.glob("stimulus_*.tsv")) + described:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from reconbench.bench.evaluator import default_metrics
 from reconbench.bench.registry import discover_methods
-from reconbench.bench.runner import default_bench_data
 from reconbench.core.method import params_hash
 from reconbench.datasets.catalog import CATALOG
 
@@ -48,8 +47,10 @@ def print_listing(methods_dir: str | Path | None = None) -> None:
         size = dataset.evaluation_size
         if dataset.kind == "simulated":
             subjects = ", ".join(dataset.subjects)
-            where = f"reconbench simulate --preset {dataset.preset} (bench default: {default_bench_data(dataset.preset)})"
+            where = f"{dataset.simulate_command(dataset.default_folder())} (run and bench default folder)"
+        elif dataset.kind == "god":
+            subjects, where = ", ".join(dataset.subjects), f"the GOD files Subject<N>.h5 from figshare 7387130 (--data, default {dataset.default_folder()}) + your stimulus folder"
         else:
-            subjects, where = ", ".join(dataset.subjects), "the preprocessed OpenNeuro ds001506 files (--data) + your stimulus folder"
+            subjects, where = ", ".join(dataset.subjects), f"the preprocessed ds001506 files (--data, default {dataset.default_folder()}) + your stimulus folder"
         datasets.add_row(name, "native size" if size is None else f"{size} x {size}", subjects, where)
     console.print(datasets)

@@ -35,12 +35,11 @@ from reconbench.bench.executors import execute
 from reconbench.bench.grid import build_cells, parse_method_selection
 from reconbench.bench.registry import discover_methods
 from reconbench.core.errors import ReconbenchError
-from reconbench.core.paths import DATA_ENV
 from reconbench.core.stage_cache import default_stage_cache
-from reconbench.datasets.catalog import get_dataset
-from reconbench.datasets.ds001506.loader import list_subjects
-from reconbench.datasets.simulated.ground_truth import simulated_preset
-from reconbench.datasets.simulated.simulate import PRESETS, simulate
+from reconbench.datasets.catalog import SIMULATED_GOD, get_dataset
+from reconbench.datasets.layouts import detect_layout
+from reconbench.datasets.simulated.ground_truth import read_simulation_info, simulated_preset
+from reconbench.datasets.simulated.simulate import LAYOUTS, PRESETS, simulate
 from reconbench.store.results import ResultStore
 
 #: Seeds are handed to numpy and torch generators, which take unsigned 32-bit values.
@@ -89,8 +88,10 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
 
 
 #: Default wall-clock limit of one cell's method process (seconds), per dataset:
-#: several times the slowest built-in cell measured on 2 CPU cores.
+#: several times the slowest built-in cell measured on 2 CPU cores (a preset's
+#: limit is the same in either layout).
 DEFAULT_CELL_TIMEOUT = {"simulated:tiny": 600.0, "simulated:ci": 1800.0, "simulated:default": 2 * 3600.0, "simulated:full": 12 * 3600.0}
+DEFAULT_CELL_TIMEOUT.update({f"{SIMULATED_GOD}:{name.split(':')[1]}": value for name, value in list(DEFAULT_CELL_TIMEOUT.items())})
 #: Default for datasets not listed above (real data).
 FALLBACK_CELL_TIMEOUT = 24 * 3600.0
 
@@ -215,14 +216,17 @@ def run_benchmark(
     """
     started = time.perf_counter()
     data = Path(data)
+    entry = get_dataset(dataset)
     if not data.is_dir():
-        raise ReconbenchError(f"data folder {data} does not exist; pass --data or run 'reconbench simulate'")
+        if entry.kind == "simulated":
+            raise ReconbenchError(f"data folder {data} does not exist; create it with: {entry.simulate_command(data)} (or run 'reconbench bench', which simulates it)")
+        raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
     check_run_options(seeds, jobs, threads)
     check_out_folder(Path(out), data, stimuli_dir)
-    get_dataset(dataset).check_folder(data)
+    entry.check_folder(data)
     available = discover_methods(methods_dir)
     selection = parse_method_selection(methods, available)
-    all_subjects = list_subjects(data)
+    all_subjects = detect_layout(data).list_subjects(data)
     if subjects:
         unknown = [s for s in subjects if s not in all_subjects]
         if unknown:
@@ -361,16 +365,28 @@ BENCH_METHODS: dict[str, tuple[str, ...]] = {
 }
 
 
-def default_bench_data(preset: str) -> Path:
-    """Where ``reconbench bench`` keeps its data: ``$RECONBENCH_DATA``, else
-    ``~/reconbench_data/simulated-<preset>``."""
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser() if env else Path.home() / "reconbench_data" / f"simulated-{preset}"
+def simulated_dataset_name(preset: str, layout: str = "ds001506") -> str:
+    """``simulated:<preset>`` (ds001506 layout) or ``simulated-god:<preset>`` (GOD layout)."""
+    return f"{SIMULATED_GOD}:{preset}" if layout == "god" else f"simulated:{preset}"
+
+
+def default_bench_data(preset: str, layout: str = "ds001506") -> Path:
+    """Where ``reconbench bench`` keeps its data: the dataset's default folder
+    (:meth:`reconbench.datasets.catalog.Dataset.default_folder`: ``$RECONBENCH_DATA``,
+    else ``~/reconbench_data/simulated-<preset>``, or ``simulated-god-<preset>``)."""
+    return get_dataset(simulated_dataset_name(preset, layout)).default_folder()
+
+
+def resolve_run_data(dataset: str, data: str | Path | None) -> Path:
+    """The data folder of ``reconbench run``: ``data`` if given, else the dataset's default
+    folder (the same rule as ``bench``; :meth:`~reconbench.datasets.catalog.Dataset.default_folder`)."""
+    return Path(data).expanduser() if data is not None else get_dataset(dataset).default_folder()
 
 
 def run_preset(
     preset: str = "default",
     *,
+    layout: str = "ds001506",
     data: str | Path | None = None,
     out: str | Path | None = None,
     jobs: int = 1,
@@ -394,9 +410,12 @@ def run_preset(
     """
     if preset not in PRESETS:
         raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    data = Path(data).expanduser() if data is not None else default_bench_data(preset)
+    if layout not in LAYOUTS:
+        raise ReconbenchError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    data = Path(data).expanduser() if data is not None else default_bench_data(preset, layout)
     check_run_options((0,), jobs, threads)
-    check_out_folder(Path(out) if out is not None else Path("results") / preset, data)
+    out = Path(out) if out is not None else Path("results") / (preset if layout == "ds001506" else f"{SIMULATED_GOD}-{preset}")
+    check_out_folder(out, data)
     found = simulated_preset(data)
     if found is None:
         if data.exists() and any(data.iterdir()):
@@ -406,12 +425,13 @@ def run_preset(
             )
         if data.exists():
             data.rmdir()
-        simulate(preset=preset, out=data, seed=0, force=False, progress=progress)
+        simulate(preset=preset, out=data, seed=0, force=False, progress=progress, layout=layout)
     elif found != preset:
         raise ReconbenchError(f"{data} holds the {found!r} preset, not {preset!r}; pass --data for another folder")
-    out = Path(out) if out is not None else Path("results") / preset
+    elif (read_simulation_info(data) or {}).get("layout", "ds001506") != layout:
+        raise ReconbenchError(f"{data} holds the {preset!r} preset in another layout than {layout!r}; pass --data for another folder")
     return run_benchmark(
-        f"simulated:{preset}", data, out, subjects=subjects or BENCH_SUBJECTS.get(preset),
+        simulated_dataset_name(preset, layout), data, out, subjects=subjects or BENCH_SUBJECTS.get(preset),
         methods=methods or BENCH_METHODS.get(preset), seeds=(0,),
         methods_dir=methods_dir, jobs=jobs, scheduler=scheduler, threads=threads, force=force, leaderboard=leaderboard,
         progress=progress, cell_timeout=cell_timeout, cell_memory=cell_memory,

@@ -1,11 +1,12 @@
 """The catalog of datasets: one :class:`Dataset` object per name.
 
-A dataset name (``ds001506``, ``simulated:<preset>``) is parsed here and
-nowhere else. Each entry knows its subjects, its sessions and its evaluation
-resolution, the side length at which the evaluator scores it (pinned, part of
-the evaluation recipe):
+A dataset name (``ds001506``, ``god``, ``simulated:<preset>``,
+``simulated-god:<preset>``) is parsed here and nowhere else. Each entry knows
+its file layout (:mod:`reconbench.datasets.layouts`), its subjects, its
+sessions, its default data folder and its evaluation resolution, the side
+length at which the evaluator scores it (pinned, part of the evaluation recipe):
 
-- ``ds001506`` (real data): 256 x 256;
+- ``ds001506`` and ``god`` (real data): 256 x 256;
 - a simulated preset whose stimuli are at least 256 px (``default``, ``full``):
   256 x 256, so simulated and real scores share a resolution;
 - a smaller simulated preset (``tiny``, for tests): its native stimulus size,
@@ -14,19 +15,26 @@ the evaluation recipe):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 from reconbench.core.errors import ReconbenchError
+from reconbench.core.paths import DATA_ENV
 from reconbench.datasets.ds001506.layout import SESSIONS
+from reconbench.datasets.god import layout as god_layout
+from reconbench.datasets.layouts import LAYOUTS, layouts_found
 from reconbench.datasets.simulated.ground_truth import simulated_preset, simulated_settings
-from reconbench.datasets.simulated.settings import SEPARATOR, dataset_name, settings_suffix, split_name
-from reconbench.datasets.simulated.simulate import PRESETS
+from reconbench.datasets.simulated.settings import SEPARATOR, settings_suffix, split_name
+from reconbench.datasets.simulated.simulate import PRESETS, god_subject
 
 #: Evaluation resolution of real data and of simulated presets with stimuli this large.
 REAL_EVALUATION_SIZE = 256
 REAL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
+GOD_SUBJECTS = tuple(f"Subject{n}" for n in range(1, 6))
+#: Prefix of the simulated datasets in the GOD layout (``reconbench simulate --layout god``).
+SIMULATED_GOD = "simulated-god"
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class Dataset:
     name : str
         As given to ``reconbench run --dataset``.
     kind : str
-        ``"ds001506"`` or ``"simulated"``.
+        ``"ds001506"``, ``"god"`` or ``"simulated"``.
     preset : str or None
         The simulator preset (simulated data only).
     subjects : tuple of str
@@ -46,6 +54,8 @@ class Dataset:
         Scoring resolution; None means the native stimulus size.
     sessions : mapping of str to str
         Session name -> the split part it feeds.
+    layout : str
+        The file layout its folder holds (a key of :data:`reconbench.datasets.layouts.LAYOUTS`).
     settings : mapping of str to number
         Simulator knobs changed from the preset (a sweep point,
         ``simulated:<preset>@<name>=<value>``; see
@@ -58,7 +68,20 @@ class Dataset:
     subjects: tuple[str, ...]
     evaluation_size: int | None
     sessions: Mapping[str, str]
+    layout: str = "ds001506"
     settings: Mapping[str, float | int] = field(default_factory=dict)
+
+    def default_folder(self) -> Path:
+        """The data folder when none is given: ``$RECONBENCH_DATA``, else
+        ``~/reconbench_data/<name>`` with ``:`` as ``-`` (``simulated:tiny`` ->
+        ``~/reconbench_data/simulated-tiny``). One rule for ``run`` and ``bench``."""
+        env = os.environ.get(DATA_ENV)
+        return Path(env).expanduser() if env else Path.home() / "reconbench_data" / self.name.replace(":", "-")
+
+    def simulate_command(self, folder: str | Path) -> str:
+        """The command that creates this (simulated) dataset in ``folder``."""
+        layout = " --layout god" if self.layout == "god" else ""
+        return f"reconbench simulate --preset {self.preset}{layout} --out {folder}"
 
     def evaluation_size_for(self, native_size: int) -> int:
         """The side length (pixels) at which this dataset is scored, given its native stimulus size."""
@@ -68,24 +91,46 @@ class Dataset:
         """Refuse a data folder that contradicts this dataset (the name fixes the
         evaluation resolution, so a wrong name would score at the wrong size)."""
         found = simulated_preset(root)
-        if self.kind == "simulated" and found is not None and found != self.preset:
-            raise ReconbenchError(f"--dataset {self.name} but {root} was simulated with preset {found!r}; use --dataset simulated:{found}")
+        layouts = layouts_found(root)
+        found_layout = layouts[0].name if len(layouts) == 1 else None
+        simulated_name = None
+        if found is not None:
+            simulated_name = f"{SIMULATED_GOD}:{found}" if found_layout == "god" else f"simulated:{found}"
+        base_name = self.name.partition(SEPARATOR)[0]
+        if self.kind == "simulated" and found is not None and simulated_name != base_name:
+            where = LAYOUTS[found_layout].title if found_layout else "an unknown"
+            raise ReconbenchError(f"--dataset {self.name} but {root} was simulated with preset {found!r}; use --dataset {simulated_name} ({where} layout)")
+        if self.kind != "simulated" and found is not None:
+            raise ReconbenchError(f"--dataset {self.name} but {root} is a simulated dataset (preset {found!r}); use --dataset {simulated_name}")
+        if found_layout is not None and found_layout != self.layout:
+            here, wanted = LAYOUTS[found_layout], LAYOUTS[self.layout]
+            raise ReconbenchError(
+                f"--dataset {self.name} reads the {wanted.title} layout ({wanted.file_hint}) but {root} holds the {here.title} layout "
+                f"({here.file_hint}); use --dataset {found_layout}"
+            )
         if self.kind == "simulated" and found is not None:
             recorded = simulated_settings(root)
             if dict(recorded) != dict(self.settings):
+                suffix = settings_suffix(recorded)
                 raise ReconbenchError(
                     f"--dataset {self.name} but {root} was simulated with settings "
-                    f"{settings_suffix(recorded) or '(none)'}; use --dataset {dataset_name(found, recorded)}"
+                    f"{suffix or '(none)'}; use --dataset {simulated_name}{SEPARATOR + suffix if suffix else ''}"
                 )
-        if self.kind == "ds001506" and found is not None:
-            raise ReconbenchError(f"--dataset ds001506 but {root} is a simulated dataset (preset {found!r}); use --dataset simulated:{found}")
 
 
 def _catalog() -> dict[str, Dataset]:
-    datasets = {"ds001506": Dataset("ds001506", "ds001506", None, REAL_SUBJECTS, REAL_EVALUATION_SIZE, SESSIONS)}
+    datasets = {
+        "ds001506": Dataset("ds001506", "ds001506", None, REAL_SUBJECTS, REAL_EVALUATION_SIZE, SESSIONS),
+        "god": Dataset("god", "god", None, GOD_SUBJECTS, REAL_EVALUATION_SIZE, god_layout.SESSIONS, layout="god"),
+    }
     for name, preset in PRESETS.items():
         size = REAL_EVALUATION_SIZE if preset.image_size >= REAL_EVALUATION_SIZE else None
         datasets[f"simulated:{name}"] = Dataset(f"simulated:{name}", "simulated", name, tuple(preset.subjects), size, SESSIONS)
+    for name, preset in PRESETS.items():
+        size = REAL_EVALUATION_SIZE if preset.image_size >= REAL_EVALUATION_SIZE else None
+        datasets[f"{SIMULATED_GOD}:{name}"] = Dataset(
+            f"{SIMULATED_GOD}:{name}", "simulated", name, tuple(god_subject(s) for s in preset.subjects), size, god_layout.SESSIONS, layout="god",
+        )
     return datasets
 
 

@@ -2,15 +2,19 @@
 
 The split of a subject is fixed by the data themselves:
 
-- ``train``: every trial of the ``NaturalImageTraining`` session (all
-  repetitions), one image per unique stimulus;
+- ``train``: every trial of the training session (ds001506
+  ``NaturalImageTraining``; GOD ``DataType == 1``), all repetitions, one image
+  per unique stimulus;
 - the validation fold inside ``train``: the ``ceil(10 %)`` training stimuli
   whose ``sha256("reconbench-validation-v1:" + id)`` is smallest. It depends
   only on the set of ids, never on file order, machine or random state, and all
   repetitions of a stimulus fall on the same side;
-- test sets ``natural`` (``NaturalImageTest``), ``shapes`` (``ArtificialImage``)
-  and ``letters`` (``LetterImage``): trials averaged per stimulus id. A method
-  receives fMRI and ids only; the images go to the evaluator.
+- test sets ``natural`` (``NaturalImageTest``; GOD ``DataType == 2``), ``shapes``
+  (``ArtificialImage``), ``letters`` (``LetterImage``) and GOD's ``imagery``
+  (``DataType == 3``, scored only with user-provided images): trials averaged per
+  stimulus id. Only the test sets the folder holds are loaded
+  (:mod:`reconbench.datasets.layouts`). A method receives fMRI and ids only;
+  the images go to the evaluator.
 
 The manifest ``<root>/reconbench_split.json`` records, per subject and session,
 the file's sha256 and stimulus ids, the train / validation / test ids, the
@@ -41,25 +45,18 @@ from reconbench.core.atomic import write_text
 from reconbench.core.errors import DataError
 from reconbench.core.hashing import json_hash, sha256_file, sha256_text
 from reconbench.core.paths import cache_dir, data_root
-from reconbench.core.types import TEST_SETS, Split, TestInput, TrainData
+from reconbench.core.types import Split, TestInput, TrainData
 from reconbench.datasets.ds001506.loader import (
     EXTRA_IMAGES_DIR,
-    SESSIONS,
-    TEST_SET_SESSIONS,
-    TRAIN_SESSION,
     SubjectData,
     average_repetitions,
     default_stimuli_dir,
     index_stimulus_images,
     list_extra_images,
-    list_subjects,
     load_stimulus_images,
-    load_subject,
-    read_stimulus_ids,
     resolve_image_path,
-    session_file,
-    session_table,
 )
+from reconbench.datasets.layouts import DS001506, Layout, detect_layout, load_held_subject, optional_images_state, session_tables
 
 MANIFEST_NAME = "reconbench_split.json"
 MANIFEST_FORMAT = "reconbench-split/1"
@@ -111,21 +108,24 @@ def _overall_hash(body: Mapping) -> str:
 # Manifest building
 
 
-def _subject_entry(ids_by_session: Mapping[str, np.ndarray], paths: Mapping[str, Path]) -> dict:
+def _subject_entry(ids_by_session: Mapping[str, np.ndarray], paths: Mapping[str, Path], layout: Layout = DS001506) -> dict:
     sessions = {}
+    digests: dict[Path, str] = {}  # a GOD file holds every session: hash it once
     for name, ids in ids_by_session.items():
+        if paths[name] not in digests:
+            digests[paths[name]] = file_sha256(paths[name])
         sessions[name] = {
             "file": paths[name].name,
-            "sha256": file_sha256(paths[name]),
-            "part": SESSIONS[name],
+            "sha256": digests[paths[name]],
+            "part": layout.sessions[name],
             "n_trials": int(len(ids)),
             "stimulus_ids": sorted(set(str(i) for i in ids)),
         }
     entry: dict = {"sessions": sessions}
-    if TRAIN_SESSION in sessions:
-        entry["train"] = sessions[TRAIN_SESSION]["stimulus_ids"]
+    if layout.train_session in sessions:
+        entry["train"] = sessions[layout.train_session]["stimulus_ids"]
         entry["validation"] = validation_ids(entry["train"])
-    entry["test"] = {part: sessions[name]["stimulus_ids"] for part, name in TEST_SET_SESSIONS.items() if name in sessions}
+    entry["test"] = {part: sessions[name]["stimulus_ids"] for part, name in layout.test_set_sessions.items() if name in sessions}
     return entry
 
 
@@ -164,25 +164,27 @@ def build_split_manifest(root: str | Path | None = None, *, stimuli_dir: str | P
     """
     root = data_root(root)
     stimuli_dir = Path(stimuli_dir) if stimuli_dir is not None else default_stimuli_dir(root)
-    subjects = list_subjects(root)
-    if not subjects:
-        raise DataError(f"no session files (sub-XX_perception<Session>_original_VC.h5) in {root}")
-    tables = {name: session_table(root, name, stimuli_dir) for name in SESSIONS}
+    layout = detect_layout(root)
+    subjects = layout.list_subjects(root)
+    tables = session_tables(root, layout, stimuli_dir)
     index = index_stimulus_images(stimuli_dir)
     subject_entries = {}
     where: dict[str, str] = {}
     for subject in subjects:
         paths = {}
         ids_by_session = {}
-        for name in SESSIONS:
-            path = session_file(root, subject, name, required=False)
-            if path is None:
+        for name, path, read in layout.iter_sessions(root, subject, tables, ids_only=True):
+            if isinstance(read, DataError):
+                raise read
+            if read is None:
                 continue
             paths[name] = path
-            ids_by_session[name], _ = read_stimulus_ids(path, table=tables[name])
+            ids_by_session[name] = read.stimulus_ids
+            if name in layout.optional_image_sessions and optional_images_state(read.stimulus_ids, index)[0] == "none":
+                continue  # imagery without images: recorded by id, no image to hash
             for stimulus_id in ids_by_session[name]:
                 where.setdefault(str(stimulus_id), str(path))
-        subject_entries[subject] = _subject_entry(ids_by_session, paths)
+        subject_entries[subject] = _subject_entry(ids_by_session, paths, layout)
     body = {
         "format": MANIFEST_FORMAT,
         "validation_rule": f"ceil({VALIDATION_FRACTION} * n_train) training ids with the smallest sha256('{VALIDATION_SALT}' + id)",
@@ -415,10 +417,10 @@ def load_split(
     progress : bool
         Show progress bars.
     test_sets : iterable of str, optional
-        Test sets to load (default all of ``natural``, ``shapes``, ``letters``).
-        Every requested test set's file must exist: a missing file is an
-        error, so a run never silently scores fewer test sets. Pass a subset
-        when only some files are available.
+        Test sets to load. Default: every test set the folder holds with its
+        images (ds001506: ``natural``, ``shapes``, ``letters`` as present;
+        GOD: ``natural``, and ``imagery`` when the user provided its images);
+        at least one is needed. A requested test set must be present.
     extra_images : bool
         Load ``<root>/extra_images/`` (if present) into ``train.extra_images``,
         after checking it against the manifest and against the test images.
@@ -440,23 +442,41 @@ def load_split(
         manifest, or a test stimulus that is also a training stimulus.
     """
     root = data_root(root)
-    wanted = list(TEST_SETS) if test_sets is None else list(test_sets)
-    for name in wanted:
-        if name not in TEST_SET_SESSIONS:
-            raise DataError(f"unknown test set {name!r}; expected some of {list(TEST_SETS)}")
-    sessions = [TRAIN_SESSION] + [TEST_SET_SESSIONS[name] for name in wanted]
-    data = load_subject(root, subject, stimuli_dir=stimuli_dir, image_size=image_size, progress=progress, sessions=sessions)
+    layout = detect_layout(root)
+    if test_sets is None:
+        sessions = None
+    else:
+        wanted = list(test_sets)
+        for name in wanted:
+            if name not in layout.test_set_sessions:
+                raise DataError(f"unknown test set {name!r}; expected some of {list(layout.test_set_sessions)} ({layout.title})")
+        sessions = [layout.train_session] + [layout.test_set_sessions[name] for name in wanted]
+    held = load_held_subject(root, subject, stimuli_dir=stimuli_dir, image_size=image_size, progress=progress, sessions=sessions)
+    data = held.data
+    if test_sets is not None:
+        for name in wanted:
+            reason = held.unscored.get(layout.test_set_sessions[name])
+            if reason:
+                raise DataError(f"{subject}: test set {name!r} cannot be scored: {reason}")
+    else:
+        wanted = held.scorable_test_sets
+        if not wanted:
+            present = [name for name in data.sessions if name != layout.train_session]
+            raise DataError(
+                f"{subject} in {root}: no test session to score ({'only ' + ', '.join(present) + ' without images' if present else 'none present'}); "
+                f"a run needs the training session and at least one of {', '.join(s for s in layout.test_set_sessions.values())}"
+            )
     stimuli_path = Path(stimuli_dir) if stimuli_dir is not None else default_stimuli_dir(data.root)
 
     manifest, manifest_path = _ensure_manifest(data.root, stimuli_path)
     ids_by_session = {name: session.stimulus_ids for name, session in data.sessions.items()}
-    entry = _subject_entry(ids_by_session, {n: s.path for n, s in data.sessions.items()})
+    entry = _subject_entry(ids_by_session, {n: s.path for n, s in data.sessions.items()}, layout)
     image_hashes = {stimulus_id: file_sha256(path) for stimulus_id, path in data.image_paths.items()}
     extra_paths = list_extra_images(data.root) if extra_images else []
     extra_hashes = extra_image_hashes(data.root, extra_paths) if extra_images else None
     check_against_manifest(manifest, manifest_path, {"subject": subject, "entry": entry}, image_hashes, extra_hashes)
 
-    train_session = data.sessions[TRAIN_SESSION]
+    train_session = data.sessions[layout.train_session]
     train_ids, trial_image_index = np.unique(train_session.stimulus_ids, return_inverse=True)
     train_images = _stack_images(data, train_ids)
     extra = np.stack(load_stimulus_images(extra_paths, data.image_size)).astype(np.float32, copy=False) if extra_paths else None
@@ -474,7 +494,7 @@ def load_split(
     test_inputs = {}
     test_images = {}
     for name in wanted:
-        session = data.sessions[TEST_SET_SESSIONS[name]]
+        session = data.sessions[layout.test_set_sessions[name]]
         ids, averaged, _ = average_repetitions(session.fmri, session.stimulus_ids)
         test_inputs[name] = TestInput(name=name, fmri=averaged, stimulus_ids=ids)
         test_images[name] = (ids, _stack_images(data, ids))

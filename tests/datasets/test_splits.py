@@ -136,8 +136,11 @@ def test_no_test_stimulus_in_train(split):
 def test_split_for_a_subset_of_test_sets(dataset_copy):
     root = dataset_copy
     (root / "sub-01_perceptionLetterImage_original_VC.h5").unlink()
+    # Sessions as held: without a test set named, the ones present are loaded ...
+    assert set(load_split(root, "sub-01", image_size=4).test_inputs) == {"natural", "shapes"}
+    # ... but a test set asked for by name must be there.
     with pytest.raises(DataError, match="missing file: .*sub-01_perceptionLetterImage"):
-        load_split(root, "sub-01", image_size=4)
+        load_split(root, "sub-01", image_size=4, test_sets=["letters"])
     partial = load_split(root, "sub-01", image_size=4, test_sets=["natural", "shapes"])
     assert set(partial.test_inputs) == {"natural", "shapes"}
     with pytest.raises(DataError, match="unknown test set 'faces'"):

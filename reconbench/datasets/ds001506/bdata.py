@@ -64,7 +64,7 @@ class SessionData:
         return {roi: int(x.shape[1]) for roi, x in self.fmri.items()}
 
 
-def _open_bdata(path: Path):
+def open_bdata(path: Path):
     """Load a BData file with bdpy, turning low-level failures into a DataError naming the file."""
     import bdpy
 
@@ -94,21 +94,25 @@ def _key_columns(bdata, key: str) -> np.ndarray:
     return np.asarray(index, dtype=bool)
 
 
-def _stimulus_ids(bdata, path: Path, table: StimulusTable | None) -> tuple[np.ndarray, str]:
+def _stimulus_ids(bdata, path: Path, table: StimulusTable | None, rows: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """Find the column that holds the stimulus of each trial and turn it into ids.
 
     Tries, for every column of ``stimulus_name``, ``Label``, ``stimulus_id`` and
     ``image_index``: a value map (``stimulus_name``), the stimulus table's
     stimulus ids, the ImageNet float id pattern, and the table's image index.
     Among columns that convert, the one that distinguishes most stimuli wins.
+    ``rows`` (boolean, shape (T,)) restricts everything to those trials (one
+    session of a file that holds several, as the GOD files do).
     """
     keys = list(bdata.metadata.key)
-    n_trials = bdata.dataset.shape[0]
+    n_trials = bdata.dataset.shape[0] if rows is None else int(np.count_nonzero(rows))
     candidates: list[tuple[int, int, str, list[str]]] = []  # (n_unique, priority, source, ids)
 
     if "stimulus_name" in keys and "stimulus_name" in bdata.get_vmap_keys():
         try:
             names = [_strip_image_extension(str(n)) for n in bdata.get_labels("stimulus_name")]
+            if rows is not None:
+                names = [n for n, keep in zip(names, rows) if keep]
         except KeyError as exc:
             raise DataError(f"{path}: stimulus_name value {exc} has no entry in /vmap/stimulus_name") from None
         if "n/a" in names:
@@ -119,6 +123,8 @@ def _stimulus_ids(bdata, path: Path, table: StimulusTable | None) -> tuple[np.nd
         if key not in keys:
             continue
         columns = np.asarray(bdata.get(key), dtype=float)
+        if rows is not None:
+            columns = columns[rows]
         for j in range(columns.shape[1]):
             values = columns[:, j]
             if not np.all(np.isfinite(values)):
@@ -164,7 +170,7 @@ def read_stimulus_ids(path: str | Path, *, table: StimulusTable | None = None) -
     path = Path(path)
     if not path.is_file():
         raise DataError(f"missing file: {path}")
-    bdata = _open_bdata(path)
+    bdata = open_bdata(path)
     return _stimulus_ids(bdata, path, table)
 
 
@@ -223,13 +229,42 @@ def read_session(path: str | Path, session: str, *, table: StimulusTable | None 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"missing file: {path}")
-    bdata = _open_bdata(path)
+    return decode_session(open_bdata(path), path, session, table=table)
+
+
+def decode_session(
+    bdata, path: Path, session: str, *, table: StimulusTable | None = None, rows: np.ndarray | None = None,
+    ids: tuple[np.ndarray, str] | None = None,
+) -> SessionData:
+    """Decode the trials of one session from an opened BData file (see :func:`read_session`).
+
+    Parameters
+    ----------
+    bdata : bdpy.BData
+        As returned by :func:`open_bdata`.
+    path : Path
+        The file it was read from (for messages).
+    session : str
+    table : StimulusTable, optional
+    rows : ndarray of bool, shape (T_file,), optional
+        The trials of this session when the file holds several sessions (GOD's
+        ``DataType``); z-scoring then sees these trials only, so no statistic of
+        one session reaches another.
+    ids : (ndarray (T,), str), optional
+        The stimulus ids and their source when the caller decoded them
+        (otherwise the label columns are searched).
+
+    Returns
+    -------
+    SessionData
+    """
     keys = list(bdata.metadata.key)
     dataset = np.asarray(bdata.dataset, dtype=np.float64)
+    if rows is not None:
+        dataset = dataset[rows]
     n_trials = dataset.shape[0]
     if n_trials == 0:
-        raise DataError(f"{path}: /dataset has no rows (trials)")
-
+        raise DataError(f"{path}: /dataset has no rows (trials)" + ("" if rows is None else f" for session {session}"))
     # Columns of each base ROI (bdpy's selector), then the unions.
     roi_columns: dict[str, np.ndarray] = {}
     for roi in BASE_ROIS:
@@ -268,18 +303,22 @@ def read_session(path: str | Path, session: str, *, table: StimulusTable | None 
     if "Run" not in keys:
         raise DataError(f"{path}: missing key 'Run' (the run of each trial, needed for per-run z-scoring)")
     run_columns = np.asarray(bdata.get("Run"), dtype=float)
+    if rows is not None:
+        run_columns = run_columns[rows]
     if run_columns.shape != (n_trials, 1) or not np.all(np.isfinite(run_columns)):
         raise DataError(f"{path}: 'Run' has shape {run_columns.shape} with finite values expected in shape ({n_trials}, 1)")
     runs = run_columns[:, 0].astype(np.int64)
     groups = runs
     if "Session" in keys:
         session_column = np.asarray(bdata.get("Session"), dtype=float)
+        if rows is not None:
+            session_column = session_column[rows]
         if session_column.shape == (n_trials, 1) and np.all(np.isfinite(session_column)):
             # Run numbers restart in each scanning session in some files; z-score per (session, run).
             _, groups = np.unique(np.column_stack([session_column[:, 0], runs]), axis=0, return_inverse=True)
             groups = groups.ravel()
 
-    stimulus_ids, label_source = _stimulus_ids(bdata, path, table)
+    stimulus_ids, label_source = ids if ids is not None else _stimulus_ids(bdata, path, table, rows)
     del dataset, bdata
     z = zscore_within_runs(voxels, groups, inplace=True).astype(np.float32)
     del voxels
@@ -310,3 +349,7 @@ def average_repetitions(fmri: Mapping[str, np.ndarray], stimulus_ids: np.ndarray
     ids, inverse, counts = np.unique(np.asarray(stimulus_ids, dtype=str), return_inverse=True, return_counts=True)
     averaged = {roi: average_trials(x, inverse, ids.shape[0]) for roi, x in fmri.items()}
     return ids, averaged, counts
+
+
+#: Public name of the label-column search, for readers of other layouts that hold several sessions per file.
+decode_stimulus_ids = _stimulus_ids

@@ -27,6 +27,19 @@ have), ``ROI_V1`` .. ``ROI_PPA``, ``ROI_LVC``, ``ROI_HVC``, ``ROI_VC``
 ``voxel_x/y/z``. Voxel columns are in a random order with ROIs interleaved, so
 a reader must select by key.
 
+``layout="god"`` (``reconbench simulate --layout god``) writes the same
+simulation in the Generic Object Decoding layout (:mod:`reconbench.datasets.god`)
+instead: one ``Subject<N>.h5`` per subject (``sub-01`` -> ``Subject1``) whose
+trials are told apart by a ``DataType`` column (1 training, 2 natural test, 3
+imagery), the float ImageNet id in one ``Label`` column (also keyed
+``stimulus_id``), ``stimulus_ImageNet{Training,Test}.tsv`` tables and no shapes
+or letters. Training and test trials are the very draws of the ds001506 layout.
+Imagery trials (``test_reps`` per test category, labelled with the category's
+synset as an integer) respond to half the mean noise-free response of the
+category's test images; no imagery image is written, so imagery is not scored
+unless a user adds images. Writing this layout changes nothing in the
+ds001506-layout output.
+
 Differences from ds001506 (by design): natural test images come from the same
 ``K`` latent categories as the training images (ds001506 test images are from
 categories absent in training); stimulus images are PNG; there are no
@@ -46,6 +59,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
@@ -73,6 +87,15 @@ from reconbench.datasets.splits import write_split_manifest
 
 ALL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
 EMBEDDING_DIM = 16
+#: File layouts the simulator writes.
+LAYOUTS = ("ds001506", "god")
+#: ds001506 session of the simulation -> GOD session it becomes in the GOD layout.
+GOD_SESSION_OF = {"NaturalImageTraining": "ImageNetTraining", "NaturalImageTest": "ImageNetTest"}
+
+
+def god_subject(subject: str) -> str:
+    """The GOD-layout name of a simulated subject: ``sub-01`` -> ``Subject1``."""
+    return f"Subject{ALL_SUBJECTS.index(subject) + 1}"
 
 
 @dataclass(frozen=True)
@@ -361,6 +384,81 @@ def _write_stimulus_table(path: Path, stimuli: list[Stimulus]) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+#: Random stream of the simulated imagery trials (the four ds001506 sessions use 0..3).
+IMAGERY_STREAM = 10
+#: Imagery responses are this fraction of the mean perception response of the imagined category.
+IMAGERY_GAIN = 0.5
+
+
+def _imagery_trials(config: Preset, encoding: em.SubjectEncoding, design: dict[str, list[Stimulus]], noise_free: dict[str, np.ndarray],
+                    seed: int, subject_number: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """GOD ``DataType`` 3: ``test_reps`` imagery trials per natural test category, one per run, labelled with the synset.
+
+    Returns ``(3, bold (T, V), runs (T,), labels (T,))``.
+    """
+    test = design["NaturalImageTest"]
+    categories = sorted({s.category for s in test})
+    signal = np.stack([
+        IMAGERY_GAIN * noise_free["NaturalImageTest"][[i for i, s in enumerate(test) if s.category == k]].mean(axis=0) for k in categories
+    ])
+    synsets = [int(np.floor(next(s.stimulus_id for s in test if s.category == k))) for k in categories]
+    rng = np.random.default_rng([seed, 100 + subject_number, IMAGERY_STREAM])
+    rows = np.concatenate([rng.permutation(len(categories)) for _ in range(config.test_reps)])
+    runs = np.repeat(np.arange(1, config.test_reps + 1), len(categories))
+    bold = em.simulate_trials(encoding, signal.astype(np.float32), rows, runs, config.noise, rng)
+    return 3, bold, runs, np.asarray([float(synsets[r]) for r in rows])
+
+
+def _write_god_bdata(path: Path, encoding: em.SubjectEncoding, parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    """Write one GOD-layout BData file: voxels, then ``DataType``, ``Run`` and ``Label`` (= ``stimulus_id``) columns.
+
+    ``parts``: ``(DataType, bold (T, V), runs (T,), labels (T,))`` per session; run numbers are
+    made unique across the file (each part continues after the last run of the previous one).
+    """
+    import h5py
+
+    n_vox = encoding.roi.size
+    n_cols = n_vox + 3
+    blocks, offset = [], 0
+    for datatype, bold, runs, labels in parts:
+        blocks.append(np.column_stack([bold.astype(np.float64), np.full(len(runs), float(datatype)), runs.astype(np.float64) + offset, labels]))
+        offset += int(runs.max())
+    keys, descriptions, rows = [], [], []
+
+    def add(key: str, description: str, row: np.ndarray) -> None:
+        keys.append(key)
+        descriptions.append(description)
+        rows.append(row)
+
+    def columns(start: int, stop: int) -> np.ndarray:
+        row = np.full(n_cols, np.nan)
+        row[start:stop] = 1.0
+        return row
+
+    add("VoxelData", "1 = VoxelData", columns(0, n_vox))
+    add("DataType", "1 = DataType (1 training, 2 test perception, 3 test imagery)", columns(n_vox, n_vox + 1))
+    add("Run", "1 = Run", columns(n_vox + 1, n_vox + 2))
+    add("Label", "1 = Label (ImageNet id; imagery: synset)", columns(n_vox + 2, n_vox + 3))
+    add("stimulus_id", "1 = stimulus id", columns(n_vox + 2, n_vox + 3))
+    unions = {"LVC": ("V1", "V2", "V3"), "HVC": ("LOC", "FFA", "PPA"), "VC": em.ROIS}
+    for name, members in [(r, (r,)) for r in em.ROIS] + list(unions.items()):
+        row = np.full(n_cols, np.nan)
+        row[:n_vox] = np.isin(encoding.roi, members).astype(float)
+        add(f"ROI_{name}", f"1 = ROI {name}", row)
+    for axis, label in enumerate("xyz"):
+        row = np.full(n_cols, np.nan)
+        row[:n_vox] = np.round(encoding.voxel_xyz[:, axis].astype(np.float64), 1)
+        add(f"voxel_{label}", f"Voxel {label} coordinate (mm)", row)
+    with h5py.File(path, "w", libver="earliest") as handle:
+        handle.create_dataset("dataset", data=np.concatenate(blocks), track_times=False)
+        gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+        gcpl.set_obj_track_times(False)
+        group = h5py.Group(h5py.h5g.create(handle.id, b"metadata", gcpl=gcpl))
+        group.create_dataset("key", data=np.array([k.encode() for k in keys]), track_times=False)
+        group.create_dataset("description", data=np.array([d.encode() for d in descriptions]), track_times=False)
+        group.create_dataset("value", data=np.vstack(rows), track_times=False)
+
+
 # ---------------------------------------------------------------------------
 # Main entry point
 
@@ -447,9 +545,10 @@ def simulate(
     force: bool = False,
     progress: bool = False,
     subjects: list[str] | None = None,
+    layout: str = "ds001506",
     settings: Mapping[str, float | int] | None = None,
 ) -> Path:
-    """Simulate a dataset in the ds001506 layout.
+    """Simulate a dataset in the ds001506 layout (or the GOD layout).
 
     Parameters
     ----------
@@ -466,6 +565,8 @@ def simulate(
     subjects : list of str, optional
         Subset of the preset's subjects (e.g. ``["sub-01"]``); a subject's
         files are the same whichever others are simulated.
+    layout : str
+        ``"ds001506"`` (default) or ``"god"`` (see the module docstring).
     settings : mapping, optional
         Knobs changed from the preset (a sweep point, see
         :mod:`reconbench.datasets.simulated.settings`), e.g. ``{"snr": 0.01}``;
@@ -497,6 +598,9 @@ def simulate(
     subjects = [s for s in config.subjects if s in subjects]
     if seed < 0:
         raise ReconbenchError(f"seed must be a non-negative integer, got {seed}")
+    if layout not in LAYOUTS:
+        raise ReconbenchError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    god = layout == "god"
 
     started = time.perf_counter()
     with atomic_path(out) as tmp, _progress_bar(progress) as bar:
@@ -505,9 +609,16 @@ def simulate(
         design = stimulus_design(config, seed)
         categories = stim.make_categories(config.n_categories, np.random.default_rng([seed, 1]))
         for session in SESSIONS:
-            _write_stimulus_table(tmp / f"stimulus_{session}.tsv", design[session])
+            if not god:
+                _write_stimulus_table(tmp / f"stimulus_{session}.tsv", design[session])
+            elif session in GOD_SESSION_OF:
+                _write_stimulus_table(tmp / f"stimulus_{GOD_SESSION_OF[session]}.tsv", design[session])
 
         small_images, small_masks, small_backgrounds = _render_all(config, seed, design, categories, tmp / "stimuli", bar)
+        if god:  # GOD has no shapes or letters: their images were rendered for the shared features only
+            for session in SESSIONS:
+                if session not in GOD_SESSION_OF:
+                    shutil.rmtree(tmp / "stimuli" / session)
         _render_extra(config, seed, categories, tmp / "extra_images", bar)
         features = _features(small_images, small_masks, small_backgrounds)
         all_stimuli = [s for session in SESSIONS for s in design[session]]
@@ -530,6 +641,7 @@ def simulate(
             signal = em.noise_free_responses(encoding, features, semantic, embedding, face_like, scene_like, reference)
             keys, descriptions, values = _metadata(encoding)
             noise_free: dict[str, np.ndarray] = {}
+            god_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (DataType, bold, runs, ids)
             for session_number, session in enumerate(SESSIONS):
                 rows = np.flatnonzero(session_of == session)
                 session_signal = signal[rows]
@@ -540,15 +652,27 @@ def simulate(
                 bold = em.simulate_trials(encoding, session_signal, stimulus_rows, runs, config.noise, rng)
                 index = np.array([design[session][r].image_index for r in stimulus_rows])
                 ids = np.array([design[session][r].stimulus_id for r in stimulus_rows])
-                write_bdata(tmp / f"{subject}_perception{session}_original_VC.h5", bold, runs, index, ids, keys, descriptions, values)
+                if not god:
+                    write_bdata(tmp / f"{subject}_perception{session}_original_VC.h5", bold, runs, index, ids, keys, descriptions, values)
+                elif session in GOD_SESSION_OF:
+                    god_parts.append((1 if session == "NaturalImageTraining" else 2, bold, runs, ids))
+            name = subject
+            if god:
+                name = god_subject(subject)
+                god_parts.append(_imagery_trials(config, encoding, design, noise_free, seed, subject_number))
+                _write_god_bdata(tmp / f"{name}.h5", encoding, god_parts)
+                noise_free = {
+                    (GOD_SESSION_OF[k.split("/")[0]] + k[len(k.split("/")[0]):]): v
+                    for k, v in noise_free.items() if k.split("/")[0] in GOD_SESSION_OF
+                }
             arrays = encoding.to_arrays()
             arrays.update(category_embedding=embedding, face_like=face_like, scene_like=scene_like)
-            write_npz(ground_truth_folder(tmp) / f"{subject}_encoding.npz", arrays)
-            write_npz(noise_free_path(tmp, subject), noise_free)
+            write_npz(ground_truth_folder(tmp) / f"{name}_encoding.npz", arrays)
+            write_npz(noise_free_path(tmp, name), noise_free)
             if task is not None:
                 bar.advance(task)
 
-        _write_ground_truth(tmp, config, seed, subjects, design, categories, settings)
+        _write_ground_truth(tmp, config, seed, subjects, design, categories, layout, settings)
         write_split_manifest(tmp)
     if progress:
         shown = f" with {settings_suffix(settings)}" if settings else ""
@@ -557,7 +681,8 @@ def simulate(
 
 
 def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[str], design: dict[str, list[Stimulus]],
-                       categories: list[stim.CategorySpec], settings: Mapping[str, float | int] | None = None) -> None:
+                       categories: list[stim.CategorySpec], layout: str = "ds001506",
+                       settings: Mapping[str, float | int] | None = None) -> None:
     knobs = asdict(config)
     knobs["noise"]["roi_snr_absolute"] = {roi: config.noise.roi_snr_of(roi) for roi in em.ROIS}
     document = {
@@ -565,8 +690,8 @@ def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[st
         "reconbench_version": __version__,
         "preset": config.name,
         "seed": seed,
-        "subjects": subjects,
-        "voxel_counts": {s: config.voxel_counts(s) for s in subjects},
+        "subjects": subjects if layout != "god" else [god_subject(s) for s in subjects],
+        "voxel_counts": {(s if layout != "god" else god_subject(s)): config.voxel_counts(s) for s in subjects},
         "knobs": knobs,
         "encoding_model": {
             "field_deg": em.FIELD_DEG,
@@ -585,11 +710,15 @@ def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[st
         "notes": "Natural test images are drawn from the same latent categories as the training images "
         "(unlike ds001506, whose test categories are absent from training).",
     }
+    if layout == "god":  # the key is absent from ds001506-layout folders, whose files stay as they were
+        document["layout"] = "god"
     simulation_json_path(root).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     lines = ["session\tname\tstimulus_id\tcategory\n"]
     for session in SESSIONS:
+        if layout == "god" and session not in GOD_SESSION_OF:
+            continue
         for s in design[session]:
-            lines.append(f"{session}\t{s.name}\t{s.stimulus_id:f}\t{s.category}\n")
+            lines.append(f"{GOD_SESSION_OF[session] if layout == 'god' else session}\t{s.name}\t{s.stimulus_id:f}\t{s.category}\n")
     stimuli_tsv_path(root).write_text("".join(lines), encoding="utf-8")
     extra = ["name\tcategory\n"] + [f"extra_{i:05d}\t{k}\n" for i, k in enumerate(extra_image_categories(config))]
     (ground_truth_folder(root) / "extra_images.tsv").write_text("".join(extra), encoding="utf-8")
