@@ -32,15 +32,36 @@ def synthetic_rows(n_methods: int = 10, n_images: dict | None = None, seed: int 
         for test_set, n in n_images.items():
             for metric in METRICS:
                 values = rng.random(n)
-                out.append(pd.DataFrame({
-                    "dataset": "simulated:default", "subject": "sub-01", "test_set": test_set, "method": f"m{m}",
-                    "param_set": "default", "params_hash": f"h{m}", "seed": 0, "metric": metric,
-                    "stimulus_id": [f"s{k:03d}" for k in range(n)], "value": values,
-                    "higher_is_better": metric != "lpips", "chance": 0.5 if metric in ("pairwise_identification", "alexnet2", "alexnet5") else np.nan,
-                    "kind": "method", "status": "ok", "error": "", "cell_key": f"c{m}", "config_hash": "x", "params": "{}",
-                    "code_version": "bench", "package_versions": "{}", "fit_seconds": 1.0, "reconstruct_seconds": 1.0,
-                    "score_seconds": 1.0, "peak_memory_mb": 1.0,
-                }))
+                out.append(
+                    pd.DataFrame(
+                        {
+                            "dataset": "simulated:default",
+                            "subject": "sub-01",
+                            "test_set": test_set,
+                            "method": f"m{m}",
+                            "param_set": "default",
+                            "params_hash": f"h{m}",
+                            "seed": 0,
+                            "metric": metric,
+                            "stimulus_id": [f"s{k:03d}" for k in range(n)],
+                            "value": values,
+                            "higher_is_better": metric != "lpips",
+                            "chance": 0.5 if metric in ("pairwise_identification", "alexnet2", "alexnet5") else np.nan,
+                            "kind": "method",
+                            "status": "ok",
+                            "error": "",
+                            "cell_key": f"c{m}",
+                            "config_hash": "x",
+                            "params": "{}",
+                            "code_version": "bench",
+                            "package_versions": "{}",
+                            "fit_seconds": 1.0,
+                            "reconstruct_seconds": 1.0,
+                            "score_seconds": 1.0,
+                            "peak_memory_mb": 1.0,
+                        }
+                    )
+                )
     return normalise(pd.concat(out, ignore_index=True))
 
 

@@ -229,18 +229,13 @@ def _report(problem) -> str:
     ours, theirs = _RESULTS["reconbench"], _RESULTS["sklearn"]
     lines = [
         f"data: {problem['source']}",
-        f"problem: {ours['n_trials']} trials x {ours['n_voxels']} voxels -> {ours['n_targets']} targets, "
-        f"{ours['n_alphas']} alphas, alpha per target",
-        f"reconbench RidgeDecoder: {ours['fit_seconds_min']:.2f} s (min of 3)  held-out R2 {ours['heldout_r2']:.4f}  "
-        f"pattern r {ours['heldout_pattern_r']:.4f}",
+        f"problem: {ours['n_trials']} trials x {ours['n_voxels']} voxels -> {ours['n_targets']} targets, {ours['n_alphas']} alphas, alpha per target",
+        f"reconbench RidgeDecoder: {ours['fit_seconds_min']:.2f} s (min of 3)  held-out R2 {ours['heldout_r2']:.4f}  pattern r {ours['heldout_pattern_r']:.4f}",
         f"sklearn RidgeCV:         {theirs['fit_seconds_min']:.2f} s           held-out R2 {theirs['heldout_r2']:.4f}  "
         f"pattern r {theirs['heldout_pattern_r']:.4f}",
         f"speed ratio sklearn / reconbench: {theirs['fit_seconds_min'] / ours['fit_seconds_min']:.1f}x",
     ]
     for key, label in (("voxels", "voxels"), ("samples", "trials")):
         if key in _RESULTS:
-            lines.append(
-                f"fit time vs {label}: "
-                + ", ".join(f"{n}: {t:.2f} s ({solver})" for n, (t, solver) in sorted(_RESULTS[key].items()))
-            )
+            lines.append(f"fit time vs {label}: " + ", ".join(f"{n}: {t:.2f} s ({solver})" for n, (t, solver) in sorted(_RESULTS[key].items())))
     return "\n".join(lines)

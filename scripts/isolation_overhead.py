@@ -56,9 +56,11 @@ def _records(results: Path) -> int:
         total_overhead += overhead
         counted += 1
     if counted:
-        print(f"\n{counted} isolated cells: {total_cell:.1f} s of cell wall time, {total_overhead:.1f} s of isolation overhead "
-              f"({total_overhead / counted:.2f} s per cell); overhead relative to the same cells in-process: "
-              f"{100 * total_overhead / max(total_cell - total_overhead, 1e-9):.2f}%")
+        print(
+            f"\n{counted} isolated cells: {total_cell:.1f} s of cell wall time, {total_overhead:.1f} s of isolation overhead "
+            f"({total_overhead / counted:.2f} s per cell); overhead relative to the same cells in-process: "
+            f"{100 * total_overhead / max(total_cell - total_overhead, 1e-9):.2f}%"
+        )
     return 0
 
 
@@ -81,8 +83,17 @@ def _measure(data: Path, methods: list[str], rounds: int, threads: int) -> int:
             method_name, _, param_set = name.partition(":")
             cls = get_method(method_name)
             params = cls.parameter_sets[param_set or "default"]
-            request = {"method": method_name, "methods_dir": None, "params": dict(params), "seed": 0, "threads": threads,
-                       "seal": True, "module": cls.__module__, "class": cls.__qualname__, "file": sys.modules[cls.__module__].__file__}
+            request = {
+                "method": method_name,
+                "methods_dir": None,
+                "params": dict(params),
+                "seed": 0,
+                "threads": threads,
+                "seal": True,
+                "module": cls.__module__,
+                "class": cls.__qualname__,
+                "file": sys.modules[cls.__module__].__file__,
+            }
             start = time.perf_counter()
             outcome = run_method(request, split.train, test_inputs, hidden=hidden)
             isolated = time.perf_counter() - start
@@ -103,16 +114,14 @@ def _measure(data: Path, methods: list[str], rounds: int, threads: int) -> int:
             entry["in_process"].append(in_process)
             entry["child"].append(outcome.fit.seconds + sum(t.seconds for t in outcome.test_sets.values()))
     shutdown()
-    print(f"cold first cell ({cold[0]}, includes starting the method-process server): "
-          f"isolated {cold[1]:.2f} s, in-process {cold[2]:.2f} s")
+    print(f"cold first cell ({cold[0]}, includes starting the method-process server): isolated {cold[1]:.2f} s, in-process {cold[2]:.2f} s")
     print(f"{'method':<28} {'in-process s':>12} {'isolated s':>10} {'child fit+rec s':>15} {'overhead s':>10} {'ratio':>7}")
     overheads = []
     for name, entry in results.items():
         iso, inp = statistics.median(entry["isolated"]), statistics.median(entry["in_process"])
         overheads.append(iso - inp)
         print(f"{name:<28} {inp:12.3f} {iso:10.3f} {statistics.median(entry['child']):15.3f} {iso - inp:10.3f} {iso / inp:7.3f}")
-    print(f"\nmedian per-cell overhead (isolated - in-process, medians of {rounds} rounds, cold call excluded): "
-          f"{statistics.median(overheads):.3f} s")
+    print(f"\nmedian per-cell overhead (isolated - in-process, medians of {rounds} rounds, cold call excluded): {statistics.median(overheads):.3f} s")
     return 0
 
 

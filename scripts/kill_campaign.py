@@ -140,15 +140,17 @@ def parse_args(argv=None):
     parser.add_argument("--threads", default="1")
     parser.add_argument("--stage-cache", choices=("on", "off"), default="on")
     parser.add_argument("--renames", default="all", help="'all', 'every:STEP', 'none' or a comma list of rename numbers")
-    parser.add_argument("--random", type=int, default=20,
-                        help="number of kills at random moments (two per fresh folder: a first run and its resumed run)")
+    parser.add_argument("--random", type=int, default=20, help="number of kills at random moments (two per fresh folder: a first run and its resumed run)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random kill moments")
     parser.add_argument("--code", type=Path, help="a source tree to put first on PYTHONPATH (default: the installed package)")
     parser.add_argument("--keep", action="store_true", help="keep each kill's folders (default: delete those that passed)")
     parser.add_argument("--parallel", type=int, default=1, help="kills at renames run this many at a time (each in its own folders)")
-    parser.add_argument("--cold", action="store_true",
-                        help="start every kill with an empty stage cache (default: kills after the clean run's last "
-                             "stage-cache rename start with the entries the clean run had written by then)")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start every kill with an empty stage cache (default: kills after the clean run's last "
+        "stage-cache rename start with the entries the clean run had written by then)",
+    )
     return parser.parse_args(argv)
 
 
@@ -182,13 +184,33 @@ class Campaign:
     def start(self, root: Path, stop_at: int | None = None) -> subprocess.Popen:
         (root / "tmp").mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "reconbench", "run", "--dataset", f"simulated:{self.args.preset}", "--data", str(self.data),
-            "--out", str(root / "out"), "--subjects", self.args.subjects, "--methods", self.args.methods,
-            "--metrics", self.args.metrics, "--threads", self.args.threads,
+            sys.executable,
+            "-m",
+            "reconbench",
+            "run",
+            "--dataset",
+            f"simulated:{self.args.preset}",
+            "--data",
+            str(self.data),
+            "--out",
+            str(root / "out"),
+            "--subjects",
+            self.args.subjects,
+            "--methods",
+            self.args.methods,
+            "--metrics",
+            self.args.metrics,
+            "--threads",
+            self.args.threads,
         ] + (["--methods-dir", str(self.args.methods_dir)] if self.args.methods_dir else [])
         return subprocess.Popen(
-            command, env=self.environment(root, stop_at), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            start_new_session=True, cwd=self.work,  # not the checkout: "python -m" puts the working folder first on sys.path
+            command,
+            env=self.environment(root, stop_at),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            cwd=self.work,  # not the checkout: "python -m" puts the working folder first on sys.path
         )
 
     def finish(self, root: Path, stop_at: int | None = None) -> tuple[float, str]:
@@ -267,8 +289,13 @@ class Campaign:
         self.hook_dir.mkdir(exist_ok=True)
         (self.hook_dir / "sitecustomize.py").write_text(HOOK)
         if not (self.data / "ground_truth" / "simulation.json").is_file():
-            subprocess.run([sys.executable, "-m", "reconbench", "simulate", "--preset", self.args.preset, "--out", str(self.data)],
-                           check=True, env=self.environment(self.work, None), stdout=subprocess.DEVNULL, cwd=self.work)
+            subprocess.run(
+                [sys.executable, "-m", "reconbench", "simulate", "--preset", self.args.preset, "--out", str(self.data)],
+                check=True,
+                env=self.environment(self.work, None),
+                stdout=subprocess.DEVNULL,
+                cwd=self.work,
+            )
         clean = self.work / "clean"
         shutil.rmtree(clean, ignore_errors=True)
         self.clean_seconds, _ = self.finish(clean, stop_at=0)
@@ -277,10 +304,13 @@ class Campaign:
         self.reference_out = self.listing(clean / "out")
         self.reference_stage = {f"stage/{p}" for p in self.listing(clean / "stage")}
         leftovers = self.campaign_processes(clean) + [p for p in (clean / "tmp").iterdir()]
-        print(f"clean run: {len(self.reference_rows)} rows, {len(self.reference)} renames "
-              f"({sum('stage/' in r[2] for r in self.reference)} in the stage cache, "
-              f"{sum('/cells/' in r[2] for r in self.reference)} of cell files), {self.clean_seconds:.1f} s; "
-              f"left behind by the clean run itself: {leftovers or 'nothing'}", flush=True)
+        print(
+            f"clean run: {len(self.reference_rows)} rows, {len(self.reference)} renames "
+            f"({sum('stage/' in r[2] for r in self.reference)} in the stage cache, "
+            f"{sum('/cells/' in r[2] for r in self.reference)} of cell files), {self.clean_seconds:.1f} s; "
+            f"left behind by the clean run itself: {leftovers or 'nothing'}",
+            flush=True,
+        )
 
     def kill_at_rename(self, k: int) -> dict:
         root = self.work / f"rename-{k:04d}"
@@ -319,8 +349,16 @@ class Campaign:
         time.sleep(0.2)  # let PR_SET_PDEATHSIG reach the method process
         after_kill = {"processes_left": self.campaign_processes(root), "tmp_left_by_kill": sorted(p.name for p in (root / "tmp").iterdir())}
         _, err = self.finish(root, stop_at=None)
-        result = {"k": k, "warm_stage_cache": warm, "landed": landed, "target": target, "same_target_as_clean": target == expected, **after_kill,
-                  **self.check(root), "rerun_repairs": [line for line in err.splitlines() if line.startswith("repaired")]}
+        result = {
+            "k": k,
+            "warm_stage_cache": warm,
+            "landed": landed,
+            "target": target,
+            "same_target_as_clean": target == expected,
+            **after_kill,
+            **self.check(root),
+            "rerun_repairs": [line for line in err.splitlines() if line.startswith("repaired")],
+        }
         self.cleanup(root, result)
         return result
 
@@ -347,9 +385,16 @@ class Campaign:
             tmp_after_kills |= {p.name for p in (root / "tmp").iterdir()}
         processes_left = self.campaign_processes(root)
         _, err = self.finish(root, stop_at=None)
-        result = {"group": group, "kills_requested": 2, "kills_landed": landed, "moments_s": moments,
-                  "tmp_left_by_kill": sorted(tmp_after_kills), "processes_left": processes_left, **self.check(root),
-                  "rerun_repairs": [line for line in err.splitlines() if line.startswith("repaired")]}
+        result = {
+            "group": group,
+            "kills_requested": 2,
+            "kills_landed": landed,
+            "moments_s": moments,
+            "tmp_left_by_kill": sorted(tmp_after_kills),
+            "processes_left": processes_left,
+            **self.check(root),
+            "rerun_repairs": [line for line in err.splitlines() if line.startswith("repaired")],
+        }
         self.cleanup(root, result)
         return result
 
@@ -374,9 +419,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     campaign = Campaign(args)
     campaign.prepare()
-    report = {"options": {k: str(v) for k, v in vars(args).items()}, "clean": {
-        "rows": len(campaign.reference_rows), "renames": len(campaign.reference), "seconds": round(campaign.clean_seconds, 1),
-        "rename_targets": [r[2] for r in campaign.reference]}, "renames": [], "random": []}
+    report = {
+        "options": {k: str(v) for k, v in vars(args).items()},
+        "clean": {
+            "rows": len(campaign.reference_rows),
+            "renames": len(campaign.reference),
+            "seconds": round(campaign.clean_seconds, 1),
+            "rename_targets": [r[2] for r in campaign.reference],
+        },
+        "renames": [],
+        "random": [],
+    }
     report_path = campaign.work / "report.json"
 
     def save():
@@ -391,20 +444,26 @@ def main(argv=None) -> int:
         for result in pool.map(campaign.random_kills, range((args.random + 1) // 2)):
             report["random"].append(result)
             save()
-            print(f"random kills {result['group']} at {result['moments_s']} s: {result['kills_landed']} of 2 landed; "
-                  f"rows_identical={result['rows_identical']} stray={len(result['stray_files'])} "
-                  f"missing={len(result['missing_files'])} tmp_left_by_kills={len(result['tmp_left_by_kill'])} "
-                  f"tmp_after_rerun={len(result['tmp_left'])} processes_left={len(result['processes_left'])}", flush=True)
+            print(
+                f"random kills {result['group']} at {result['moments_s']} s: {result['kills_landed']} of 2 landed; "
+                f"rows_identical={result['rows_identical']} stray={len(result['stray_files'])} "
+                f"missing={len(result['missing_files'])} tmp_left_by_kills={len(result['tmp_left_by_kill'])} "
+                f"tmp_after_rerun={len(result['tmp_left'])} processes_left={len(result['processes_left'])}",
+                flush=True,
+            )
         outcomes = pool.map(campaign.kill_at_rename, campaign.selected())
         for result in outcomes:
             k = result["k"]
             report["renames"].append(result)
             save()
-            print(f"rename {k}/{len(campaign.reference)} {result['target']}: landed={result['landed']} "
-                  f"same_target={result['same_target_as_clean']} rows_identical={result['rows_identical']} "
-                  f"stray={len(result['stray_files'])} missing={len(result['missing_files'])} "
-                  f"tmp_left_by_kill={len(result['tmp_left_by_kill'])} tmp_after_rerun={len(result['tmp_left'])} "
-                  f"processes_left={len(result['processes_left'])} repairs={len(result['rerun_repairs'])}", flush=True)
+            print(
+                f"rename {k}/{len(campaign.reference)} {result['target']}: landed={result['landed']} "
+                f"same_target={result['same_target_as_clean']} rows_identical={result['rows_identical']} "
+                f"stray={len(result['stray_files'])} missing={len(result['missing_files'])} "
+                f"tmp_left_by_kill={len(result['tmp_left_by_kill'])} tmp_after_rerun={len(result['tmp_left'])} "
+                f"processes_left={len(result['processes_left'])} repairs={len(result['rerun_repairs'])}",
+                flush=True,
+            )
     results = report["renames"] + report["random"]
     summary = {
         "renames_counted": len(campaign.reference),
@@ -423,8 +482,12 @@ def main(argv=None) -> int:
     report["summary"] = summary
     save()
     print("summary: " + json.dumps(summary), flush=True)
-    ok = (summary["reruns_rows_identical"] == summary["reruns"] and not summary["reruns_with_stray_files"]
-          and not summary["reruns_with_missing_files"] and not summary["processes_left"])
+    ok = (
+        summary["reruns_rows_identical"] == summary["reruns"]
+        and not summary["reruns_with_stray_files"]
+        and not summary["reruns_with_missing_files"]
+        and not summary["processes_left"]
+    )
     return 0 if ok else 1
 
 

@@ -47,8 +47,7 @@ def bench(preset: str, data: Path, out: Path, environment: Environment | None, m
     environment = environment or Environment("plain", {}, PLAIN_THREADS)
     env = environment.process_environment(os.environ)
     threads = environment.threads
-    command = [sys.executable, "-m", "reconbench", "bench", "--preset", preset, "--data", str(data), "--out", str(out),
-               "--threads", str(threads)]
+    command = [sys.executable, "-m", "reconbench", "bench", "--preset", preset, "--data", str(data), "--out", str(out), "--threads", str(threads)]
     if methods:
         command += ["--methods", methods]
     name = environment.name

@@ -37,7 +37,13 @@ def tiny_grid_run(tiny_data_dir, grid_methods_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("results") / "serial"
     return run_benchmark(
-        "simulated:tiny", tiny_data_dir, out, methods=GRID_METHODS, metrics=GRID_METRICS, methods_dir=grid_methods_dir, jobs=1,
+        "simulated:tiny",
+        tiny_data_dir,
+        out,
+        methods=GRID_METHODS,
+        metrics=GRID_METRICS,
+        methods_dir=grid_methods_dir,
+        jobs=1,
     )
 
 

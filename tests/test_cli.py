@@ -70,20 +70,21 @@ def remove_image(root: Path) -> str:
 
 
 def drop_roi(root: Path) -> str:
-    write_session_file(root / "sub-01_perceptionArtificialImage_original_VC.h5", session_specs()["ArtificialImage"],
-                       np.random.default_rng(5), drop_keys=("ROI_PPA",))
+    write_session_file(
+        root / "sub-01_perceptionArtificialImage_original_VC.h5", session_specs()["ArtificialImage"], np.random.default_rng(5), drop_keys=("ROI_PPA",)
+    )
     return "ROI_PPA"
 
 
 def nan_voxels(root: Path) -> str:
-    write_session_file(root / "sub-01_perceptionNaturalImageTest_original_VC.h5", session_specs()["NaturalImageTest"],
-                       np.random.default_rng(5), nan_voxel=True)
+    write_session_file(root / "sub-01_perceptionNaturalImageTest_original_VC.h5", session_specs()["NaturalImageTest"], np.random.default_rng(5), nan_voxel=True)
     return "NaN/inf voxel values"
 
 
 def wrong_shape(root: Path) -> str:
-    write_session_file(root / "sub-01_perceptionNaturalImageTest_original_VC.h5", session_specs()["NaturalImageTest"],
-                       np.random.default_rng(5), value_columns_delta=-3)
+    write_session_file(
+        root / "sub-01_perceptionNaturalImageTest_original_VC.h5", session_specs()["NaturalImageTest"], np.random.default_rng(5), value_columns_delta=-3
+    )
     return "/metadata/value has shape"
 
 
@@ -169,7 +170,7 @@ def test_run_refuses_bad_options_in_one_line(tiny_data_dir, tmp_path, capsys, ex
     data = tiny_data_dir
     argv = ["run", "--dataset", "simulated:tiny", "--data", str(data), "--out", str(tmp_path / "out"), "--methods", "mean_image"]
     if "--out" in extra:
-        argv = argv[:argv.index("--out")] + argv[argv.index("--out") + 2:]
+        argv = argv[: argv.index("--out")] + argv[argv.index("--out") + 2 :]
     code, out, err = run_main(argv + extra, capsys)
     assert code == 2 and "Traceback" not in err
     assert err.startswith("error: ") and err.count("\n") == 1 and match in err
@@ -232,9 +233,18 @@ def test_run_summary_prints_names_literally(capsys):
     from reconbench.bench.runner import RunSummary, print_summary
 
     summary = RunSummary(
-        out=Path("out[x]"), n_cells=2, n_run=2, n_skipped=0, n_failed=2, n_failed_total=2, seconds=1.0, rows=pd.DataFrame(),
-        failures=[("divide_and_conquer[default] sub-01 seed 0", "ValueError: [bold]x[/bold]"),
-                  ("divide_and_conquer[mixed_training] sub-01 seed 0", "ValueError: y")],
+        out=Path("out[x]"),
+        n_cells=2,
+        n_run=2,
+        n_skipped=0,
+        n_failed=2,
+        n_failed_total=2,
+        seconds=1.0,
+        rows=pd.DataFrame(),
+        failures=[
+            ("divide_and_conquer[default] sub-01 seed 0", "ValueError: [bold]x[/bold]"),
+            ("divide_and_conquer[mixed_training] sub-01 seed 0", "ValueError: y"),
+        ],
         repairs=["cell [k]: rows file is unreadable"],
     )
     print_summary(summary)
@@ -294,10 +304,24 @@ def test_cli_list_shows_a_one_file_method(grid_methods_dir) -> None:
 def test_cli_run_with_the_readme_example(tiny_data_dir, tmp_path) -> None:
     """The README's worked example: one file in a folder, run and shown on the leaderboard."""
     out = tmp_path / "mine"
-    result = CliRunner().invoke(app, [
-        "run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(out),
-        "--methods-dir", str(REPO / "examples"), "--methods", "my_lowres_ridge", "--metrics", "pixcorr,ssim",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--dataset",
+            "simulated:tiny",
+            "--data",
+            str(tiny_data_dir),
+            "--out",
+            str(out),
+            "--methods-dir",
+            str(REPO / "examples"),
+            "--methods",
+            "my_lowres_ridge",
+            "--metrics",
+            "pixcorr,ssim",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = load_results(out)
     assert set(rows["method"]) == {"my_lowres_ridge", "category-only"}  # no noise ceiling without pairwise_identification
@@ -313,8 +337,7 @@ def test_bench_simulates_when_absent_then_skips(tmp_path, monkeypatch) -> None:
     """The README's main command, cut down to one method: simulate, run, rerun."""
     monkeypatch.setenv("RECONBENCH_DATA", str(tmp_path / "data"))
     out = tmp_path / "results"
-    args = ["bench", "--preset", "tiny", "--out", str(out), "--methods-dir", str(REPO / "examples"),
-            "--methods", "my_lowres_ridge:default"]
+    args = ["bench", "--preset", "tiny", "--out", str(out), "--methods-dir", str(REPO / "examples"), "--methods", "my_lowres_ridge:default"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "ground_truth" / "simulation.json").is_file()

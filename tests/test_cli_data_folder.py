@@ -18,9 +18,15 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("dataset, folder", [
-    ("simulated:tiny", "simulated-tiny"), ("simulated-god:ci", "simulated-god-ci"), ("ds001506", "ds001506"), ("god", "god"),
-])
+@pytest.mark.parametrize(
+    "dataset, folder",
+    [
+        ("simulated:tiny", "simulated-tiny"),
+        ("simulated-god:ci", "simulated-god-ci"),
+        ("ds001506", "ds001506"),
+        ("god", "god"),
+    ],
+)
 def test_default_folder_without_environment(home, dataset, folder):
     assert resolve_run_data(dataset, None) == home / "reconbench_data" / folder
 
@@ -33,10 +39,13 @@ def test_run_and_bench_share_the_rule(home, monkeypatch):
     assert resolve_run_data("simulated:tiny", home / "given") == home / "given"
 
 
-@pytest.mark.parametrize("dataset, command", [
-    ("simulated:tiny", "reconbench simulate --preset tiny --out {}"),
-    ("simulated-god:tiny", "reconbench simulate --preset tiny --layout god --out {}"),
-])
+@pytest.mark.parametrize(
+    "dataset, command",
+    [
+        ("simulated:tiny", "reconbench simulate --preset tiny --out {}"),
+        ("simulated-god:tiny", "reconbench simulate --preset tiny --layout god --out {}"),
+    ],
+)
 def test_run_on_an_absent_simulated_folder_names_the_command(home, capsys, dataset, command, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--dataset", dataset, "--out", str(tmp_path / "out")])

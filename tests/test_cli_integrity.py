@@ -59,9 +59,15 @@ def test_run_summary_prints_bracketed_names_literally(capsys) -> None:
     from reconbench.bench.runner import RunSummary, print_summary
 
     summary = RunSummary(
-        out=Path("out"), n_cells=2, n_run=2, n_skipped=0, n_failed=2, n_failed_total=2, seconds=1.0, rows=pd.DataFrame(),
-        failures=[("divide_and_conquer[default] sub-01 seed 0", "ValueError: x"),
-                  ("divide_and_conquer[mixed_training] sub-01 seed 0", "ValueError: y")],
+        out=Path("out"),
+        n_cells=2,
+        n_run=2,
+        n_skipped=0,
+        n_failed=2,
+        n_failed_total=2,
+        seconds=1.0,
+        rows=pd.DataFrame(),
+        failures=[("divide_and_conquer[default] sub-01 seed 0", "ValueError: x"), ("divide_and_conquer[mixed_training] sub-01 seed 0", "ValueError: y")],
     )
     print_summary(summary)
     err = capsys.readouterr().err
@@ -72,8 +78,7 @@ def test_run_summary_prints_bracketed_names_literally(capsys) -> None:
 def _pid_namespace_available() -> bool:
     if shutil.which("unshare") is None:
         return False
-    done = subprocess.run(["unshare", "--pid", "--fork", sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True)
+    done = subprocess.run(["unshare", "--pid", "--fork", sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     return done.returncode == 0 and done.stdout.strip() == "1"
 
 
@@ -87,7 +92,9 @@ def test_sigterm_ends_a_command_running_as_pid_1(tmp_path) -> None:
     out = folder / "default"
     process = subprocess.Popen(
         ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-m", "reconbench", "simulate", "--preset", "default", "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120

@@ -8,8 +8,7 @@ import sys
 
 
 def test_python_m_reconbench_runs_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "reconbench", "--help"], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "COLUMNS": "200"})
+    result = subprocess.run([sys.executable, "-m", "reconbench", "--help"], capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     for command in ("simulate", "data", "weights", "list", "run", "leaderboard", "bench", "compare"):
         assert command in result.stdout

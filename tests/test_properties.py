@@ -36,13 +36,36 @@ values_strategy = st.lists(st.floats(allow_nan=True, allow_infinity=True, width=
 
 def _rows(values: list[float], key: str) -> pd.DataFrame:
     n = len(values)
-    return pd.DataFrame({
-        "dataset": "simulated:tiny", "subject": "sub-01", "test_set": "natural", "method": "m", "param_set": "default",
-        "params_hash": "h", "seed": 0, "metric": "pixcorr", "stimulus_id": [f"s{k:03d}" for k in range(n)], "value": values,
-        "higher_is_better": True, "chance": np.nan, "kind": "method", "status": "ok", "error": "", "cell_key": key,
-        "config_hash": "c", "params": "{}", "code_version": "v", "package_versions": "{}", "fit_seconds": 1.0,
-        "reconstruct_seconds": 1.0, "score_seconds": 1.0, "peak_memory_mb": 1.0, "threads": 1, "weights": "{}",
-    })
+    return pd.DataFrame(
+        {
+            "dataset": "simulated:tiny",
+            "subject": "sub-01",
+            "test_set": "natural",
+            "method": "m",
+            "param_set": "default",
+            "params_hash": "h",
+            "seed": 0,
+            "metric": "pixcorr",
+            "stimulus_id": [f"s{k:03d}" for k in range(n)],
+            "value": values,
+            "higher_is_better": True,
+            "chance": np.nan,
+            "kind": "method",
+            "status": "ok",
+            "error": "",
+            "cell_key": key,
+            "config_hash": "c",
+            "params": "{}",
+            "code_version": "v",
+            "package_versions": "{}",
+            "fit_seconds": 1.0,
+            "reconstruct_seconds": 1.0,
+            "score_seconds": 1.0,
+            "peak_memory_mb": 1.0,
+            "threads": 1,
+            "weights": "{}",
+        }
+    )
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -53,8 +76,13 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @settings(max_examples=300, **QUICK)
-@given(values=values_strategy, cut=st.integers(min_value=0, max_value=10_000), flip=st.integers(min_value=0, max_value=10_000),
-       corrupt_record=st.booleans(), mode=st.sampled_from(["none", "truncate", "flip", "record"]))
+@given(
+    values=values_strategy,
+    cut=st.integers(min_value=0, max_value=10_000),
+    flip=st.integers(min_value=0, max_value=10_000),
+    corrupt_record=st.booleans(),
+    mode=st.sampled_from(["none", "truncate", "flip", "record"]),
+)
 def test_store_round_trips_exactly_and_never_serves_a_damaged_cell(values, cut, flip, corrupt_record, mode) -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = ResultStore(folder)
@@ -83,8 +111,11 @@ def test_store_round_trips_exactly_and_never_serves_a_damaged_cell(values, cut, 
 
 
 @settings(max_examples=250, **QUICK)
-@given(array=arrays(np.float64, st.integers(1, 40), elements=st.floats(allow_nan=True, allow_infinity=True, width=64)),
-       position=st.integers(0, 100_000), other=st.booleans())
+@given(
+    array=arrays(np.float64, st.integers(1, 40), elements=st.floats(allow_nan=True, allow_infinity=True, width=64)),
+    position=st.integers(0, 100_000),
+    other=st.booleans(),
+)
 def test_stage_cache_returns_the_stored_arrays_or_recomputes(array, position, other) -> None:
     with tempfile.TemporaryDirectory() as folder:
         cache = StageCache(folder)
@@ -109,18 +140,26 @@ def test_stage_cache_returns_the_stored_arrays_or_recomputes(array, position, ot
             assert not path.exists(), "a rejected entry is moved aside"
 
 
-_BASE = summarise(make_rows({
-    ("good", "method", "pairwise_identification"): np.linspace(0.6, 0.9, 10),
-    ("poor", "method", "pairwise_identification"): np.linspace(0.3, 0.6, 10),
-    ("good", "method", "lpips"): np.linspace(0.2, 0.4, 10),
-}))
+_BASE = summarise(
+    make_rows(
+        {
+            ("good", "method", "pairwise_identification"): np.linspace(0.6, 0.9, 10),
+            ("poor", "method", "pairwise_identification"): np.linspace(0.3, 0.6, 10),
+            ("good", "method", "lpips"): np.linspace(0.2, 0.4, 10),
+        }
+    )
+)
 #: Rows that compare checks (method, oracle and reference rows; not chance or literature rows).
 _COMPARED = [int(i) for i in _BASE.index[_BASE["kind"].isin(["method", "oracle", "reference"])]]
 
 
 @settings(max_examples=250, **QUICK)
-@given(shift=st.floats(allow_nan=True, allow_infinity=True), tolerance=st.floats(allow_nan=True, allow_infinity=True),
-       row=st.sampled_from(_COMPARED), blank=st.booleans())
+@given(
+    shift=st.floats(allow_nan=True, allow_infinity=True),
+    tolerance=st.floats(allow_nan=True, allow_infinity=True),
+    row=st.sampled_from(_COMPARED),
+    blank=st.booleans(),
+)
 def test_compare_never_passes_a_move_beyond_its_tolerance(tmp_path_factory, shift, tolerance, row, blank) -> None:
     folder = tmp_path_factory.mktemp("compare")
     reference = folder / "reference.csv"
@@ -153,8 +192,7 @@ def test_cli_options_end_in_one_line_never_a_traceback(tiny_data_dir, tmp_path_f
     @given(value=option_text)
     def check(value: str) -> None:
         # An unknown method stops a run whose options are valid, so no case computes anything.
-        argv = ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(out),
-                "--methods", "no_such_method", f"{option}={value}"]
+        argv = ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(out), "--methods", "no_such_method", f"{option}={value}"]
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         captured = capsys.readouterr()

@@ -106,8 +106,7 @@ def _shuffle_training_labels(path: Path, seed: int = 1) -> None:
 
 
 def _run(data: Path, out: Path, methods: list[str]) -> Path:
-    run_benchmark("simulated:ci", data, out, methods=methods, seeds=(0,), threads=PLAIN_THREADS,
-                  leaderboard=leaderboard_writer)
+    run_benchmark("simulated:ci", data, out, methods=methods, seeds=(0,), threads=PLAIN_THREADS, leaderboard=leaderboard_writer)
     return out / "leaderboard" / "leaderboard.csv"
 
 
@@ -115,17 +114,14 @@ def _report(name: str, report, *, fault: bool) -> None:
     moved = report.moved
     methods = ", ".join(sorted(set(moved["method"]))) if len(moved) else "-"
     verdict = ("caught" if not report.ok else "NOT caught") if fault else ("passes" if report.ok else "FAILS")
-    print(f"{name}: largest move {report.max_change:.4f}; {len(moved)} of {report.n_compared} scores beyond "
-          f"tolerance ({methods}); {verdict}")
+    print(f"{name}: largest move {report.max_change:.4f}; {len(moved)} of {report.n_compared} scores beyond tolerance ({methods}); {verdict}")
 
 
 def _check_caught(name: str, new_csv: Path, tolerances: Tolerances, expected_methods: set[str]):
     report = compare_leaderboards(new_csv, REFERENCE, tolerances=tolerances)
     _report(name, report, fault=True)
     assert not report.ok, f"{name}: the regression check did not catch the fault (largest move {report.max_change})"
-    assert expected_methods <= set(report.moved["method"]), (
-        f"{name}: expected moves in {sorted(expected_methods)}, got {sorted(set(report.moved['method']))}"
-    )
+    assert expected_methods <= set(report.moved["method"]), f"{name}: expected moves in {sorted(expected_methods)}, got {sorted(set(report.moved['method']))}"
     return report
 
 
@@ -163,9 +159,7 @@ def test_bypassed_generator_is_caught(ci_data, tmp_path, tolerances, monkeypatch
     monkeypatch.setattr(_generator, "generate", namespace["shape_map_as_image"])
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(
-        BYPASS + "\nimport reconbench.methods._generator as _generator\n_generator.generate = shape_map_as_image\n"
-    )
+    (site / "sitecustomize.py").write_text(BYPASS + "\nimport reconbench.methods._generator as _generator\n_generator.generate = shape_map_as_image\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     csv = _run(ci_data, tmp_path / "out", ["divide_and_conquer:default"])
     _check_caught("generator bypassed", csv, tolerances, {"divide_and_conquer"})
@@ -184,17 +178,14 @@ def test_evaluation_image_shifted_by_one_pixel_is_caught(ci_data, tmp_path, tole
 
 
 def _environments():
-    chosen = ENVIRONMENTS if os.environ.get("RECONBENCH_POWER_ALL") else [
-        e for e in ENVIRONMENTS if e.name in ("threads-1", "old-cpu-combined")
-    ]
+    chosen = ENVIRONMENTS if os.environ.get("RECONBENCH_POWER_ALL") else [e for e in ENVIRONMENTS if e.name in ("threads-1", "old-cpu-combined")]
     flags = cpu_flags()
     return [e for e in chosen if supported(e, flags)]
 
 
 def _bench_in(environment, data: Path, out: Path) -> subprocess.CompletedProcess:
     env = environment.process_environment(os.environ)
-    command = [sys.executable, "-m", "reconbench", "bench", "--preset", "ci", "--data", str(data), "--out", str(out),
-               "--threads", str(environment.threads)]
+    command = [sys.executable, "-m", "reconbench", "bench", "--preset", "ci", "--data", str(data), "--out", str(out), "--threads", str(environment.threads)]
     return subprocess.run(command, env=env, capture_output=True, text=True)
 
 

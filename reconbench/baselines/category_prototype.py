@@ -93,9 +93,7 @@ class CategoryPrototype(Method):
         labels = kmeans.fit_predict(standardised)
         self.cluster_labels_ = labels.astype(np.int64)
         self.cluster_centers_ = kmeans.cluster_centers_.astype(np.float32)
-        self.prototypes_ = np.stack(
-            [images[labels == k].mean(axis=0) for k in range(int(self.n_clusters))]
-        ).astype(np.float32)
+        self.prototypes_ = np.stack([images[labels == k].mean(axis=0) for k in range(int(self.n_clusters))]).astype(np.float32)
         onehot = np.zeros((n_images, int(self.n_clusters)), dtype=np.float32)
         onehot[np.arange(n_images), labels] = 1.0
         self.classifier_ = fit_ridge_decoder(

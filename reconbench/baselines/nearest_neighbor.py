@@ -50,10 +50,7 @@ class NearestNeighbor(Method):
 
     name = "nearest_neighbor"
     parameter_sets = {"default": {}}
-    citation = (
-        "Feature decoding + identification among candidates: Horikawa & Kamitani (2017), Nat Commun 8:15037; "
-        "retrieval as a reconstruction baseline"
-    )
+    citation = "Feature decoding + identification among candidates: Horikawa & Kamitani (2017), Nat Commun 8:15037; retrieval as a reconstruction baseline"
     requires = ("weights:alexnet",)
 
     def __init__(
@@ -78,9 +75,7 @@ class NearestNeighbor(Method):
         """Compute training-image features and fit the feature decoder; returns ``self``."""
         images = np.asarray(train.images, dtype=np.float32)
         features = feature_vectors(images, net=self.net, layer=self.layer, pool=self.pool)
-        self.decoder_ = fit_ridge_decoder(
-            train, self.roi, features, samples=self.samples, alphas=self.alphas, target_pca=self.target_pca
-        )
+        self.decoder_ = fit_ridge_decoder(train, self.roi, features, samples=self.samples, alphas=self.alphas, target_pca=self.target_pca)
         self.train_images_ = images
         self.train_ids_ = np.asarray(train.stimulus_ids)
         self.train_features_ = _standardise_rows(features.astype(np.float64)).astype(np.float32)

@@ -44,10 +44,7 @@ class PixelRidge(Method):
 
     name = "pixel_ridge"
     parameter_sets = {"default": {}, "pca": {"target_pca": 0.99}}
-    citation = (
-        "Linear pixel decoding, e.g. Miyawaki et al. (2008), Neuron 60(5):915-929; "
-        "ridge on single trials as in Shen, Horikawa, Majima & Kamitani (2019)"
-    )
+    citation = "Linear pixel decoding, e.g. Miyawaki et al. (2008), Neuron 60(5):915-929; ridge on single trials as in Shen, Horikawa, Majima & Kamitani (2019)"
     requires = ()
 
     def __init__(

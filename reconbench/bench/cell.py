@@ -58,8 +58,7 @@ from reconbench.store.results import COLUMNS, cell_key, code_version, package_ve
 #: Side (pixels) of the reconstruction PNGs saved for the leaderboard grid.
 THUMBNAIL_SIZE = 64
 #: The ``error`` text of an ``ok`` row whose score is NaN.
-NAN_REASON = ("NaN score: {metric} is undefined for this image (e.g. a correlation with a constant image); "
-              "tables leave it out of the mean and say so")
+NAN_REASON = "NaN score: {metric} is undefined for this image (e.g. a correlation with a constant image); tables leave it out of the mean and say so"
 
 Report = Callable[..., None]
 
@@ -117,6 +116,7 @@ def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
     method that changes its inputs in place fails loudly. The test images stay in
     the harness's processes: a method process is handed only the training data and
     test inputs."""
+
     def load():
         return load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
 
@@ -163,7 +163,9 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip()
 
 
-def _rows_for(spec: CellSpec, test_set: str, ids: Sequence[str], scores: Mapping[str, np.ndarray], metric_specs: Mapping[str, Any], run: Mapping[str, Any]) -> list[dict]:
+def _rows_for(
+    spec: CellSpec, test_set: str, ids: Sequence[str], scores: Mapping[str, np.ndarray], metric_specs: Mapping[str, Any], run: Mapping[str, Any]
+) -> list[dict]:
     rows = []
     for metric, values in scores.items():
         meta = metric_specs[metric]
@@ -171,19 +173,33 @@ def _rows_for(spec: CellSpec, test_set: str, ids: Sequence[str], scores: Mapping
         for stimulus_id, value in zip(ids, values):
             # A NaN score is kept as data, with its reason in ``error`` (the row stays ``ok``).
             reason = "" if not np.isnan(value) else NAN_REASON.format(metric=metric)
-            rows.append({
-                "metric": metric, "stimulus_id": str(stimulus_id), "value": float(value),
-                "higher_is_better": bool(meta.higher_is_better),
-                "chance": float("nan") if chance is None else float(chance),
-                "test_set": test_set, "status": "ok", "error": reason, **run,
-            })
+            rows.append(
+                {
+                    "metric": metric,
+                    "stimulus_id": str(stimulus_id),
+                    "value": float(value),
+                    "higher_is_better": bool(meta.higher_is_better),
+                    "chance": float("nan") if chance is None else float(chance),
+                    "test_set": test_set,
+                    "status": "ok",
+                    "error": reason,
+                    **run,
+                }
+            )
     return rows
 
 
 def _failed_row(test_set: str, error: str, run: Mapping[str, Any]) -> dict:
     return {
-        "metric": "", "stimulus_id": "", "value": float("nan"), "higher_is_better": pd.NA, "chance": float("nan"),
-        "test_set": test_set, "status": "failed", "error": error, **run,
+        "metric": "",
+        "stimulus_id": "",
+        "value": float("nan"),
+        "higher_is_better": pd.NA,
+        "chance": float("nan"),
+        "test_set": test_set,
+        "status": "failed",
+        "error": error,
+        **run,
     }
 
 
@@ -219,9 +235,21 @@ def _fit(spec: CellSpec, split) -> Any:
     return method if fitted is None else fitted
 
 
-def _score_into(spec: CellSpec, test_set: str, predictions: Any, prediction_ids: Any, true_ids: np.ndarray, true_images: np.ndarray,
-                metric_specs: Mapping[str, Any], size: int, run: Mapping[str, Any], rows: list, files: dict,
-                errors: dict, tracebacks: dict) -> float:
+def _score_into(
+    spec: CellSpec,
+    test_set: str,
+    predictions: Any,
+    prediction_ids: Any,
+    true_ids: np.ndarray,
+    true_images: np.ndarray,
+    metric_specs: Mapping[str, Any],
+    size: int,
+    run: Mapping[str, Any],
+    rows: list,
+    files: dict,
+    errors: dict,
+    tracebacks: dict,
+) -> float:
     """Check, align and score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
     start = time.perf_counter()
     try:
@@ -265,12 +293,19 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         test_inputs[test_set] = test_input
     cls = get_method(spec.method, spec.methods_dir)
     # The child imports only this method's module (not every method), which keeps its start short.
-    request = {"method": spec.method, "methods_dir": spec.methods_dir, "params": dict(spec.params), "seed": int(spec.seed),
-               "threads": int(spec.threads), "seal": bool(spec.seal), "module": cls.__module__, "class": cls.__qualname__,
-               "file": inspect.getfile(cls)}
+    request = {
+        "method": spec.method,
+        "methods_dir": spec.methods_dir,
+        "params": dict(spec.params),
+        "seed": int(spec.seed),
+        "threads": int(spec.threads),
+        "seal": bool(spec.seal),
+        "module": cls.__module__,
+        "class": cls.__qualname__,
+        "file": inspect.getfile(cls),
+    }
     report("fit", 0, 1 + len(test_sets))
-    outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout,
-                         memory_mb=spec.cell_memory_mb, report=report)
+    outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
     run["sealed"] = "yes" if outcome.sealed else "no"
     run["_seal_note"] = outcome.seal_note
     run["_stage_log"] = _json_safe(outcome.stage_log)
@@ -293,9 +328,21 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
             continue
         report(f"score {test_set}", 1 + test_sets.index(test_set), 1 + len(test_sets))
         true_ids, true_images = split.test_images[test_set]
-        score_seconds += _score_into(spec, test_set, result.predictions, test_inputs[test_set].stimulus_ids,
-                                     np.asarray(true_ids).astype(str), true_images, metric_specs, size, run, rows, files,
-                                     errors, tracebacks)
+        score_seconds += _score_into(
+            spec,
+            test_set,
+            result.predictions,
+            test_inputs[test_set].stimulus_ids,
+            np.asarray(true_ids).astype(str),
+            true_images,
+            metric_specs,
+            size,
+            run,
+            rows,
+            files,
+            errors,
+            tracebacks,
+        )
     return reconstruct_seconds, score_seconds, outcome.peak_memory_mb
 
 
@@ -341,8 +388,9 @@ def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files,
         if predictions is None:
             continue  # the reference has no row for this test set (e.g. no categories for shapes)
         report(f"score {test_set}", stage, n_stages)
-        score_seconds += _score_into(spec, test_set, predictions, test_input.stimulus_ids, true_ids, true_images, metric_specs,
-                                     size, run, rows, files, errors, tracebacks)
+        score_seconds += _score_into(
+            spec, test_set, predictions, test_input.stimulus_ids, true_ids, true_images, metric_specs, size, run, rows, files, errors, tracebacks
+        )
     return method, reconstruct_seconds, score_seconds
 
 
@@ -359,12 +407,25 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     size = evaluation_size(spec.dataset, native)
 
     run = {
-        "dataset": spec.dataset, "subject": spec.subject, "method": spec.method, "param_set": spec.param_set,
-        "params_hash": spec.params_hash, "seed": int(spec.seed), "kind": spec.kind, "cell_key": spec.key,
-        "config_hash": spec.config_hash, "params": json.dumps(dict(spec.params), sort_keys=True, default=repr),
-        "code_version": code_version(), "package_versions": package_versions(),
-        "fit_seconds": float("nan"), "reconstruct_seconds": float("nan"), "score_seconds": float("nan"),
-        "peak_memory_mb": float("nan"), "threads": int(spec.threads), "weights": "", "sealed": "",
+        "dataset": spec.dataset,
+        "subject": spec.subject,
+        "method": spec.method,
+        "param_set": spec.param_set,
+        "params_hash": spec.params_hash,
+        "seed": int(spec.seed),
+        "kind": spec.kind,
+        "cell_key": spec.key,
+        "config_hash": spec.config_hash,
+        "params": json.dumps(dict(spec.params), sort_keys=True, default=repr),
+        "code_version": code_version(),
+        "package_versions": package_versions(),
+        "fit_seconds": float("nan"),
+        "reconstruct_seconds": float("nan"),
+        "score_seconds": float("nan"),
+        "peak_memory_mb": float("nan"),
+        "threads": int(spec.threads),
+        "weights": "",
+        "sealed": "",
     }
     forget_loaded_hashes()
     rows: list[dict] = []
@@ -376,12 +437,12 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     if spec.kind == "reference":
         with PeakMemory() as memory:
             method, reconstruct_seconds, score_seconds = _run_reference(
-                spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
+                spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report
+            )
         peak_mb = memory.peak_mb
     else:
         method = None
-        reconstruct_seconds, score_seconds, peak_mb = _run_method(
-            spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
+        reconstruct_seconds, score_seconds, peak_mb = _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
     report("done", 1 + len(test_sets), 1 + len(test_sets))
     run["reconstruct_seconds"] = reconstruct_seconds
     run["score_seconds"] = score_seconds
@@ -396,21 +457,27 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
 
     status = "failed" if errors else "ok"
     record = {
-        "key": spec.key, "status": status, "errors": errors, "tracebacks": tracebacks,
+        "key": spec.key,
+        "status": status,
+        "errors": errors,
+        "tracebacks": tracebacks,
         "spec": dataclasses.asdict(spec) | {"params": dict(spec.params)},
-        "config_hash": spec.config_hash, "evaluation_size": size, "threads": int(spec.threads), "weights": run["weights"],
+        "config_hash": spec.config_hash,
+        "evaluation_size": size,
+        "threads": int(spec.threads),
+        "weights": run["weights"],
         **{k: run[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
         # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
         "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
-        "sealed": run["sealed"], "seal_note": run.pop("_seal_note", ""),
+        "sealed": run["sealed"],
+        "seal_note": run.pop("_seal_note", ""),
         # Where the cell's wall time went (seconds), to measure the cost of process isolation:
         # method_process_seconds - fit_seconds - reconstruct_seconds is the isolation overhead
         # (start-up, sealing, job transfer, replies); cell_seconds also holds data loading and scoring.
         # (None for reference cells, which run in this process.)
         "method_process_seconds": process.get("process_seconds"),
         "method_startup_seconds": process.get("startup_seconds"),
-        "isolation_overhead_seconds": (process["process_seconds"] - _finite(run["fit_seconds"]) - reconstruct_seconds
-                                       if process else None),
+        "isolation_overhead_seconds": (process["process_seconds"] - _finite(run["fit_seconds"]) - reconstruct_seconds if process else None),
         "cell_seconds": time.perf_counter() - cell_start,
     }
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame({c: [] for c in COLUMNS})

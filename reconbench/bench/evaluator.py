@@ -88,10 +88,7 @@ def check_reconstructions(predictions: Any, n_expected: int, *, method: str = "m
     if arr.ndim != 4 or arr.shape[1] != 3:
         raise EvaluationError(f"{method} returned shape {arr.shape}, expected (M, 3, H, W) with M = {n_expected}")
     if arr.shape[0] != n_expected:
-        raise EvaluationError(
-            f"{method} returned {arr.shape[0]} reconstructions for {n_expected} stimulus ids; "
-            "expected one per TestInput.stimulus_ids row"
-        )
+        raise EvaluationError(f"{method} returned {arr.shape[0]} reconstructions for {n_expected} stimulus ids; expected one per TestInput.stimulus_ids row")
     if not np.all(np.isfinite(arr)):
         raise EvaluationError(f"{method} returned {int(np.sum(~np.isfinite(arr)))} non-finite values (NaN or inf)")
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
@@ -134,9 +131,7 @@ def align_by_id(predictions: np.ndarray, prediction_ids: Sequence[Any], true_ids
     position = {sid: k for k, sid in enumerate(pred_ids)}
     missing = [sid for sid in truth if sid not in position]
     if missing:
-        raise EvaluationError(
-            f"{method}: no reconstruction for {len(missing)} stimulus id(s), e.g. {', '.join(missing[:5])}"
-        )
+        raise EvaluationError(f"{method}: no reconstruction for {len(missing)} stimulus id(s), e.g. {', '.join(missing[:5])}")
     unknown = sorted(set(pred_ids) - set(truth))
     if unknown:
         raise EvaluationError(f"{method}: reconstructions for unknown stimulus id(s): {', '.join(unknown[:5])}")
@@ -166,9 +161,7 @@ def score(
     for name, spec in metrics.items():
         values = np.asarray(spec.function(predictions, true_images), dtype=np.float64)
         if values.shape != (predictions.shape[0],):
-            raise ReconbenchError(
-                f"metric {name} returned shape {values.shape}, expected one value per image ({predictions.shape[0]},)"
-            )
+            raise ReconbenchError(f"metric {name} returned shape {values.shape}, expected one value per image ({predictions.shape[0]},)")
         scores[name] = values
     return scores
 
@@ -199,9 +192,7 @@ class Evaluator:
         self.true_ids = _as_id_array(true_ids, "true ids")
         true_images = np.asarray(true_images, dtype=np.float32)
         if true_images.ndim != 4 or true_images.shape[0] != len(self.true_ids):
-            raise ReconbenchError(
-                f"true images have shape {true_images.shape}, expected ({len(self.true_ids)}, 3, H, W)"
-            )
+            raise ReconbenchError(f"true images have shape {true_images.shape}, expected ({len(self.true_ids)}, 3, H, W)")
         self.size = int(size)
         self.true_images = resize(true_images, self.size)
         self.metrics = dict(metrics)

@@ -117,14 +117,14 @@ def run_serial(worker: Callable, specs: Sequence[Any], on_event: EventCallback |
         if on_event is None:
             report = _no_report
         else:
+
             def report(stage: str, step: int = 0, total: int = 0, _index: int = index) -> None:
                 on_event(_index, stage, step, total)
+
         yield spec, worker(spec, report=report)
 
 
-def run_processes(
-    worker: Callable, specs: Sequence[Any], jobs: int, on_event: EventCallback | None = None
-) -> Iterator[tuple[Any, Any]]:
+def run_processes(worker: Callable, specs: Sequence[Any], jobs: int, on_event: EventCallback | None = None) -> Iterator[tuple[Any, Any]]:
     """Run cells in ``jobs`` spawned local processes; yield them as they finish."""
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -150,9 +150,7 @@ def run_processes(
         with concurrent.futures.ProcessPoolExecutor(
             max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(threads, events, os.getpid())
         ) as pool:
-            futures = {
-                pool.submit(_call_with_reporter, worker, spec, index): spec for index, spec in enumerate(specs)
-            }
+            futures = {pool.submit(_call_with_reporter, worker, spec, index): spec for index, spec in enumerate(specs)}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     yield futures[future], future.result()
@@ -178,9 +176,7 @@ def run_dask(worker: Callable, specs: Sequence[Any], scheduler: Any) -> Iterator
     try:
         from distributed import Client, as_completed
     except ImportError as exc:
-        raise ReconbenchError(
-            "--scheduler needs Dask distributed: pip install 'reconbench[dask]'"
-        ) from exc
+        raise ReconbenchError("--scheduler needs Dask distributed: pip install 'reconbench[dask]'") from exc
     own_client = not isinstance(scheduler, Client)
     try:
         client = Client(scheduler) if own_client else scheduler
@@ -188,10 +184,7 @@ def run_dask(worker: Callable, specs: Sequence[Any], scheduler: Any) -> Iterator
         raise ReconbenchError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") from exc
     try:
         # pure=False: two identical specs are still two runs; key by index for a readable dashboard.
-        futures = {
-            client.submit(worker, spec, pure=False, key=f"reconbench-cell-{index}"): spec
-            for index, spec in enumerate(specs)
-        }
+        futures = {client.submit(worker, spec, pure=False, key=f"reconbench-cell-{index}"): spec for index, spec in enumerate(specs)}
         for future in as_completed(futures):
             yield futures[future], future.result()
     finally:

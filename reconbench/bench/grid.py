@@ -79,9 +79,7 @@ def parse_method_selection(selection: Sequence[str] | None, available: Mapping[s
             if name not in available:
                 raise ReconbenchError(f"unknown method {name!r}; available: {', '.join(available) or 'none'}")
             if param_set and param_set not in available[name].parameter_sets:
-                raise ReconbenchError(
-                    f"method {name} has no parameter set {param_set!r}; available: {', '.join(available[name].parameter_sets)}"
-                )
+                raise ReconbenchError(f"method {name} has no parameter set {param_set!r}; available: {', '.join(available[name].parameter_sets)}")
             chosen.append((name, param_set or None))
     return chosen
 
@@ -117,15 +115,22 @@ def build_cells(
     data = str(Path(data).resolve())
     cells = []
     for subject in subjects:
-        config_hash = stable_hash({
-            "dataset": dataset, "data": data_fingerprint(data, subject),
-            "metrics": {m: metric_recipes.get(m, "") for m in metric_names},
-        })
+        config_hash = stable_hash(
+            {
+                "dataset": dataset,
+                "data": data_fingerprint(data, subject),
+                "metrics": {m: metric_recipes.get(m, "") for m in metric_names},
+            }
+        )
         common = dict(
-            dataset=dataset, subject=subject, data_root=data,
+            dataset=dataset,
+            subject=subject,
+            data_root=data,
             stimuli_dir=None if stimuli_dir is None else str(Path(stimuli_dir).resolve()),
             methods_dir=None if methods_dir is None else str(Path(methods_dir).resolve()),
-            metrics=tuple(metric_names), config_hash=config_hash, threads=int(threads),
+            metrics=tuple(metric_names),
+            config_hash=config_hash,
+            threads=int(threads),
         )
         for name, only_set in selection:
             cls = methods[name]
@@ -135,17 +140,31 @@ def build_cells(
                     continue
                 kind = "oracle" if getattr(cls, "is_oracle", False) else "method"
                 for seed in seeds:
-                    cells.append(CellSpec(
-                        method=name, param_set=param_set, params=dict(params), params_hash=params_hash(name, params),
-                        kind=kind, seed=int(seed), **(common | {"config_hash": method_config}),
-                    ))
+                    cells.append(
+                        CellSpec(
+                            method=name,
+                            param_set=param_set,
+                            params=dict(params),
+                            params_hash=params_hash(name, params),
+                            kind=kind,
+                            seed=int(seed),
+                            **(common | {"config_hash": method_config}),
+                        )
+                    )
         if not references:
             continue
         available = available_ground_truth(data, subject)
         for name, reference in REFERENCES.items():
             if reference.applies(available, metric_names):
-                cells.append(CellSpec(
-                    method=name, param_set="default", params={}, params_hash=params_hash(name, {}),
-                    kind="reference", seed=0, **common,
-                ))
+                cells.append(
+                    CellSpec(
+                        method=name,
+                        param_set="default",
+                        params={},
+                        params_hash=params_hash(name, {}),
+                        kind="reference",
+                        seed=0,
+                        **common,
+                    )
+                )
     return cells

@@ -8,7 +8,7 @@ import warnings
 
 from reconbench.core.images import read_image, resize  # noqa: F401 - re-exported
 
-__all__ = ['read_image', 'resize']
+__all__ = ["read_image", "resize"]
 
 warnings.warn(
     "reconbench.bench.images is deprecated; import from reconbench.core.images instead",

@@ -114,8 +114,7 @@ def seal(readable: Iterable[str | Path], writable: Iterable[str | Path] = ()) ->
         raise SealError("Landlock is not available on this kernel")
     libc = _libc()
     handled = _handled_rights(abi)
-    attr = _RulesetAttr(handled_access_fs=handled, handled_access_net=0,
-                        scoped=(_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0)
+    attr = _RulesetAttr(handled_access_fs=handled, handled_access_net=0, scoped=(_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0)
     size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else 8
     ruleset_fd = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if ruleset_fd < 0:

@@ -21,8 +21,7 @@ def print_listing(methods_dir: str | Path | None = None) -> None:
     for column in ("name", "kind", "parameter sets", "citation", "requires"):
         methods.add_column(column, overflow="fold")
     for name, cls in discover_methods(methods_dir).items():
-        sets = "; ".join(f"{k} {params_hash(name, v)}: {json.dumps(dict(v), sort_keys=True, default=repr)}"
-                         for k, v in cls.parameter_sets.items())
+        sets = "; ".join(f"{k} {params_hash(name, v)}: {json.dumps(dict(v), sort_keys=True, default=repr)}" for k, v in cls.parameter_sets.items())
         methods.add_row(name, "oracle" if cls.is_oracle else "method", sets, cls.citation or "–", ", ".join(cls.requires) or "–")
     console.print(methods)
 
@@ -36,8 +35,13 @@ def print_listing(methods_dir: str | Path | None = None) -> None:
         console.print(f"[red]metrics registry unavailable: {exc}[/]")
     for name, spec in specs.items():
         chance = getattr(spec, "chance", None)
-        metrics.add_row(name, "higher is better" if spec.higher_is_better else "lower is better",
-                        "–" if chance is None else f"{chance:g}", "yes" if spec.needs_weights else "no", str(spec.recipe))
+        metrics.add_row(
+            name,
+            "higher is better" if spec.higher_is_better else "lower is better",
+            "–" if chance is None else f"{chance:g}",
+            "yes" if spec.needs_weights else "no",
+            str(spec.recipe),
+        )
     console.print(metrics)
 
     datasets = Table(title="Datasets", title_justify="left")
@@ -49,8 +53,14 @@ def print_listing(methods_dir: str | Path | None = None) -> None:
             subjects = ", ".join(dataset.subjects)
             where = f"{dataset.simulate_command(dataset.default_folder())} (run and bench default folder)"
         elif dataset.kind == "god":
-            subjects, where = ", ".join(dataset.subjects), f"the GOD files Subject<N>.h5 from figshare 7387130 (--data, default {dataset.default_folder()}) + your stimulus folder"
+            subjects, where = (
+                ", ".join(dataset.subjects),
+                f"the GOD files Subject<N>.h5 from figshare 7387130 (--data, default {dataset.default_folder()}) + your stimulus folder",
+            )
         else:
-            subjects, where = ", ".join(dataset.subjects), f"the preprocessed ds001506 files (--data, default {dataset.default_folder()}) + your stimulus folder"
+            subjects, where = (
+                ", ".join(dataset.subjects),
+                f"the preprocessed ds001506 files (--data, default {dataset.default_folder()}) + your stimulus folder",
+            )
         datasets.add_row(name, "native size" if size is None else f"{size} x {size}", subjects, where)
     console.print(datasets)

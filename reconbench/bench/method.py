@@ -8,7 +8,7 @@ import warnings
 
 from reconbench.core.method import Method, NotFittedError, params_hash  # noqa: F401 - re-exported
 
-__all__ = ['Method', 'NotFittedError', 'params_hash']
+__all__ = ["Method", "NotFittedError", "params_hash"]
 
 warnings.warn(
     "reconbench.bench.method is deprecated; import from reconbench.core.method instead",

@@ -27,9 +27,7 @@ BUILTIN_PACKAGES = ("reconbench.baselines", "reconbench.methods")
 
 def _method_class_of(module: ModuleType) -> type[Method]:
     classes = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Method) and obj is not Method and obj.__module__ == module.__name__
+        obj for obj in vars(module).values() if inspect.isclass(obj) and issubclass(obj, Method) and obj is not Method and obj.__module__ == module.__name__
     ]
     if len(classes) != 1:
         raise ReconbenchError(
@@ -97,9 +95,7 @@ def discover_methods(methods_dir: str | Path | None = None) -> dict[str, type[Me
     by_name: dict[str, type[Method]] = {}
     for cls in classes:
         if cls.name in by_name and by_name[cls.name] is not cls:
-            raise ReconbenchError(
-                f"two methods are named {cls.name!r}: {by_name[cls.name].__module__} and {cls.__module__}"
-            )
+            raise ReconbenchError(f"two methods are named {cls.name!r}: {by_name[cls.name].__module__} and {cls.__module__}")
         by_name[cls.name] = cls
     return dict(sorted(by_name.items()))
 

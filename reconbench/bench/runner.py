@@ -81,10 +81,7 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
             continue
         folder = Path(folder).resolve()
         if resolved == folder or folder in resolved.parents:
-            raise ReconbenchError(
-                f"--out {out} is inside the {label} folder {folder}; results written there would be read as data. "
-                f"Pass a folder outside it"
-            )
+            raise ReconbenchError(f"--out {out} is inside the {label} folder {folder}; results written there would be read as data. Pass a folder outside it")
 
 
 #: Default wall-clock limit of one cell's method process (seconds), per dataset:
@@ -133,9 +130,7 @@ def _progress_display(enabled: bool):
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # lazy: only when a bar is shown
 
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-    )
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
 
 
 def run_benchmark(
@@ -219,7 +214,9 @@ def run_benchmark(
     entry = get_dataset(dataset)
     if not data.is_dir():
         if entry.kind == "simulated":
-            raise ReconbenchError(f"data folder {data} does not exist; create it with: {entry.simulate_command(data)} (or run 'reconbench bench', which simulates it)")
+            raise ReconbenchError(
+                f"data folder {data} does not exist; create it with: {entry.simulate_command(data)} (or run 'reconbench bench', which simulates it)"
+            )
         raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
     check_run_options(seeds, jobs, threads)
     check_out_folder(Path(out), data, stimuli_dir)
@@ -245,23 +242,74 @@ def run_benchmark(
         # Leftovers of killed stage-cache writes (only when no other run is writing into the cache).
         repairs.extend(f"removed leftover temporary file {p}" for p in default_stage_cache().remove_orphans())
         return _run_locked(
-            store, dataset, data, subjects, available, selection, seeds, metric_specs, recipes, started, repairs,
-            methods_dir=methods_dir, stimuli_dir=stimuli_dir, jobs=jobs, scheduler=scheduler, threads=threads,
-            force=force, retry_failed=retry_failed, references=references, leaderboard=leaderboard, progress=progress,
-            cell_timeout=cell_timeout, cell_memory=cell_memory, seal=seal,
+            store,
+            dataset,
+            data,
+            subjects,
+            available,
+            selection,
+            seeds,
+            metric_specs,
+            recipes,
+            started,
+            repairs,
+            methods_dir=methods_dir,
+            stimuli_dir=stimuli_dir,
+            jobs=jobs,
+            scheduler=scheduler,
+            threads=threads,
+            force=force,
+            retry_failed=retry_failed,
+            references=references,
+            leaderboard=leaderboard,
+            progress=progress,
+            cell_timeout=cell_timeout,
+            cell_memory=cell_memory,
+            seal=seal,
         )
 
 
 def _run_locked(
-    store: ResultStore, dataset, data, subjects, available, selection, seeds, metric_specs, recipes, started, repairs,
-    *, methods_dir, stimuli_dir, jobs, scheduler, threads, force, retry_failed, references, leaderboard, progress,
-    cell_timeout, cell_memory, seal,
+    store: ResultStore,
+    dataset,
+    data,
+    subjects,
+    available,
+    selection,
+    seeds,
+    metric_specs,
+    recipes,
+    started,
+    repairs,
+    *,
+    methods_dir,
+    stimuli_dir,
+    jobs,
+    scheduler,
+    threads,
+    force,
+    retry_failed,
+    references,
+    leaderboard,
+    progress,
+    cell_timeout,
+    cell_memory,
+    seal,
 ) -> RunSummary:
     """The part of :func:`run_benchmark` that runs while it holds the results folder."""
     out = store.root
     cells = build_cells(
-        dataset, data, subjects, available, selection, seeds, list(metric_specs), recipes,
-        stimuli_dir=stimuli_dir, methods_dir=methods_dir, references=references,
+        dataset,
+        data,
+        subjects,
+        available,
+        selection,
+        seeds,
+        list(metric_specs),
+        recipes,
+        stimuli_dir=stimuli_dir,
+        methods_dir=methods_dir,
+        references=references,
         threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // max(1, jobs)),
     )
     if cell_timeout is None:
@@ -307,8 +355,16 @@ def _run_locked(
     if leaderboard:
         leaderboard_dir = leaderboard(Path(out), rows)
     return RunSummary(
-        out=Path(out), n_cells=len(cells), n_run=len(todo), n_skipped=len(cells) - len(todo), n_failed=n_failed,
-        failures=failures, n_failed_total=int(rows.loc[rows["status"] == "failed", "cell_key"].nunique()), seconds=time.perf_counter() - started, rows=rows, leaderboard_dir=leaderboard_dir,
+        out=Path(out),
+        n_cells=len(cells),
+        n_run=len(todo),
+        n_skipped=len(cells) - len(todo),
+        n_failed=n_failed,
+        failures=failures,
+        n_failed_total=int(rows.loc[rows["status"] == "failed", "cell_key"].nunique()),
+        seconds=time.perf_counter() - started,
+        rows=rows,
+        leaderboard_dir=leaderboard_dir,
         repairs=list(repairs),
         unsealed=unsealed,
     )
@@ -340,8 +396,11 @@ def print_summary(summary: RunSummary) -> None:
         console.print(f"  {earlier} cell(s) failed in an earlier run and were not retried (--retry-failed reruns them)")
     console.print(f"results: {summary.out / 'results.parquet'} (and results.csv)", markup=False)
     if summary.leaderboard_dir is not None:
-        console.print(f"leaderboard: {summary.leaderboard_dir / 'leaderboard.md'}, "
-                      f"{summary.leaderboard_dir / 'leaderboard.html'}, {summary.leaderboard_dir / 'leaderboard.csv'}", markup=False)
+        console.print(
+            f"leaderboard: {summary.leaderboard_dir / 'leaderboard.md'}, "
+            f"{summary.leaderboard_dir / 'leaderboard.html'}, {summary.leaderboard_dir / 'leaderboard.csv'}",
+            markup=False,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -359,8 +418,14 @@ BENCH_SUBJECTS: dict[str, tuple[str, ...] | None] = {"tiny": None, "ci": None, "
 #: the generator's oracle), so that the regression check runs in about two minutes.
 BENCH_METHODS: dict[str, tuple[str, ...]] = {
     "ci": (
-        "mean_image", "pixel_ridge", "nearest_neighbor", "category_prototype", "divide_and_conquer:default",
-        "divide_and_conquer:mixed_training", "divide_and_conquer_kmeans", "divide_and_conquer_oracle:default",
+        "mean_image",
+        "pixel_ridge",
+        "nearest_neighbor",
+        "category_prototype",
+        "divide_and_conquer:default",
+        "divide_and_conquer:mixed_training",
+        "divide_and_conquer_kmeans",
+        "divide_and_conquer_oracle:default",
     ),
 }
 
@@ -419,10 +484,7 @@ def run_preset(
     found = simulated_preset(data)
     if found is None:
         if data.exists() and any(data.iterdir()):
-            raise ReconbenchError(
-                f"{data} exists but holds no simulated dataset (no ground_truth/simulation.json); "
-                f"pass --data with an empty or new folder"
-            )
+            raise ReconbenchError(f"{data} exists but holds no simulated dataset (no ground_truth/simulation.json); pass --data with an empty or new folder")
         if data.exists():
             data.rmdir()
         simulate(preset=preset, out=data, seed=0, force=False, progress=progress, layout=layout)
@@ -431,8 +493,19 @@ def run_preset(
     elif (read_simulation_info(data) or {}).get("layout", "ds001506") != layout:
         raise ReconbenchError(f"{data} holds the {preset!r} preset in another layout than {layout!r}; pass --data for another folder")
     return run_benchmark(
-        simulated_dataset_name(preset, layout), data, out, subjects=subjects or BENCH_SUBJECTS.get(preset),
-        methods=methods or BENCH_METHODS.get(preset), seeds=(0,),
-        methods_dir=methods_dir, jobs=jobs, scheduler=scheduler, threads=threads, force=force, leaderboard=leaderboard,
-        progress=progress, cell_timeout=cell_timeout, cell_memory=cell_memory,
+        simulated_dataset_name(preset, layout),
+        data,
+        out,
+        subjects=subjects or BENCH_SUBJECTS.get(preset),
+        methods=methods or BENCH_METHODS.get(preset),
+        seeds=(0,),
+        methods_dir=methods_dir,
+        jobs=jobs,
+        scheduler=scheduler,
+        threads=threads,
+        force=force,
+        leaderboard=leaderboard,
+        progress=progress,
+        cell_timeout=cell_timeout,
+        cell_memory=cell_memory,
     )

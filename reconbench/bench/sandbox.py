@@ -268,7 +268,7 @@ def remove_stale_cell_folders(tmp: str | os.PathLike | None = None, prefix: str 
     """
     removed = []
     for folder in Path(tmp or tempfile.gettempdir()).glob(prefix + "*"):
-        pid, _, start = folder.name[len(prefix):].partition("-")
+        pid, _, start = folder.name[len(prefix) :].partition("-")
         if not (pid.isdigit() and start.isdigit()) or not folder.is_dir():
             continue
         if _start_time(int(pid)) == start:
@@ -313,7 +313,10 @@ class _Zygote:
         self.key = key
         self.process = subprocess.Popen(
             [sys.executable, "-m", "reconbench.bench.sandbox", "--zygote", str(child_end.fileno())],
-            cwd=env["TMPDIR"], env=dict(env), pass_fds=[child_end.fileno()], start_new_session=True,
+            cwd=env["TMPDIR"],
+            env=dict(env),
+            pass_fds=[child_end.fileno()],
+            start_new_session=True,
             stdin=subprocess.DEVNULL,
         )
         child_end.close()
@@ -480,8 +483,7 @@ def _describe_exit(returncode: int | None) -> str:
 class _Child:
     """A running method process (forked by a server) and the parent's end of its pipes."""
 
-    def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None,
-                 memory_mb: float | None, threads: int):
+    def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None, threads: int):
         self.started = time.monotonic()
         self.deadline = None if not timeout else self.started + float(timeout)
         self.timeout = timeout
@@ -600,15 +602,13 @@ def run_method(
     """
     report = report or (lambda stage, step=0, total=0: None)
     buffers: list[pickle.PickleBuffer] = []
-    payload = pickle.dumps({"request": dict(request), "train": train, "test_inputs": dict(test_inputs)},
-                           protocol=5, buffer_callback=buffers.append)
+    payload = pickle.dumps({"request": dict(request), "train": train, "test_inputs": dict(test_inputs)}, protocol=5, buffer_callback=buffers.append)
     created: list[int] = []
     fds = [_memfd_for(b, created) for b in buffers]
     message = pickle.dumps({"payload": payload, "buffers": fds}, protocol=5)
     outcome = MethodRun()
     try:
-        child = _Child(message, sorted({fd for fd, _, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb,
-                       threads=int(request.get("threads", 1)))
+        child = _Child(message, sorted({fd for fd, _, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb, threads=int(request.get("threads", 1)))
     finally:
         for fd in created:  # the child has its own copies; shared arrays keep theirs
             os.close(fd)
@@ -623,14 +623,16 @@ def run_method(
                 outcome.sealed = bool(header.get("sealed"))
                 outcome.seal_note = str(header.get("seal_note", ""))
             elif kind == "fit":
-                outcome.fit = StageOutcome(error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""),
-                                           seconds=float(header.get("seconds", 0.0)))
+                outcome.fit = StageOutcome(
+                    error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""), seconds=float(header.get("seconds", 0.0))
+                )
                 stage = next(iter(test_inputs), "done")
                 report(f"reconstruct {stage}", 1, n_stages)
             elif kind == "reconstruction":
                 test_set = str(header["test_set"])
-                result = StageOutcome(error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""),
-                                      seconds=float(header.get("seconds", 0.0)))
+                result = StageOutcome(
+                    error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""), seconds=float(header.get("seconds", 0.0))
+                )
                 if not result.error:
                     try:
                         result.predictions = _array_from(header, child.read())
@@ -665,8 +667,7 @@ def _pinned_weights(reported: Any) -> dict[str, str]:
 
     if not isinstance(reported, dict):
         return {}
-    return {name: sha for name, sha in sorted(reported.items())
-            if name in WEIGHT_FILES and sha == PINNED_SHA256[WEIGHT_FILES[name]]}
+    return {name: sha for name, sha in sorted(reported.items()) if name in WEIGHT_FILES and sha == PINNED_SHA256[WEIGHT_FILES[name]]}
 
 
 def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
@@ -767,9 +768,27 @@ def readable_folders(methods_dir: str | None) -> list[str]:
             folders.add(entry)
     # /proc/cpuinfo and the process's own /proc entry: CPU feature detection (torch's
     # kernel choice) and psutil; never /proc as a whole, where the parent's command line is.
-    folders.update(["/usr", "/lib", "/lib64", "/bin", "/etc", "/sys", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random",
-                    "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", f"/proc/{os.getpid()}",
-                    sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)])
+    folders.update(
+        [
+            "/usr",
+            "/lib",
+            "/lib64",
+            "/bin",
+            "/etc",
+            "/sys",
+            "/dev/null",
+            "/dev/zero",
+            "/dev/urandom",
+            "/dev/random",
+            "/proc/cpuinfo",
+            "/proc/meminfo",
+            "/proc/stat",
+            f"/proc/{os.getpid()}",
+            sys.prefix,
+            sys.base_prefix,
+            str(Path(sys.executable).resolve().parent),
+        ]
+    )
     folders.discard("/")
     folders.add(str(cache_dir()))
     if methods_dir:
@@ -831,9 +850,14 @@ def _stages(method: Any, test_inputs: Mapping[str, Any], name: str) -> Iterator[
 #: (``os.system``, ``builtins.eval``...) is refused before it is looked up, as the weights unpickler
 #: (``reconbench.metrics.weights_fetch.RestrictedUnpickler``) does for checkpoints.
 _JOB_GLOBALS = {
-    ("reconbench.core.types", "TrainData"), ("reconbench.core.types", "TestInput"), ("numpy", "dtype"),
-    ("numpy", "ndarray"), ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+    ("reconbench.core.types", "TrainData"),
+    ("reconbench.core.types", "TestInput"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),
 }
 
 
@@ -913,8 +937,17 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
 
 #: Modules the server imports once for every child: what the harness side of a method
 #: process and the built-in methods need (importing runs no torch operation).
-PRELOAD = ("numpy", "torch", "scipy.linalg", "sklearn.cluster", "sklearn.linear_model", "reconbench.bench.evaluator",
-           "reconbench.bench.landlock", "reconbench.bench.executors", "reconbench.metrics.weights")
+PRELOAD = (
+    "numpy",
+    "torch",
+    "scipy.linalg",
+    "sklearn.cluster",
+    "sklearn.linear_model",
+    "reconbench.bench.evaluator",
+    "reconbench.bench.landlock",
+    "reconbench.bench.executors",
+    "reconbench.metrics.weights",
+)
 
 
 def _preload() -> None:

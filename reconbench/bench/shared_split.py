@@ -84,15 +84,15 @@ def _write(split: Any, path: Path) -> None:
 def _open(path: Path) -> Any:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     mapped = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
-    magic, header_len = _HEAD.unpack(mapped[:_HEAD.size])
+    magic, header_len = _HEAD.unpack(mapped[: _HEAD.size])
     if magic != _MAGIC:
         raise OSError(f"{path} is not a shared split file")
-    header = json.loads(mapped[_HEAD.size:_HEAD.size + header_len])
+    header = json.loads(mapped[_HEAD.size : _HEAD.size + header_len])
     payload_at = _HEAD.size + header_len
     start = -(-(payload_at + header["payload"]) // _ALIGN) * _ALIGN
     whole = memoryview(mapped)
-    views = [whole[start + where:start + where + n] for where, n in header["buffers"]]
-    split = pickle.loads(mapped[payload_at:payload_at + header["payload"]], buffers=views)
+    views = [whole[start + where : start + where + n] for where, n in header["buffers"]]
+    split = pickle.loads(mapped[payload_at : payload_at + header["payload"]], buffers=views)
     addresses = [register_shared(view, fd, start + where) for view, (where, _) in zip(views, header["buffers"])]
     # The arrays keep the mapping alive; when the last goes, so do its entries and the descriptor.
     weakref.finalize(mapped, _forget, addresses, fd)

@@ -151,9 +151,22 @@ def run_sweep(
         if echo:
             echo(f"[{index}/{len(points)}] running {name}")
         result = run_benchmark(
-            name, folder, out, subjects=subjects or BENCH_SUBJECTS.get(preset), methods=methods or BENCH_METHODS.get(preset),
-            seeds=seeds, methods_dir=methods_dir, jobs=jobs, scheduler=scheduler, threads=threads, force=force,
-            retry_failed=retry_failed, leaderboard=None, progress=progress, cell_timeout=cell_timeout, cell_memory=cell_memory,
+            name,
+            folder,
+            out,
+            subjects=subjects or BENCH_SUBJECTS.get(preset),
+            methods=methods or BENCH_METHODS.get(preset),
+            seeds=seeds,
+            methods_dir=methods_dir,
+            jobs=jobs,
+            scheduler=scheduler,
+            threads=threads,
+            force=force,
+            retry_failed=retry_failed,
+            leaderboard=None,
+            progress=progress,
+            cell_timeout=cell_timeout,
+            cell_memory=cell_memory,
         )
         summary.points.append((name, folder, result))
         if echo:

@@ -8,7 +8,7 @@ import warnings
 
 from reconbench.core.types import ALL_ROIS, BASE_ROIS, ROI_UNIONS, TEST_SETS, Split, TestInput, TrainData  # noqa: F401 - re-exported
 
-__all__ = ['ALL_ROIS', 'BASE_ROIS', 'ROI_UNIONS', 'TEST_SETS', 'Split', 'TestInput', 'TrainData']
+__all__ = ["ALL_ROIS", "BASE_ROIS", "ROI_UNIONS", "TEST_SETS", "Split", "TestInput", "TrainData"]
 
 warnings.warn(
     "reconbench.bench.types is deprecated; import from reconbench.core.types instead",

@@ -230,9 +230,9 @@ class StageCache:
             if value.dtype.kind == "O":
                 raise ReconbenchError(f"stage {stage!r}: array {name!r} has dtype object; only numeric/str arrays are cached")
         payload[_META_KEY] = np.array(canonical_json(dict(meta or {})))
-        payload[_ENTRY_KEY] = np.array(canonical_json(
-            {"stage": stage, "key": key, "sha256": {name: array_hash(value) for name, value in arrays_only(payload).items()}}
-        ))
+        payload[_ENTRY_KEY] = np.array(
+            canonical_json({"stage": stage, "key": key, "sha256": {name: array_hash(value) for name, value in arrays_only(payload).items()}})
+        )
         target = self.path(stage, key)
         for path in self.remove_orphans(target.parent):
             print(f"reconbench: stage cache: removed {path.name}, left by a killed write", file=sys.stderr)

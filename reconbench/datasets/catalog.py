@@ -129,7 +129,13 @@ def _catalog() -> dict[str, Dataset]:
     for name, preset in PRESETS.items():
         size = REAL_EVALUATION_SIZE if preset.image_size >= REAL_EVALUATION_SIZE else None
         datasets[f"{SIMULATED_GOD}:{name}"] = Dataset(
-            f"{SIMULATED_GOD}:{name}", "simulated", name, tuple(god_subject(s) for s in preset.subjects), size, god_layout.SESSIONS, layout="god",
+            f"{SIMULATED_GOD}:{name}",
+            "simulated",
+            name,
+            tuple(god_subject(s) for s in preset.subjects),
+            size,
+            god_layout.SESSIONS,
+            layout="god",
         )
     return datasets
 

@@ -67,13 +67,15 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
     console.print(f"[bold]stimuli[/bold] {escape(str(stimuli_dir))} ({sum(len(v) for v in index.values())} image files)", soft_wrap=True)
     extra = list_extra_images(root)
     console.print(
-        f"[bold]extra images[/bold] {escape(str(root / EXTRA_IMAGES_DIR))} ({len(extra)} image files)" if extra
+        f"[bold]extra images[/bold] {escape(str(root / EXTRA_IMAGES_DIR))} ({len(extra)} image files)"
+        if extra
         else f"[bold]extra images[/bold] none ({EXTRA_IMAGES_DIR}/ folder absent or empty; optional)",
         soft_wrap=True,
     )
     manifest = root / MANIFEST_NAME
     console.print(
-        f"[bold]split manifest[/bold] {escape(str(manifest))}" if manifest.is_file()
+        f"[bold]split manifest[/bold] {escape(str(manifest))}"
+        if manifest.is_file()
         else "[bold]split manifest[/bold] none yet (written on the first load of a split)",
         soft_wrap=True,
     )
@@ -116,11 +118,15 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
                 state, missing_optional = optional_images_state(ids, index)
                 if state == "none":
                     status = "present, no images (not scored)"
-                    notes.append(f"{subject}: {name} has {len(ids)} stimuli (e.g. {ids[0]}) and no images in {stimuli_dir}: "
-                                 f"not scored; put one image per stimulus there (named <id>.<ext>) to score it")
+                    notes.append(
+                        f"{subject}: {name} has {len(ids)} stimuli (e.g. {ids[0]}) and no images in {stimuli_dir}: "
+                        f"not scored; put one image per stimulus there (named <id>.<ext>) to score it"
+                    )
                 elif state == "some":
-                    problems.append(f"{subject}, session {name}: {len(missing_optional)} of {len(ids)} stimuli have no image "
-                                    f"(e.g. {missing_optional[:3]}); provide all or none")
+                    problems.append(
+                        f"{subject}, session {name}: {len(missing_optional)} of {len(ids)} stimuli have no image "
+                        f"(e.g. {missing_optional[:3]}); provide all or none"
+                    )
             missing = [] if status != "present" else [str(i) for i in ids if len(index.get(str(i), [])) != 1]
             for stimulus_id in missing:
                 images = index.get(stimulus_id, [])
@@ -146,15 +152,17 @@ def check_data(root: str | Path | None = None, stimuli_dir: str | Path | None = 
             problems.append(str(exc))
         test_scored = [p for p in scored if p != "train"]
         if found.train_session in read_ok and not test_scored:
-            problems.append(f"{subject}: no test session to score; a run needs the training session and at least one of "
-                            f"{', '.join(found.test_set_sessions.values())}")
+            problems.append(
+                f"{subject}: no test session to score; a run needs the training session and at least one of {', '.join(found.test_set_sessions.values())}"
+            )
         console.print(sessions_table)
         for line in label_sources:
             console.print(escape(line), highlight=False, soft_wrap=True)
         console.print(roi_table)
         console.print(
             f"{escape(subject)}: test sets scored: {', '.join(test_scored) or 'none'}; absent: {', '.join(absent) or 'none'}",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
     for note in notes:
         console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)

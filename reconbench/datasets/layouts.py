@@ -269,8 +269,7 @@ class HeldSubject:
     @property
     def scorable_test_sets(self) -> list[str]:
         """Test sets present with images, in layout order."""
-        return [part for session, part in self.layout.sessions.items()
-                if part != "train" and session in self.data.sessions and session not in self.unscored]
+        return [part for session, part in self.layout.sessions.items() if part != "train" and session in self.data.sessions and session not in self.unscored]
 
 
 def check_voxels_agree(subject: str, sessions: Mapping[str, SessionData], train_session: str) -> None:
@@ -396,8 +395,8 @@ def load_held_subject(
     with bar_context as bar:
         task = bar.add_task(f"{subject}: images", total=len(image_paths)) if bar is not None else None
         ordered = sorted(image_paths)
-        images = dict(zip(ordered, load_stimulus_images(
-            [image_paths[i] for i in ordered], image_size, on_read=(lambda: bar.advance(task)) if bar is not None else None
-        )))
+        images = dict(
+            zip(ordered, load_stimulus_images([image_paths[i] for i in ordered], image_size, on_read=(lambda: bar.advance(task)) if bar is not None else None))
+        )
     data = SubjectData(subject=subject, root=root, sessions=loaded, images=images, image_paths=image_paths, image_size=int(image_size))
     return HeldSubject(data=data, layout=layout, absent=tuple(absent), unscored=unscored)

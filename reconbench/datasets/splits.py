@@ -321,11 +321,12 @@ def check_against_manifest(
         changed = sorted(name for name in set(extra_images) & set(recorded_extra) if extra_images[name] != recorded_extra[name])
         if missing or new:
             differences.append(
-                f"{EXTRA_IMAGES_DIR}/: {len(missing)} file(s) in the manifest not in the folder (e.g. {missing[:3]}), "
-                f"{len(new)} new file(s) (e.g. {new[:3]})"
+                f"{EXTRA_IMAGES_DIR}/: {len(missing)} file(s) in the manifest not in the folder (e.g. {missing[:3]}), {len(new)} new file(s) (e.g. {new[:3]})"
             )
         for name in changed:
-            differences.append(f"extra image {EXTRA_IMAGES_DIR}/{name}: sha256 {extra_images[name][:12]}... differs from the manifest's {recorded_extra[name][:12]}...")
+            differences.append(
+                f"extra image {EXTRA_IMAGES_DIR}/{name}: sha256 {extra_images[name][:12]}... differs from the manifest's {recorded_extra[name][:12]}..."
+            )
     if differences:
         shown = "; ".join(differences[:8]) + (f"; ... ({len(differences) - 8} more)" if len(differences) > 8 else "")
         raise DataError(f"split of {subject} differs from manifest {manifest_path}: {shown}{hint}")
@@ -499,7 +500,12 @@ def load_split(
         test_inputs[name] = TestInput(name=name, fmri=averaged, stimulus_ids=ids)
         test_images[name] = (ids, _stack_images(data, ids))
     _check_no_leak(
-        subject, train_ids, train_images, test_images, data, image_hashes,
+        subject,
+        train_ids,
+        train_images,
+        test_images,
+        data,
+        image_hashes,
         None if extra is None else (extra_paths, list(extra_hashes.values()), extra),
     )
 

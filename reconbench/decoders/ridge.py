@@ -290,9 +290,7 @@ def fit_ridge_decoder(
     decoder = RidgeDecoder(**decoder_params)
     validation_mask = np.asarray(train.validation_mask, dtype=bool)
     if samples == "trials":
-        return decoder.fit(
-            train.fmri[roi], targets, validation_mask=validation_mask, target_index=np.asarray(train.trial_image_index, dtype=np.int64)
-        )
+        return decoder.fit(train.fmri[roi], targets, validation_mask=validation_mask, target_index=np.asarray(train.trial_image_index, dtype=np.int64))
     if samples == "averaged":
         return decoder.fit(train.averaged_fmri(roi), targets, validation_mask=validation_mask)
     raise ValueError(f"unknown samples={samples!r}; valid: {', '.join(SAMPLE_MODES)}")

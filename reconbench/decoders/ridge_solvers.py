@@ -136,9 +136,7 @@ def group_sum(backend, values, index, n_groups: int):
         import scipy.sparse
 
         n = values.shape[0]
-        indicator = scipy.sparse.csr_matrix(
-            (np.ones(n, dtype=values.dtype), (np.asarray(index), np.arange(n))), shape=(n_groups, n)
-        )
+        indicator = scipy.sparse.csr_matrix((np.ones(n, dtype=values.dtype), (np.asarray(index), np.arange(n))), shape=(n_groups, n))
         return np.asarray(indicator @ values)
     import torch
 
@@ -330,9 +328,7 @@ def r2_from_errors(sse: np.ndarray, sst: np.ndarray, *, constant: float | np.nda
         return np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), constant)
 
 
-def select_alphas(
-    sse: np.ndarray, sst: np.ndarray, alphas: np.ndarray, *, alpha_per_target: bool = True, accuracy: np.ndarray | None = None
-) -> np.ndarray:
+def select_alphas(sse: np.ndarray, sst: np.ndarray, alphas: np.ndarray, *, alpha_per_target: bool = True, accuracy: np.ndarray | None = None) -> np.ndarray:
     """Index into ``alphas`` of the chosen alpha of each target; ties go to the larger alpha.
 
     Parameters
@@ -575,8 +571,13 @@ def solve_ridge(
             # Test-time condition: responses averaged over repetitions.
             X_val = average_by_target(backend_module, X[sample_is_val], fold_row[target_index[sample_is_val]], val_rows.size)
         sse, sst, accuracy = validation_errors(
-            backend_module, spectrum, X_val, outputs[val_rows], alphas,
-            argmax_accuracy=scoring == "argmax_accuracy", n_targets_batch=n_targets_batch,
+            backend_module,
+            spectrum,
+            X_val,
+            outputs[val_rows],
+            alphas,
+            argmax_accuracy=scoring == "argmax_accuracy",
+            n_targets_batch=n_targets_batch,
         )
         r2 = r2_from_errors(sse, sst)
         best = select_alphas(sse, sst, alphas, alpha_per_target=alpha_per_target, accuracy=accuracy)

@@ -94,12 +94,16 @@ def interval_plot(rows: pd.DataFrame, metric: str, width: int = 400) -> str:
     def x(v: float) -> float:
         return label_w + (v - lo) / (hi - lo) * plot_w
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{_esc(metric)}: mean and 95% interval per method" font-family="sans-serif" font-size="11">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{_esc(metric)}: mean and 95% interval per method" font-family="sans-serif" font-size="11">'
+    ]
     parts.append(f'<rect x="{label_w}" y="{top}" width="{plot_w}" height="{row_h * len(plotted)}" fill="#fafbfc" stroke="#ddd"/>')
     for value in chance:
-        parts.append(f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="{top}" y2="{top + row_h * len(plotted)}" '
-                     f'stroke="#999" stroke-dasharray="4 3"><title>chance {fmt(value)}</title></line>')
+        parts.append(
+            f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="{top}" y2="{top + row_h * len(plotted)}" '
+            f'stroke="#999" stroke-dasharray="4 3"><title>chance {fmt(value)}</title></line>'
+        )
     for i, (_, r) in enumerate(plotted.iterrows()):
         y = top + row_h * i + row_h / 2
         colour = KIND_COLOUR.get(r["kind"], "#333")
@@ -117,8 +121,9 @@ def interval_plot(rows: pd.DataFrame, metric: str, width: int = 400) -> str:
     axis_y = top + row_h * len(plotted) + 14
     for value in (lo + pad, (lo + hi) / 2, hi - pad):
         parts.append(f'<text x="{x(value):.1f}" y="{axis_y}" text-anchor="middle" fill="#555">{fmt(value, 2)}</text>')
-    parts.append(f'<text x="{label_w + plot_w}" y="{axis_y + 11}" text-anchor="end" fill="#555">'
-                 f'{"higher is better →" if higher else "← lower is better"}</text>')
+    parts.append(
+        f'<text x="{label_w + plot_w}" y="{axis_y + 11}" text-anchor="end" fill="#555">{"higher is better →" if higher else "← lower is better"}</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -134,10 +139,15 @@ def reconstruction_grid(results_dir: Path, rows: pd.DataFrame, raw: pd.DataFrame
     true_dir = results_dir / reconstruction_dir(dataset, subject, test_set, None)
     if not all((true_dir / f"{s}.png").is_file() for s in stimulus_ids):
         return ""
-    out = [f'<table class="grid"><caption style="caption-side:bottom;font-size:0.8em;color:#666">'
-           f'{_esc(subject)}, first {len(stimulus_ids)} test images by id</caption>']
-    out.append('<tr><th>true image</th>' + "".join(
-        f'<td><img alt="true {_esc(s)}" title="{_esc(s)}" src="{_data_uri(true_dir / f"{s}.png")}"></td>' for s in stimulus_ids) + "</tr>")
+    out = [
+        f'<table class="grid"><caption style="caption-side:bottom;font-size:0.8em;color:#666">'
+        f"{_esc(subject)}, first {len(stimulus_ids)} test images by id</caption>"
+    ]
+    out.append(
+        "<tr><th>true image</th>"
+        + "".join(f'<td><img alt="true {_esc(s)}" title="{_esc(s)}" src="{_data_uri(true_dir / f"{s}.png")}"></td>' for s in stimulus_ids)
+        + "</tr>"
+    )
     for method, param_set, kind in entries(rows):
         if kind not in ("method", "oracle", "reference"):
             continue
@@ -191,7 +201,12 @@ def _board_table(rows: pd.DataFrame, metrics: Sequence[str], notes: Mapping[str,
 
 
 def to_html(
-    summary: pd.DataFrame, raw: pd.DataFrame, results_dir: str | Path, *, title: str = "reconbench leaderboard", preamble: str = "",
+    summary: pd.DataFrame,
+    raw: pd.DataFrame,
+    results_dir: str | Path,
+    *,
+    title: str = "reconbench leaderboard",
+    preamble: str = "",
     notes: Mapping[str, RowNote] | None = None,
 ) -> str:
     """The whole leaderboard as one self-contained HTML page (``notes``: reference captions, see ``render.entry_label``)."""
@@ -208,7 +223,7 @@ def to_html(
         body.append(f'<h2 id="{_esc(dataset)}-{_esc(test_set)}">{_esc(dataset)} · {_esc(test_set)}</h2>')
         body.append(f'<p class="note">{_esc(describe(rows))} Ranked by {_esc(ranking_metric(metrics))}.</p>')
         body.append(_board_table(rows, metrics, notes))
-        body.append("<h3>Per-metric means and 95% intervals</h3><div class=\"plots\">")
+        body.append('<h3>Per-metric means and 95% intervals</h3><div class="plots">')
         for metric in metrics:
             body.append(f"<figure><figcaption>{_esc(metric)}</figcaption>{interval_plot(rows, metric)}</figure>")
         body.append("</div>")
@@ -218,6 +233,6 @@ def to_html(
     versions = sorted(set(raw.loc[raw["code_version"] != "", "code_version"])) if "code_version" in raw else []
     body.append(f"<footer>reconbench; code version(s): {_esc(', '.join(versions) or 'unknown')}.</footer>")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

@@ -97,8 +97,7 @@ def compare_leaderboards(
     ref_datasets, new_datasets = set(ref_rows["dataset"]), set(new_rows["dataset"])
     if not ref_datasets & new_datasets:
         raise ReconbenchError(
-            f"the leaderboards cover different datasets: new {', '.join(sorted(new_datasets)) or 'none'}, "
-            f"reference {', '.join(sorted(ref_datasets))}"
+            f"the leaderboards cover different datasets: new {', '.join(sorted(new_datasets)) or 'none'}, reference {', '.join(sorted(ref_datasets))}"
         )
     merged = ref_rows.drop(columns="n_images").merge(
         new_rows.drop(columns="n_images"), on=MATCH_COLUMNS, how="outer", suffixes=("_reference", "_new"), indicator=True
@@ -181,8 +180,10 @@ def thread_count_notes(new: str | Path, reference: str | Path) -> list[str]:
 
     line = f"threads per cell: new {said(new_threads)}, reference {said(ref_threads)}"
     if new_threads is not None and ref_threads is not None and new_threads != ref_threads:
-        line += ("; they differ, and scores of cells that train a generator move with the thread count "
-                 "(by up to the measured spread; rerun with the reference's --threads to compare like with like)")
+        line += (
+            "; they differ, and scores of cells that train a generator move with the thread count "
+            "(by up to the measured spread; rerun with the reference's --threads to compare like with like)"
+        )
     return [line]
 
 
@@ -193,16 +194,16 @@ def print_comparison(report: Comparison) -> None:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     verdict, style = ("OK", "green") if report.ok else ("REGRESSION", "red")
     console.print(verdict, style=style, end="")
-    console.print(f": {report.n_compared} scores compared, largest change {report.max_change:.4g} "
-                  f"(tolerances: {report.tolerance_source})", markup=False)
+    console.print(f": {report.n_compared} scores compared, largest change {report.max_change:.4g} (tolerances: {report.tolerance_source})", markup=False)
     for note in report.notes:
         console.print(f"  note: {note}", markup=False)
     for _, r in report.moved.iterrows():
-        console.print(f"  moved: {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}: "
-                      f"{r['mean_reference']:.4f} -> {r['mean_new']:.4f} ({r['change']:+.4f}; tolerance {r['tolerance']:.4g})",
-                      markup=False)
+        console.print(
+            f"  moved: {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}: "
+            f"{r['mean_reference']:.4f} -> {r['mean_new']:.4f} ({r['change']:+.4f}; tolerance {r['tolerance']:.4g})",
+            markup=False,
+        )
     for _, r in report.missing.iterrows():
         console.print(f"  missing: {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}", markup=False)
     for _, r in report.added.iterrows():
-        console.print(f"  new (not in reference): {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}",
-                      markup=False)
+        console.print(f"  new (not in reference): {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}", markup=False)

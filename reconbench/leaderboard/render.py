@@ -28,6 +28,7 @@ def fmt(value: float, digits: int = 3) -> str:
 
 def tables(summary: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """Yield ``(dataset, test_set, rows)`` in a stable order (test sets as in TEST_SETS)."""
+
     def order(item: tuple[str, str]) -> tuple:
         dataset, test_set = item
         return (dataset, TEST_SETS.index(test_set) if test_set in TEST_SETS else len(TEST_SETS), test_set)
@@ -111,9 +112,7 @@ def legend(notes: Mapping[str, RowNote] | None = None) -> str:
     )
 
 
-def to_markdown(
-    summary: pd.DataFrame, *, title: str = "reconbench leaderboard", preamble: str = "", notes: Mapping[str, RowNote] | None = None
-) -> str:
+def to_markdown(summary: pd.DataFrame, *, title: str = "reconbench leaderboard", preamble: str = "", notes: Mapping[str, RowNote] | None = None) -> str:
     """The whole leaderboard as Markdown: one table per dataset and test set (``notes``: see :func:`entry_label`)."""
     lines = [f"# {title}", ""]
     if preamble:

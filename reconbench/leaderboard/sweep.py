@@ -76,7 +76,11 @@ def colours_of(rows: pd.DataFrame) -> dict[tuple[str, str, str], str]:
 
 
 def sweep_plot(
-    rows: pd.DataFrame, metric: str, knob: str, notes: Mapping[str, RowNote] | None = None, width: int = 560,
+    rows: pd.DataFrame,
+    metric: str,
+    knob: str,
+    notes: Mapping[str, RowNote] | None = None,
+    width: int = 560,
     colours: Mapping[tuple[str, str, str], str] | None = None,
 ) -> str:
     """An SVG of ``metric`` against the knob's value: one line per entry with 95% intervals, chance dashed.
@@ -113,8 +117,10 @@ def sweep_plot(
         return top + (hi - v) / (hi - lo) * plot_h
 
     higher = bool(metric_rows["higher_is_better"].iloc[0])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{_esc(metric)} against {_esc(knob)}, one line per method" font-family="sans-serif" font-size="11">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{_esc(metric)} against {_esc(knob)}, one line per method" font-family="sans-serif" font-size="11">'
+    ]
     parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafbfc" stroke="#ddd"/>')
     for tick in (lo + pad, (lo + hi) / 2, hi - pad):
         parts.append(f'<text x="{left - 4}" y="{sy(tick) + 4:.1f}" text-anchor="end" fill="#555">{fmt(tick, 2)}</text>')
@@ -125,8 +131,10 @@ def sweep_plot(
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 31}" text-anchor="middle" fill="#333">{_esc(axis_note)}</text>')
     if len(chance) and chance.nunique() == 1:
         y = sy(float(chance.iloc[0]))
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#999" stroke-dasharray="4 3">'
-                     f'<title>chance {fmt(float(chance.iloc[0]))}</title></line>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#999" stroke-dasharray="4 3">'
+            f"<title>chance {fmt(float(chance.iloc[0]))}</title></line>"
+        )
     for i, (method, param_set, kind) in enumerate(entries):
         colour = colours.get((method, param_set, kind), PALETTE[i % len(PALETTE)])
         dash = "" if kind == "method" else ' stroke-dasharray="6 3"'
@@ -138,10 +146,14 @@ def sweep_plot(
             parts.append(f'<polyline class="entry" points="{points}" fill="none" stroke="{colour}" stroke-width="1.8"{dash}/>')
         for r in line.itertuples():
             if not pd.isna(r.ci_low) and not pd.isna(r.ci_high):
-                parts.append(f'<line x1="{sx(r.value):.1f}" x2="{sx(r.value):.1f}" y1="{sy(r.ci_low):.1f}" y2="{sy(r.ci_high):.1f}" '
-                             f'stroke="{colour}" stroke-width="1" opacity="0.7"/>')
-            parts.append(f'<circle cx="{sx(r.value):.1f}" cy="{sy(r.mean):.1f}" r="3" fill="{colour}">'
-                         f'<title>{_esc(label)}, {_esc(knob)}={r.value:g}: {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]</title></circle>')
+                parts.append(
+                    f'<line x1="{sx(r.value):.1f}" x2="{sx(r.value):.1f}" y1="{sy(r.ci_low):.1f}" y2="{sy(r.ci_high):.1f}" '
+                    f'stroke="{colour}" stroke-width="1" opacity="0.7"/>'
+                )
+            parts.append(
+                f'<circle cx="{sx(r.value):.1f}" cy="{sy(r.mean):.1f}" r="3" fill="{colour}">'
+                f"<title>{_esc(label)}, {_esc(knob)}={r.value:g}: {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]</title></circle>"
+            )
         ly = top + 16 * i + 8
         parts.append(f'<line x1="{width - right + 10}" x2="{width - right + 30}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>')
         short = label if len(label) <= 30 else label[:29] + "…"
@@ -164,8 +176,12 @@ def sweep_markdown(summary: pd.DataFrame, notes: Mapping[str, RowNote] | None = 
     for base, knob, test_set, rows in sweeps(summary):
         metric = ranking_metric(metrics_of(rows))
         values = sorted(rows["value"].unique())
-        lines += [f"## Sweep: {base} · {knob} · {test_set}", "",
-                  f"{metric} (mean [95% interval]) at each value of {knob}; one dataset per value, named {base}@{knob}=VALUE.", ""]
+        lines += [
+            f"## Sweep: {base} · {knob} · {test_set}",
+            "",
+            f"{metric} (mean [95% interval]) at each value of {knob}; one dataset per value, named {base}@{knob}=VALUE.",
+            "",
+        ]
         lines.append("| entry | " + " | ".join(f"{knob}={v:g}" for v in values) + " |")
         lines.append("|:---|" + "---:|" * len(values))
         metric_rows = rows[rows["metric"] == metric]
@@ -186,8 +202,10 @@ def sweep_html(summary: pd.DataFrame, notes: Mapping[str, RowNote] | None = None
     body: list[str] = []
     for base, knob, test_set, rows in sweeps(summary):
         body.append(f'<h2 id="sweep-{_esc(base)}-{_esc(knob)}-{_esc(test_set)}">Sweep: {_esc(base)} · {_esc(knob)} · {_esc(test_set)}</h2>')
-        body.append(f'<p class="note">Mean and 95% bootstrap interval of every entry at each value of {_esc(knob)} '
-                    f'(one simulated dataset per value; reference rows dashed; chance grey dashed).</p><div class="plots">')
+        body.append(
+            f'<p class="note">Mean and 95% bootstrap interval of every entry at each value of {_esc(knob)} '
+            f'(one simulated dataset per value; reference rows dashed; chance grey dashed).</p><div class="plots">'
+        )
         colours = colours_of(rows)
         for metric in metrics_of(rows):
             body.append(f"<figure><figcaption>{_esc(metric)}</figcaption>{sweep_plot(rows, metric, knob, notes, colours=colours)}</figure>")

@@ -46,11 +46,29 @@ CITATIONS_PATH = Path(__file__).with_name("citations.csv")
 CITATION_COLUMNS = ["dataset", "test_set", "method", "metric", "value", "ci_low", "ci_high", "source", "note"]
 
 SUMMARY_COLUMNS = [
-    "dataset", "test_set", "rank", "method", "param_set", "params_hash", "kind", "metric", "higher_is_better",
-    "mean", "ci_low", "ci_high", "n_images", "n_subjects", "n_seeds", "p_vs_best", "best", "tied_with_best", "source",
+    "dataset",
+    "test_set",
+    "rank",
+    "method",
+    "param_set",
+    "params_hash",
+    "kind",
+    "metric",
+    "higher_is_better",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n_images",
+    "n_subjects",
+    "n_seeds",
+    "p_vs_best",
+    "best",
+    "tied_with_best",
+    "source",
     # Images left out of the mean because their score is NaN (undefined, e.g. the
     # correlation of a constant image); whether the entry ran unsealed (any cell).
-    "n_omitted", "unsealed",
+    "n_omitted",
+    "unsealed",
 ]
 
 
@@ -58,7 +76,6 @@ def metric_order(rows: pd.DataFrame) -> list[str]:
     """Metrics in registry order (those not in the registry last, sorted)."""
     present = sorted(m for m in rows["metric"].unique() if m)
     try:
-
         registry = [m for m in list_metrics(include_optional=True) if m in present]
     except ImportError:  # pragma: no cover - the metrics package is part of reconbench
         registry = []
@@ -83,8 +100,12 @@ def read_citations(path: str | Path | None = None) -> pd.DataFrame:
     path = CITATIONS_PATH if path is None else Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=CITATION_COLUMNS)
-    table = pd.read_csv(path, dtype={"dataset": str, "test_set": str, "method": str, "metric": str, "source": str, "note": str},
-                        keep_default_na=False, na_values={"value": [""], "ci_low": [""], "ci_high": [""]})
+    table = pd.read_csv(
+        path,
+        dtype={"dataset": str, "test_set": str, "method": str, "metric": str, "source": str, "note": str},
+        keep_default_na=False,
+        na_values={"value": [""], "ci_low": [""], "ci_high": [""]},
+    )
     missing = [c for c in CITATION_COLUMNS if c not in table.columns]
     if missing:
         raise ReconbenchError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(CITATION_COLUMNS)}")
@@ -125,11 +146,18 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
         entries = []  # (method, param_set, params_hash, kind) -> {metric: unit series}
         for (method, param_set, phash, kind), group in table_rows.groupby(["method", "param_set", "params_hash", "kind"], sort=True):
             per_metric = {m: _unit_values(g) for m, g in group.groupby("metric")}
-            entries.append({
-                "method": method, "param_set": param_set, "params_hash": phash, "kind": kind, "units": per_metric,
-                "n_subjects": group["subject"].nunique(), "n_seeds": group["seed"].nunique(),
-                "unsealed": bool((group["sealed"] == "no").any()) if "sealed" in group else False,
-            })
+            entries.append(
+                {
+                    "method": method,
+                    "param_set": param_set,
+                    "params_hash": phash,
+                    "kind": kind,
+                    "units": per_metric,
+                    "n_subjects": group["subject"].nunique(),
+                    "n_seeds": group["seed"].nunique(),
+                    "unsealed": bool((group["sealed"] == "no").any()) if "sealed" in group else False,
+                }
+            )
         for entry in entries:
             entry["stats"] = {}
             entry["omitted"] = {}
@@ -173,26 +201,57 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
                     a, b = a[both], b[both]
                     if len(a) >= 2:
                         p_value = float(paired_permutation_test(a.to_numpy(), b.to_numpy(), n_perm=n_perm, seed=0))
-                out.append({
-                    "dataset": dataset, "test_set": test_set, "rank": entry.get("rank", pd.NA),
-                    "method": entry["method"], "param_set": entry["param_set"], "params_hash": entry["params_hash"],
-                    "kind": entry["kind"], "metric": metric, "higher_is_better": direction[metric],
-                    "mean": mean, "ci_low": low, "ci_high": high, "n_images": n,
-                    "n_subjects": entry["n_subjects"], "n_seeds": entry["n_seeds"], "p_vs_best": p_value,
-                    "best": is_best, "tied_with_best": bool(entry["kind"] == "method" and not is_best and p_value >= ALPHA),
-                    "source": "computed here", "n_omitted": entry["omitted"].get(metric, 0), "unsealed": entry["unsealed"],
-                })
+                out.append(
+                    {
+                        "dataset": dataset,
+                        "test_set": test_set,
+                        "rank": entry.get("rank", pd.NA),
+                        "method": entry["method"],
+                        "param_set": entry["param_set"],
+                        "params_hash": entry["params_hash"],
+                        "kind": entry["kind"],
+                        "metric": metric,
+                        "higher_is_better": direction[metric],
+                        "mean": mean,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "n_images": n,
+                        "n_subjects": entry["n_subjects"],
+                        "n_seeds": entry["n_seeds"],
+                        "p_vs_best": p_value,
+                        "best": is_best,
+                        "tied_with_best": bool(entry["kind"] == "method" and not is_best and p_value >= ALPHA),
+                        "source": "computed here",
+                        "n_omitted": entry["omitted"].get(metric, 0),
+                        "unsealed": entry["unsealed"],
+                    }
+                )
 
         for metric in metrics:
             chance = table_rows.loc[table_rows["metric"] == metric, "chance"].dropna()
             if len(chance):
-                out.append(_fixed_row(dataset, test_set, "chance", "", "chance", metric, direction[metric],
-                                      float(chance.iloc[0]), source="metric definition (registry)"))
+                out.append(
+                    _fixed_row(
+                        dataset, test_set, "chance", "", "chance", metric, direction[metric], float(chance.iloc[0]), source="metric definition (registry)"
+                    )
+                )
         for _, cite in citations[(citations["dataset"] == dataset) & (citations["test_set"] == test_set)].iterrows():
             if cite["metric"] in direction:
-                out.append(_fixed_row(dataset, test_set, cite["method"], "", "literature", cite["metric"], direction[cite["metric"]],
-                                      float(cite["value"]), low=cite["ci_low"], high=cite["ci_high"],
-                                      source=f"{cite['source']} (not computed here)"))
+                out.append(
+                    _fixed_row(
+                        dataset,
+                        test_set,
+                        cite["method"],
+                        "",
+                        "literature",
+                        cite["metric"],
+                        direction[cite["metric"]],
+                        float(cite["value"]),
+                        low=cite["ci_low"],
+                        high=cite["ci_high"],
+                        source=f"{cite['source']} (not computed here)",
+                    )
+                )
     if not out:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
@@ -202,12 +261,27 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
 
 def _fixed_row(dataset, test_set, method, param_set, kind, metric, higher, value, *, low=float("nan"), high=float("nan"), source=""):
     return {
-        "dataset": dataset, "test_set": test_set, "rank": pd.NA, "method": method, "param_set": param_set,
-        "params_hash": "", "kind": kind, "metric": metric, "higher_is_better": higher, "mean": value,
+        "dataset": dataset,
+        "test_set": test_set,
+        "rank": pd.NA,
+        "method": method,
+        "param_set": param_set,
+        "params_hash": "",
+        "kind": kind,
+        "metric": metric,
+        "higher_is_better": higher,
+        "mean": value,
         "ci_low": float(low) if low not in ("", None) else float("nan"),
         "ci_high": float(high) if high not in ("", None) else float("nan"),
-        "n_images": pd.NA, "n_subjects": pd.NA, "n_seeds": pd.NA, "p_vs_best": float("nan"),
-        "best": False, "tied_with_best": False, "source": source, "n_omitted": 0, "unsealed": False,
+        "n_images": pd.NA,
+        "n_subjects": pd.NA,
+        "n_seeds": pd.NA,
+        "p_vs_best": float("nan"),
+        "best": False,
+        "tied_with_best": False,
+        "source": source,
+        "n_omitted": 0,
+        "unsealed": False,
     }
 
 

@@ -119,8 +119,7 @@ ENVIRONMENTS = (
     Environment("mkl-sse42", {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, PLAIN_THREADS),
     Environment(
         "old-cpu-combined",
-        {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE41",
-         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+        {"ATEN_CPU_CAPABILITY": "default", "OPENBLAS_CORETYPE": "Prescott", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
         1,
     ),
 )
@@ -208,13 +207,15 @@ def derive_tolerances(
         n = int(row["n_images"])
         resolution = spec.resolution(n) if spec is not None else None
         floor = metric_floor(row["metric"], n)
-        rows.append({
-            **{c: str(row[c]) for c in KEY_COLUMNS},
-            "n_images": n,
-            "resolution": resolution,
-            "measured": float(measured[i]),
-            "tolerance": float(max(floor, safety * measured[i])),
-        })
+        rows.append(
+            {
+                **{c: str(row[c]) for c in KEY_COLUMNS},
+                "n_images": n,
+                "resolution": resolution,
+                "measured": float(measured[i]),
+                "tolerance": float(max(floor, safety * measured[i])),
+            }
+        )
     return {
         "format": FORMAT_VERSION,
         "preset": preset,
@@ -222,13 +223,10 @@ def derive_tolerances(
         "step_floor": STEP_FLOOR,
         "continuous_floor": CONTINUOUS_FLOOR,
         "rule": "tolerance = max(floor, safety * measured); floor = step_floor / (N (N - 1)) for identification "
-                "metrics, continuous_floor otherwise; measured = largest |rerun mean - reference mean| over the environments",
+        "metrics, continuous_floor otherwise; measured = largest |rerun mean - reference mean| over the environments",
         "notes": notes,
         "unmeasured_rows": int((~covered).sum()),
-        "environments": [
-            {"name": e.name, "variables": dict(e.variables), "threads": e.threads, "largest_change": env_max[e.name]}
-            for e in environments
-        ],
+        "environments": [{"name": e.name, "variables": dict(e.variables), "threads": e.threads, "largest_change": env_max[e.name]} for e in environments],
         "rows": rows,
     }
 
@@ -282,8 +280,7 @@ class Tolerances:
         if group in self._by_group:
             return self._by_group[group], False
         raise ReconbenchError(
-            f"{self.source} has no tolerance for {key[0]} {key[1]} {key[5]}; re-derive it with "
-            f"scripts/measure_tolerances.py or pass --tolerance"
+            f"{self.source} has no tolerance for {key[0]} {key[1]} {key[5]}; re-derive it with scripts/measure_tolerances.py or pass --tolerance"
         )
 
 

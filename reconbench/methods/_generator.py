@@ -105,10 +105,18 @@ class GeneratorConfig:
 #: Size presets. ``default`` is sized for a shared 2-core CPU: 400 steps take about 3-4 min (see the README for the
 #: measured time); ``full`` is the pix2pix-size model (256x256, 8 levels) for a GPU.
 GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
-    "tiny": GeneratorConfig(resolution=32, base_channels=8, depth=3, semantic_channels=8, disc_channels=8, disc_layers=2, iterations=24, batch_size=16, threads=1),
-    "small": GeneratorConfig(resolution=32, base_channels=16, depth=3, semantic_channels=32, disc_channels=16, disc_layers=2, iterations=300, batch_size=16, threads=1),
-    "default": GeneratorConfig(resolution=64, base_channels=32, depth=4, semantic_channels=64, disc_channels=32, disc_layers=2, iterations=400, batch_size=32, threads=1),
-    "full": GeneratorConfig(resolution=256, base_channels=64, depth=8, semantic_channels=256, disc_channels=64, disc_layers=3, iterations=15000, batch_size=16, threads=0),
+    "tiny": GeneratorConfig(
+        resolution=32, base_channels=8, depth=3, semantic_channels=8, disc_channels=8, disc_layers=2, iterations=24, batch_size=16, threads=1
+    ),
+    "small": GeneratorConfig(
+        resolution=32, base_channels=16, depth=3, semantic_channels=32, disc_channels=16, disc_layers=2, iterations=300, batch_size=16, threads=1
+    ),
+    "default": GeneratorConfig(
+        resolution=64, base_channels=32, depth=4, semantic_channels=64, disc_channels=32, disc_layers=2, iterations=400, batch_size=32, threads=1
+    ),
+    "full": GeneratorConfig(
+        resolution=256, base_channels=64, depth=8, semantic_channels=256, disc_channels=64, disc_layers=3, iterations=15000, batch_size=16, threads=0
+    ),
 }
 
 
@@ -312,7 +320,9 @@ def train_generator(
     n = shape_inputs.shape[0]
     r = config.resolution
     if shape_inputs.shape != (n, 1, r, r) or images.shape != (n, 3, r, r):
-        raise ReconbenchError(f"generator training expects shape maps (N, 1, {r}, {r}) and images (N, 3, {r}, {r}); got {shape_inputs.shape} and {images.shape}")
+        raise ReconbenchError(
+            f"generator training expects shape maps (N, 1, {r}, {r}) and images (N, 3, {r}, {r}); got {shape_inputs.shape} and {images.shape}"
+        )
     semantic_dim = 0 if semantic_inputs is None else int(semantic_inputs.shape[1])
     if semantic_inputs is not None and semantic_inputs.shape[0] != n:
         raise ReconbenchError(f"{semantic_inputs.shape[0]} semantic vectors for {n} images")
@@ -419,9 +429,7 @@ def load_generator(state: Mapping[str, np.ndarray], config: GeneratorConfig, sem
     return net.eval()
 
 
-def generate(
-    net, shape_inputs: np.ndarray, semantic_inputs: np.ndarray | None, batch_size: int = 64, threads: int = 0
-) -> np.ndarray:
+def generate(net, shape_inputs: np.ndarray, semantic_inputs: np.ndarray | None, batch_size: int = 64, threads: int = 0) -> np.ndarray:
     """Run a trained generator.
 
     Parameters

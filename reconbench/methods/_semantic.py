@@ -23,9 +23,7 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.decoders.features import feature_vectors
 
 
-def pooled_features(
-    images: np.ndarray, net: str = "alexnet", layer: str = "conv5", pool: int = 2, batch_size: int = 64
-) -> np.ndarray:
+def pooled_features(images: np.ndarray, net: str = "alexnet", layer: str = "conv5", pool: int = 2, batch_size: int = 64) -> np.ndarray:
     """Pretrained features of each image, average-pooled to a ``pool x pool`` grid.
 
     Parameters

@@ -124,10 +124,7 @@ class DivideAndConquer(Method):
     """
 
     name = "divide_and_conquer"
-    citation = (
-        "Fang T., Qi Y., Pan G. (2020). Reconstructing perceptive images from brain activity by "
-        "shape-semantic GAN. NeurIPS 33."
-    )
+    citation = "Fang T., Qi Y., Pan G. (2020). Reconstructing perceptive images from brain activity by shape-semantic GAN. NeurIPS 33."
     requires = ("weights:alexnet",)
     parameter_sets = {
         "default": {},
@@ -213,9 +210,7 @@ class DivideAndConquer(Method):
         start = time.perf_counter()
         with PeakMemory() as memory:
             arrays, meta, hit = self.cache_.get_or_compute(stage, key, compute)
-        self.stage_log_.append(
-            {"stage": stage, "key": key[:12], "cache_hit": hit, "seconds": time.perf_counter() - start, "peak_rss_mb": memory.peak_mb}
-        )
+        self.stage_log_.append({"stage": stage, "key": key[:12], "cache_hit": hit, "seconds": time.perf_counter() - start, "peak_rss_mb": memory.peak_mb})
         return arrays, meta
 
     def _train_inputs(self, train: TrainData, rois) -> dict[str, Any]:
@@ -320,9 +315,7 @@ class DivideAndConquer(Method):
         return decoder.predict(x_held)
 
     def _fit_generator(self, train: TrainData) -> None:
-        config = _generator.generator_config(
-            self.size_, iterations=self.iterations, pixel_weight=self.pixel_weight, perceptual_weight=self.perceptual_weight
-        )
+        config = _generator.generator_config(self.size_, iterations=self.iterations, pixel_weight=self.pixel_weight, perceptual_weight=self.perceptual_weight)
         r = config.resolution
         images = resize(train.images, r)
         shape_in = _generator.prepare_shape_inputs(self.train_shape_targets_, r)

@@ -73,7 +73,6 @@ class DivideAndConquerOracle(DivideAndConquer):
         shape_in = _generator.prepare_shape_inputs(self._shape_targets(images), self.generator_config_.resolution)
         semantic_in = None
         if self.use_semantics:
-
             features = _semantic.pooled_features(images, net=self.semantic_net, layer=self.semantic_layer, pool=self.semantic_pool)
             semantic_in = self.semantic_space_.transform(features)
         return self._finish(_generator.generate(self.generator_, shape_in, semantic_in, threads=self.generator_config_.threads))

@@ -85,9 +85,7 @@ def image_features(
         raise MetricInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     smallest = min_input_size(net, layer)
     if min(images.shape[2:]) < smallest:
-        raise MetricInputError(
-            f"{net} {layer} needs images of at least {smallest} x {smallest} pixels, got {images.shape[2]} x {images.shape[3]}"
-        )
+        raise MetricInputError(f"{net} {layer} needs images of at least {smallest} x {smallest} pixels, got {images.shape[2]} x {images.shape[3]}")
     trunk = load_trunk(net, cache)
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)

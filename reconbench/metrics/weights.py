@@ -45,7 +45,6 @@ MANIFEST_FORMAT = 1
 FETCH_COMMAND = "reconbench weights fetch"
 
 
-
 # --------------------------------------------------------------------------------------
 # Cache folder
 

@@ -133,9 +133,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         factory = _ALLOWED_GLOBALS.get((module, name))
         if factory is None:
-            raise UnsafePickleError(
-                f"refusing to unpickle global {module}.{name}: only numpy arrays and dtypes are allowed"
-            )
+            raise UnsafePickleError(f"refusing to unpickle global {module}.{name}: only numpy arrays and dtypes are allowed")
         return factory()
 
     def persistent_load(self, pid: Any) -> Any:
@@ -355,9 +353,7 @@ def _verified_archive(folder: Path, archive: str | os.PathLike | None) -> Path:
         downloaded = _download_archive(Path(tmp_dir))
         digest = sha256_file(downloaded)
         if digest != ARCHIVE_SHA256:
-            raise WeightsFetchError(
-                f"downloaded {ARCHIVE_NAME} has sha256 {digest}, expected {ARCHIVE_SHA256}; refusing to use it"
-            )
+            raise WeightsFetchError(f"downloaded {ARCHIVE_NAME} has sha256 {digest}, expected {ARCHIVE_SHA256}; refusing to use it")
         os.replace(downloaded, kept)
     return kept
 
@@ -485,5 +481,3 @@ def fetch_weights(
         advance(len(steps))
     forget_loaded()
     return folder
-
-

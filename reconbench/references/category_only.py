@@ -29,9 +29,7 @@ class CategoryOnly(Reference):
             raise ReconbenchError("the category-only reference needs the stimulus categories of the ground truth")
         self.categories_ = dict(truth.categories)
         labels = np.array([self.categories_.get(str(s), "") for s in train.stimulus_ids])
-        self.means_ = {
-            cat: train.images[labels == cat].mean(axis=0).astype(np.float32) for cat in np.unique(labels) if cat
-        }
+        self.means_ = {cat: train.images[labels == cat].mean(axis=0).astype(np.float32) for cat in np.unique(labels) if cat}
         return self
 
     def covers(self, stimulus_ids) -> bool:

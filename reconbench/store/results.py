@@ -92,16 +92,24 @@ VOLATILE_COLUMNS = ["fit_seconds", "reconstruct_seconds", "score_seconds", "peak
 
 #: Packages whose versions are recorded with every row.
 TRACKED_PACKAGES = (
-    "reconbench", "numpy", "scipy", "torch", "scikit-learn", "scikit-image",
-    "himalaya", "bdpy", "h5py", "pandas", "pyarrow", "pillow",
+    "reconbench",
+    "numpy",
+    "scipy",
+    "torch",
+    "scikit-learn",
+    "scikit-image",
+    "himalaya",
+    "bdpy",
+    "h5py",
+    "pandas",
+    "pyarrow",
+    "pillow",
 )
 
 
 def cell_key(method: str, params_hash: str, dataset: str, subject: str, seed: int) -> str:
     """The resume key of a cell: a hash of what identifies it (not of how it ran)."""
-    return stable_hash(
-        {"method": method, "params_hash": params_hash, "dataset": dataset, "subject": subject, "seed": int(seed)}
-    )
+    return stable_hash({"method": method, "params_hash": params_hash, "dataset": dataset, "subject": subject, "seed": int(seed)})
 
 
 @functools.lru_cache(maxsize=1)
@@ -125,7 +133,11 @@ def code_version() -> str:
     try:
         out = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=package_dir.parent, capture_output=True, text=True, timeout=10, check=True,
+            cwd=package_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
         described = out.stdout.strip()
         if described:
@@ -161,9 +173,26 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         if col not in frame.columns:
             frame[col] = default
     frame = frame[COLUMNS].copy()
-    for col in ("dataset", "subject", "test_set", "method", "param_set", "params_hash", "metric", "stimulus_id",
-                "kind", "status", "error", "cell_key", "config_hash", "params", "code_version", "package_versions", "weights",
-                "sealed"):
+    for col in (
+        "dataset",
+        "subject",
+        "test_set",
+        "method",
+        "param_set",
+        "params_hash",
+        "metric",
+        "stimulus_id",
+        "kind",
+        "status",
+        "error",
+        "cell_key",
+        "config_hash",
+        "params",
+        "code_version",
+        "package_versions",
+        "weights",
+        "sealed",
+    ):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
     frame["seed"] = frame["seed"].astype("int64")
     frame["threads"] = pd.to_numeric(frame["threads"], errors="coerce").astype("Int64")
@@ -313,8 +342,10 @@ class ResultStore:
             errors = {(test_set or "fit"): error for test_set, error in zip(cell_rows.loc[failed, "test_set"], cell_rows.loc[failed, "error"])}
             hashes = sorted(set(cell_rows["config_hash"]))
             record = {
-                "status": "failed" if failed.any() else "ok", "errors": errors,
-                "config_hash": hashes[0] if len(hashes) == 1 else "", "adopted_from": "results.parquet",
+                "status": "failed" if failed.any() else "ok",
+                "errors": errors,
+                "config_hash": hashes[0] if len(hashes) == 1 else "",
+                "adopted_from": "results.parquet",
             }
             self.write_cell(str(key), cell_rows, record)
             adopted += 1
@@ -353,7 +384,7 @@ class ResultStore:
         except PermissionError:
             raise ReconbenchError(
                 f"results folder {self.root} is not writable by this user (uid {os.getuid()}); "
-                f"make it writable, or in Docker pass --user \"$(id -u):$(id -g)\" and create the folder first"
+                f'make it writable, or in Docker pass --user "$(id -u):$(id -g)" and create the folder first'
             ) from None
         with handle:
             if fcntl is not None:
@@ -363,8 +394,7 @@ class ResultStore:
                     handle.seek(0)
                     holder = handle.read().strip() or "another process"
                     raise ReconbenchError(
-                        f"results folder {self.root} is being written by another reconbench run ({holder}); "
-                        f"wait for it to finish or pass another --out"
+                        f"results folder {self.root} is being written by another reconbench run ({holder}); wait for it to finish or pass another --out"
                     ) from None
             handle.seek(0)
             handle.truncate()

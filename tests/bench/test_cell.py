@@ -38,8 +38,17 @@ def test_only_oracles_see_true_images(tiny_grid_run) -> None:
 
 
 def test_seed_reaches_methods_that_take_one(tiny_data_dir, grid_methods_dir, tmp_path) -> None:
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path, methods=["seeded_grey"], metrics=["pixcorr"],
-                            methods_dir=grid_methods_dir, seeds=[0, 1], references=False, leaderboard=False)
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path,
+        methods=["seeded_grey"],
+        metrics=["pixcorr"],
+        methods_dir=grid_methods_dir,
+        seeds=[0, 1],
+        references=False,
+        leaderboard=False,
+    )
     rows = summary.rows
     assert summary.n_cells == 2 and set(rows["seed"]) == {0, 1}
     assert rows["params_hash"].nunique() == 1, "the seed is not a hyperparameter"
@@ -51,7 +60,8 @@ def test_a_method_cannot_change_the_shared_training_data(tiny_data_dir, tmp_path
     """Cells share the loaded split within a worker; an in-place edit must fail that cell, not leak."""
     folder = tmp_path / "methods"
     folder.mkdir()
-    (folder / "vandal.py").write_text(textwrap.dedent('''
+    (folder / "vandal.py").write_text(
+        textwrap.dedent("""
         from reconbench.core.method import Method
 
         class Vandal(Method):
@@ -61,10 +71,19 @@ def test_a_method_cannot_change_the_shared_training_data(tiny_data_dir, tmp_path
                 return self
             def reconstruct(self, test):
                 raise AssertionError("never reached")
-    '''))
+    """)
+    )
     shutil.copy(REPO / "examples" / "my_method.py", folder / "my_method.py")
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["vandal", "my_lowres_ridge:default"],
-                            metrics=["pixcorr"], methods_dir=folder, references=False, leaderboard=False)
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "out",
+        methods=["vandal", "my_lowres_ridge:default"],
+        metrics=["pixcorr"],
+        methods_dir=folder,
+        references=False,
+        leaderboard=False,
+    )
     rows = summary.rows
     assert rows.loc[rows["method"] == "vandal", "error"].iloc[0].startswith("ValueError: assignment destination is read-only")
     assert (rows.loc[rows["method"] == "my_lowres_ridge", "status"] == "ok").all()
@@ -74,8 +93,9 @@ def test_a_method_cannot_change_the_shared_training_data(tiny_data_dir, tmp_path
 def test_cell_record_keeps_a_methods_stage_log(tiny_data_dir, weights_cache, tmp_path, monkeypatch) -> None:
     # divide_and_conquer exposes per-stage times, cache hits and peak memory; the harness records them.
     monkeypatch.setenv("RECONBENCH_STAGE_CACHE", str(tmp_path / "stages"))
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["divide_and_conquer:no_semantics"],
-                            metrics=["pixcorr"], references=False, leaderboard=False)
+    summary = run_benchmark(
+        "simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["divide_and_conquer:no_semantics"], metrics=["pixcorr"], references=False, leaderboard=False
+    )
     key = summary.rows["cell_key"].iloc[0]
     record = json.loads((tmp_path / "out" / "cells" / f"{key}.json").read_text())
     stages = {entry["stage"]: entry for entry in record["stage_log"]}

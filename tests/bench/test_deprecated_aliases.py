@@ -22,12 +22,15 @@ OLD_MODULES = ("reconbench.bench.method", "reconbench.bench.types", "reconbench.
 LEGACY_METHOD = Path(__file__).resolve().parents[1] / "data" / "legacy_methods" / "old_paths_mean.py"
 
 
-@pytest.mark.parametrize("old, new, name", [
-    ("reconbench.bench.method", reconbench.core.method, "Method"),
-    ("reconbench.bench.types", reconbench.core.types, "TrainData"),
-    ("reconbench.bench.types", reconbench.core.types, "TestInput"),
-    ("reconbench.bench.images", reconbench.core.images, "resize"),
-])
+@pytest.mark.parametrize(
+    "old, new, name",
+    [
+        ("reconbench.bench.method", reconbench.core.method, "Method"),
+        ("reconbench.bench.types", reconbench.core.types, "TrainData"),
+        ("reconbench.bench.types", reconbench.core.types, "TestInput"),
+        ("reconbench.bench.images", reconbench.core.images, "resize"),
+    ],
+)
 def test_old_path_is_the_same_object_and_warns(old, new, name) -> None:
     sys.modules.pop(old, None)
     with pytest.warns(DeprecationWarning, match=new.__name__):
@@ -46,8 +49,16 @@ def test_a_method_written_against_the_old_paths_loads_and_runs(tiny_data_dir, tm
     warned = {str(w.message).split(" is deprecated")[0] for w in caught if issubclass(w.category, DeprecationWarning)}
     assert warned == set(OLD_MODULES)
     assert issubclass(cls, reconbench.core.method.Method)
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["old_paths_mean"], metrics=["pixcorr"],
-                            methods_dir=folder, references=False, leaderboard=False)
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "out",
+        methods=["old_paths_mean"],
+        metrics=["pixcorr"],
+        methods_dir=folder,
+        references=False,
+        leaderboard=False,
+    )
     rows = summary.rows
     assert set(rows["status"]) == {"ok"}, rows["error"].unique()
     assert set(rows["test_set"]) == {"natural", "shapes", "letters"}

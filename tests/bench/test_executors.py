@@ -45,16 +45,33 @@ def test_force_local_processes_and_dask_give_identical_rows(tiny_grid_run, tiny_
     # The serial run used cpu_count threads per cell and -j 2 uses cpu_count // 2; each row says which
     # (these methods happen to round alike), so the thread count is left out of this comparison.
     expected = comparable(tiny_grid_run.rows[tiny_grid_run.rows["method"].isin(methods + ["category-only", "noise-ceiling"])]).drop(columns=["threads"])
-    local = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "j2", methods=methods, metrics=GRID_METRICS,
-                          methods_dir=grid_methods_dir, jobs=2, leaderboard=False)
+    local = run_benchmark(
+        "simulated:tiny", tiny_data_dir, tmp_path / "j2", methods=methods, metrics=GRID_METRICS, methods_dir=grid_methods_dir, jobs=2, leaderboard=False
+    )
     assert local.n_run == 6
     assert set(local.rows["threads"]) == {max(1, (os.cpu_count() or 1) // 2)}
     pd.testing.assert_frame_equal(comparable(local.rows).drop(columns=["threads"]), expected)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         # An address, as given to --scheduler.
-        dask = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "dask", methods=methods, metrics=GRID_METRICS,
-                             methods_dir=grid_methods_dir, scheduler=cluster.scheduler_address, leaderboard=False)
+        dask = run_benchmark(
+            "simulated:tiny",
+            tiny_data_dir,
+            tmp_path / "dask",
+            methods=methods,
+            metrics=GRID_METRICS,
+            methods_dir=grid_methods_dir,
+            scheduler=cluster.scheduler_address,
+            leaderboard=False,
+        )
     pd.testing.assert_frame_equal(comparable(dask.rows).drop(columns=["threads"]), expected)
-    forced = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "dask", methods=["my_lowres_ridge:lvc"],
-                           metrics=GRID_METRICS, methods_dir=grid_methods_dir, force=True, leaderboard=False)
+    forced = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "dask",
+        methods=["my_lowres_ridge:lvc"],
+        metrics=GRID_METRICS,
+        methods_dir=grid_methods_dir,
+        force=True,
+        leaderboard=False,
+    )
     assert forced.n_run == 3  # the selected parameter set + the two reference cells

@@ -26,8 +26,10 @@ def test_cells_and_reference_cells(tiny_data_dir) -> None:
     selection = [("mean_image", None)]
     cells = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0, 1], ["pairwise_identification"], {})
     assert [(c.method, c.kind, c.seed) for c in cells] == [
-        ("mean_image", "method", 0), ("mean_image", "method", 1),
-        ("category-only", "reference", 0), ("noise-ceiling", "reference", 0),
+        ("mean_image", "method", 0),
+        ("mean_image", "method", 1),
+        ("category-only", "reference", 0),
+        ("noise-ceiling", "reference", 0),
     ]
     assert len({c.key for c in cells}) == 4
     no_ceiling = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {})

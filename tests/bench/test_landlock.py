@@ -19,7 +19,7 @@ def test_a_sealed_process_reads_only_allowed_folders(tmp_path) -> None:
     secret.mkdir()
     (allowed / "a.txt").write_text("ok")
     (secret / "s.txt").write_text("secret")
-    script = textwrap.dedent(f'''
+    script = textwrap.dedent(f"""
         import os, sys
         from reconbench.bench.landlock import seal
         from reconbench.bench.sandbox import readable_folders
@@ -36,7 +36,7 @@ def test_a_sealed_process_reads_only_allowed_folders(tmp_path) -> None:
             print("SIGNAL")
         except PermissionError:
             print("NO-SIGNAL")
-    ''')
+    """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split()

@@ -10,7 +10,7 @@ from reconbench.bench.registry import discover_methods, get_method
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.method import Method
 
-ONE_METHOD = '''
+ONE_METHOD = """
     import numpy as np
     from reconbench.core.method import Method
 
@@ -20,7 +20,7 @@ ONE_METHOD = '''
             return self
         def reconstruct(self, test):
             return np.full((len(test.stimulus_ids), 3, 8, 8), 0.5, np.float32)
-'''
+"""
 
 
 def test_builtins_are_found_sorted() -> None:

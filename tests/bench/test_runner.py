@@ -69,8 +69,9 @@ def test_rerun_skips_and_rewrites_identical_files(tiny_grid_run, tiny_data_dir, 
     again = run_benchmark("simulated:tiny", tiny_data_dir, out, methods=GRID_METHODS, metrics=GRID_METRICS, methods_dir=grid_methods_dir)
     assert again.n_run == 0 and again.n_skipped == tiny_grid_run.n_cells
     assert digest() == before
-    retried = run_benchmark("simulated:tiny", tiny_data_dir, out, methods=GRID_METHODS, metrics=GRID_METRICS,
-                            methods_dir=grid_methods_dir, retry_failed=True, leaderboard=False)
+    retried = run_benchmark(
+        "simulated:tiny", tiny_data_dir, out, methods=GRID_METHODS, metrics=GRID_METRICS, methods_dir=grid_methods_dir, retry_failed=True, leaderboard=False
+    )
     assert retried.n_run == 2  # the two failed cells only
 
 

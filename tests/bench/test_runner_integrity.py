@@ -23,8 +23,7 @@ def test_adding_a_method_to_the_committed_tiny_folder_keeps_every_row(tiny_data_
     out = tmp_path / "tiny"
     shutil.copytree(REPO / "results" / "tiny", out)
     committed = load_results(out)
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, out, methods=["my_lowres_ridge:default"], methods_dir=EXAMPLES,
-                            leaderboard=leaderboard_writer)
+    summary = run_benchmark("simulated:tiny", tiny_data_dir, out, methods=["my_lowres_ridge:default"], methods_dir=EXAMPLES, leaderboard=leaderboard_writer)
     rows = load_results(out)
     assert set(rows["method"]) == set(committed["method"]) | {"my_lowres_ridge"}
     old = rows[rows["method"] != "my_lowres_ridge"].reset_index(drop=True)

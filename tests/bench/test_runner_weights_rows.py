@@ -13,8 +13,7 @@ from reconbench.bench.runner import run_benchmark
 
 @pytest.mark.weights
 def test_rows_scored_with_pretrained_weights_record_their_sha256(tiny_data_dir, weights_cache, tmp_path) -> None:
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["mean_image"],
-                            metrics=["lpips", "alexnet2"], leaderboard=False)
+    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["mean_image"], metrics=["lpips", "alexnet2"], leaderboard=False)
     rows = summary.rows[summary.rows["kind"] == "method"]
     assert len(rows) and set(rows["status"]) == {"ok"}
     recorded = {json.dumps(json.loads(text), sort_keys=True) for text in rows["weights"]}

@@ -49,10 +49,31 @@ def trust_run(tiny_data_dir, tmp_path_factory):
     methods = CHEATERS + list(FAILURES) + ["constant_grey", "my_lowres_ridge"]
     out = tmp_path / "out"
     done = subprocess.run(
-        CLI + ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(out),
-               "--methods-dir", str(_methods_dir(tmp_path)), "--methods", ",".join(methods), "--metrics", "pixcorr",
-               "-j", "2", "--cell-timeout", "40", "--cell-memory", "1500"],
-        capture_output=True, text=True, timeout=900,
+        CLI
+        + [
+            "run",
+            "--dataset",
+            "simulated:tiny",
+            "--data",
+            str(tiny_data_dir),
+            "--out",
+            str(out),
+            "--methods-dir",
+            str(_methods_dir(tmp_path)),
+            "--methods",
+            ",".join(methods),
+            "--metrics",
+            "pixcorr",
+            "-j",
+            "2",
+            "--cell-timeout",
+            "40",
+            "--cell-memory",
+            "1500",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     return done, out
 
@@ -113,10 +134,27 @@ def test_a_nan_score_is_data_and_the_folder_stays_usable(trust_run) -> None:
 def test_retry_failed_reruns_only_failed_cells(trust_run, tiny_data_dir) -> None:
     _, out = trust_run
     done = subprocess.run(
-        CLI + ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(out),
-               "--methods-dir", str(out.parent / "methods"), "--methods", "hard_exit,my_lowres_ridge", "--metrics", "pixcorr",
-               "--retry-failed", "--no-leaderboard"],
-        capture_output=True, text=True, timeout=600,
+        CLI
+        + [
+            "run",
+            "--dataset",
+            "simulated:tiny",
+            "--data",
+            str(tiny_data_dir),
+            "--out",
+            str(out),
+            "--methods-dir",
+            str(out.parent / "methods"),
+            "--methods",
+            "hard_exit,my_lowres_ridge",
+            "--metrics",
+            "pixcorr",
+            "--retry-failed",
+            "--no-leaderboard",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 run" in done.stderr and "failed" in done.stderr
@@ -149,10 +187,29 @@ def test_a_killed_run_leaves_no_process_behind(tiny_data_dir, tmp_path) -> None:
     log = tmp_path / "stderr.txt"
     with open(log, "w") as handle:
         run = subprocess.Popen(
-            CLI + ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(tmp_path / "out"),
-                   "--methods-dir", str(_methods_dir(tmp_path)), "--methods", "sleeper", "--seeds", "0,1", "--metrics", "pixcorr",
-                   "-j", "2", "--no-leaderboard"],
-            stdout=subprocess.DEVNULL, stderr=handle,
+            CLI
+            + [
+                "run",
+                "--dataset",
+                "simulated:tiny",
+                "--data",
+                str(tiny_data_dir),
+                "--out",
+                str(tmp_path / "out"),
+                "--methods-dir",
+                str(_methods_dir(tmp_path)),
+                "--methods",
+                "sleeper",
+                "--seeds",
+                "0,1",
+                "--metrics",
+                "pixcorr",
+                "-j",
+                "2",
+                "--no-leaderboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
         )
     pids: set[int] = set()
     deadline = time.monotonic() + 300
@@ -180,8 +237,17 @@ def test_unsealed_cells_are_recorded_and_marked(tiny_data_dir, tmp_path) -> None
     from reconbench.bench.runner import run_benchmark
     from reconbench.leaderboard import write_leaderboard
 
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["my_lowres_ridge:default"],
-                            metrics=["pixcorr"], methods_dir=_methods_dir(tmp_path), references=False, leaderboard=False, seal=False)
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "out",
+        methods=["my_lowres_ridge:default"],
+        metrics=["pixcorr"],
+        methods_dir=_methods_dir(tmp_path),
+        references=False,
+        leaderboard=False,
+        seal=False,
+    )
     assert set(summary.rows["sealed"]) == {"no"}
     assert summary.unsealed and summary.unsealed[0][1] == "sealing turned off"
     folder = write_leaderboard(tmp_path / "out", tmp_path / "out" / "leaderboard", rows=summary.rows)
@@ -197,8 +263,7 @@ def test_job_messages_rebuild_the_data_and_refuse_any_other_global() -> None:
     rng = np.random.default_rng(0)
     test_input = TestInput(name="natural", fmri={"VC": rng.standard_normal((3, 5))}, stimulus_ids=np.array(["a", "b", "c"]))
     buffers: list = []
-    data = pickle.dumps({"request": {"params": {"rois": ("V1",)}}, "test_inputs": {"natural": test_input}},
-                        protocol=5, buffer_callback=buffers.append)
+    data = pickle.dumps({"request": {"params": {"rois": ("V1",)}}, "test_inputs": {"natural": test_input}}, protocol=5, buffer_callback=buffers.append)
     job = _load_job(data, buffers=[b.raw() for b in buffers])
     np.testing.assert_array_equal(job["test_inputs"]["natural"].fmri["VC"], test_input.fmri["VC"])
     assert job["request"]["params"]["rois"] == ("V1",)

@@ -40,9 +40,17 @@ def tiny_split(tiny_data_dir):
 
 
 def _run(stem: str, methods_dir: Path, split, threads: int = 1) -> sandbox.MethodRun:
-    request = {"method": stem, "methods_dir": str(methods_dir), "params": {}, "seed": 0, "threads": threads, "seal": True,
-               "module": f"reconbench_user_methods.{stem}", "class": "".join(p.title() for p in stem.split("_")),
-               "file": str(methods_dir / f"{stem}.py")}
+    request = {
+        "method": stem,
+        "methods_dir": str(methods_dir),
+        "params": {},
+        "seed": 0,
+        "threads": threads,
+        "seal": True,
+        "module": f"reconbench_user_methods.{stem}",
+        "class": "".join(p.title() for p in stem.split("_")),
+        "file": str(methods_dir / f"{stem}.py"),
+    }
     outcome = sandbox.run_method(request, split.train, dict(split.test_inputs), timeout=300)
     assert not outcome.fit.error, outcome.fit.traceback
     return outcome
@@ -95,9 +103,26 @@ def test_a_sigkilled_run_leaves_no_cell_folder_after_the_next_start(tiny_data_di
     log = tmp_path / "stderr.txt"
     with open(log, "w") as handle:
         run = subprocess.Popen(
-            CLI + ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(tmp_path / "out1"),
-                   "--methods-dir", str(methods_dir), "--methods", "sleeper", "--metrics", "pixcorr", "--no-leaderboard"],
-            stdout=subprocess.DEVNULL, stderr=handle, env=env,
+            CLI
+            + [
+                "run",
+                "--dataset",
+                "simulated:tiny",
+                "--data",
+                str(tiny_data_dir),
+                "--out",
+                str(tmp_path / "out1"),
+                "--methods-dir",
+                str(methods_dir),
+                "--methods",
+                "sleeper",
+                "--metrics",
+                "pixcorr",
+                "--no-leaderboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+            env=env,
         )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and "SLEEPER" not in log.read_text():
@@ -110,10 +135,27 @@ def test_a_sigkilled_run_leaves_no_cell_folder_after_the_next_start(tiny_data_di
     time.sleep(1)
     assert left[0].exists()  # nothing could clean up after a SIGKILL...
     done = subprocess.run(
-        CLI + ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(tmp_path / "out2"),
-               "--methods-dir", str(methods_dir), "--methods", "my_lowres_ridge:default", "--metrics", "pixcorr",
-               "--no-leaderboard"],
-        capture_output=True, text=True, env=env, timeout=600,
+        CLI
+        + [
+            "run",
+            "--dataset",
+            "simulated:tiny",
+            "--data",
+            str(tiny_data_dir),
+            "--out",
+            str(tmp_path / "out2"),
+            "--methods-dir",
+            str(methods_dir),
+            "--methods",
+            "my_lowres_ridge:default",
+            "--metrics",
+            "pixcorr",
+            "--no-leaderboard",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert not list(tmp.glob("reconbench-cells-*"))  # ...the next run removed it, and its own at exit
@@ -155,8 +197,16 @@ def test_rows_record_the_weights_of_the_method_process(tiny_data_dir, methods_di
     from reconbench.bench.runner import run_benchmark
 
     # pixcorr needs no weights: whatever the rows name was loaded by the method, in its own process.
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["loads_weights", "my_lowres_ridge:default"],
-                            metrics=["pixcorr"], methods_dir=methods_dir, references=False, leaderboard=False)
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "out",
+        methods=["loads_weights", "my_lowres_ridge:default"],
+        metrics=["pixcorr"],
+        methods_dir=methods_dir,
+        references=False,
+        leaderboard=False,
+    )
     rows = summary.rows
     assert (rows["status"] == "ok").all()
     by_method = {m: set(rows.loc[rows["method"] == m, "weights"]) for m in ("loads_weights", "my_lowres_ridge")}
@@ -175,8 +225,17 @@ def test_a_loaded_split_is_one_file_mapped_by_every_process_of_the_run(tiny_data
     from reconbench.bench.runner import run_benchmark
     from reconbench.bench.shared_split import splits_folder
 
-    summary = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", methods=["reports_mapping"], metrics=["pixcorr"],
-                            methods_dir=methods_dir, references=False, leaderboard=False, jobs=2)
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "out",
+        methods=["reports_mapping"],
+        metrics=["pixcorr"],
+        methods_dir=methods_dir,
+        references=False,
+        leaderboard=False,
+        jobs=2,
+    )
     assert (summary.rows["status"] == "ok").all()
     logs = [json.loads(p.read_text())["stage_log"][0] for p in sorted((tmp_path / "out" / "cells").glob("*.json"))]
     assert len(logs) == 2

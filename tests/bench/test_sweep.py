@@ -72,9 +72,11 @@ def test_sweep_is_deterministic_resumable_and_plots_every_point(tmp_path, weight
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--knob", "voxels", "--values", "1"], "unknown simulator setting 'voxels'"),
-     (["--knob", "snr", "--values", "0.1,abc"], "setting snr: 'abc' is not a number"),
-     (["--knob", "training_reps", "--values", "0"], "training_reps must be a finite number >= 1")],
+    [
+        (["--knob", "voxels", "--values", "1"], "unknown simulator setting 'voxels'"),
+        (["--knob", "snr", "--values", "0.1,abc"], "setting snr: 'abc' is not a number"),
+        (["--knob", "training_reps", "--values", "0"], "training_reps must be a finite number >= 1"),
+    ],
 )
 def test_the_command_refuses_a_bad_grid_in_one_line_before_any_work(args, message, tmp_path, capsys) -> None:
     from reconbench.cli import main
@@ -83,5 +85,5 @@ def test_the_command_refuses_a_bad_grid_in_one_line_before_any_work(args, messag
         main(["sweep", "--preset", "tiny", "--out", str(tmp_path / "out"), "--data-root", str(tmp_path / "data"), *args])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
-    assert err.strip().splitlines() == [f"error: {err.strip()[len('error: '):]}"] and message in err
+    assert err.strip().splitlines() == [f"error: {err.strip()[len('error: ') :]}"] and message in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()

@@ -13,4 +13,3 @@ def test_every_error_is_a_reconbench_error_and_keeps_its_message(error) -> None:
     assert issubclass(error, ReconbenchError) and error.__doc__
     with pytest.raises(ReconbenchError, match="^what was expected, what was found$"):
         raise error("what was expected, what was found")
-

@@ -65,14 +65,20 @@ def test_a_temporary_file_is_kept_while_another_process_writes(tmp_path) -> None
     left = _killed_write(tmp_path, "ab" + "4" * 62)
     # Another process in the middle of a write holds the writers' lock shared.
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import fcntl, os, sys
             fd = os.open({str(tmp_path / WRITERS_LOCK)!r}, os.O_RDWR | os.O_CREAT)
             fcntl.flock(fd, fcntl.LOCK_SH)
             print("locked", flush=True)
             sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

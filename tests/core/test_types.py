@@ -23,8 +23,12 @@ def test_average_trials_matches_a_loop() -> None:
 def test_train_data_averaged_fmri_uses_it() -> None:
     x = np.arange(12, dtype=np.float32).reshape(6, 2)
     train = TrainData(
-        images=np.zeros((3, 3, 2, 2), np.float32), stimulus_ids=np.array(["a", "b", "c"]), fmri={"VC": x},
-        trial_image_index=np.array([0, 1, 2, 0, 1, 2]), runs=np.zeros(6, int), validation_mask=np.zeros(3, bool),
+        images=np.zeros((3, 3, 2, 2), np.float32),
+        stimulus_ids=np.array(["a", "b", "c"]),
+        fmri={"VC": x},
+        trial_image_index=np.array([0, 1, 2, 0, 1, 2]),
+        runs=np.zeros(6, int),
+        validation_mask=np.zeros(3, bool),
     )
     np.testing.assert_array_equal(train.averaged_fmri("VC"), average_trials(x, train.trial_image_index, 3))
     assert train.n_trials == 6

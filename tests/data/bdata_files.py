@@ -21,8 +21,10 @@ from PIL import Image
 BASE_ROIS = ("V1", "V2", "V3", "V4", "LOC", "FFA", "PPA")
 ROI_SIZES = {"V1": 7, "V2": 6, "V3": 5, "V4": 4, "LOC": 4, "FFA": 3, "PPA": 3}
 
-ARTIFICIAL_NAMES = [f"colorExpStim{k:02d}_{c}_{s}" for k, (c, s) in enumerate(
-    [("red", "square"), ("green", "smallring"), ("blue", "largering"), ("yellow", "+"), ("white", "X")], start=1)]
+ARTIFICIAL_NAMES = [
+    f"colorExpStim{k:02d}_{c}_{s}"
+    for k, (c, s) in enumerate([("red", "square"), ("green", "smallring"), ("blue", "largering"), ("yellow", "+"), ("white", "X")], start=1)
+]
 LETTER_NAMES = ["letter_A", "letter_B", "letter_C"]
 
 
@@ -33,8 +35,20 @@ def natural_float(synset: int, number: int) -> float:
 
 # Natural ids chosen so that a shortened decimal would give the wrong name:
 # 1518878.01 (str) is n01518878_10000, not _1; 5-digit image numbers occur.
-TRAIN_NATURAL = [(1518878, 5958), (1518878, 10000), (1639765, 48), (2085620, 10042), (2089973, 1), (2109047, 21660),
-                 (2950826, 3013), (3028079, 2000), (3452741, 110), (3584254, 90001), (4152593, 7), (4254680, 3500)]
+TRAIN_NATURAL = [
+    (1518878, 5958),
+    (1518878, 10000),
+    (1639765, 48),
+    (2085620, 10042),
+    (2089973, 1),
+    (2109047, 21660),
+    (2950826, 3013),
+    (3028079, 2000),
+    (3452741, 110),
+    (3584254, 90001),
+    (4152593, 7),
+    (4254680, 3500),
+]
 TEST_NATURAL = [(1443537, 22563), (1621127, 19020), (1677366, 18182)]
 
 
@@ -44,8 +58,8 @@ def natural_name(synset: int, number: int) -> str:
 
 @dataclass
 class SessionSpec:
-    names: list[str]            # stimulus name of each unique stimulus
-    label_values: list[float]   # the number the file stores for each unique stimulus
+    names: list[str]  # stimulus name of each unique stimulus
+    label_values: list[float]  # the number the file stores for each unique stimulus
     repetitions: int
     n_runs: int
 
@@ -153,8 +167,12 @@ def write_session_file(
         columns = [("VoxelData", voxels), ("Run", runs), ("Label", np.column_stack([np.ones(n_trials), label_values]))]
     elif style == "v2":
         image_index = stim + 1
-        columns = [("VoxelData", voxels), ("Run", runs), ("Label", np.column_stack([np.ones(n_trials), image_index, label_values])),
-                   ("image_index", image_index)]
+        columns = [
+            ("VoxelData", voxels),
+            ("Run", runs),
+            ("Label", np.column_stack([np.ones(n_trials), image_index, label_values])),
+            ("image_index", image_index),
+        ]
     elif style == "vmap":
         codes = stim + 1.0
         columns = [("VoxelData", voxels), ("Run", runs), ("stimulus_name", codes)]
@@ -168,10 +186,12 @@ def write_session_file(
         columns.append(("Session", scan_session))
     n_cols = n_vox + sum(np.asarray(d).reshape(n_trials, -1).shape[1] for _, d in columns[1:])
     extra = []
+
     def voxel_row(indices):
         row = np.full(n_cols, np.nan)
         row[indices] = 1
         return row
+
     roi_key = {roi: f"ROI_{roi}" for roi in BASE_ROIS}
     roi_key["V4"] = v4_key
     for roi in BASE_ROIS:
@@ -235,8 +255,12 @@ def build_dataset(
     built = BuiltDataset(root=root)
     specs = session_specs()
     stimuli = root / "stimuli"
-    subfolder = {"NaturalImageTraining": ("training", ".png"), "NaturalImageTest": ("test", ".JPEG"),
-                 "ArtificialImage": ("ArtificialImage", ".tiff"), "LetterImage": ("LetterImage", ".tif")}
+    subfolder = {
+        "NaturalImageTraining": ("training", ".png"),
+        "NaturalImageTest": ("test", ".JPEG"),
+        "ArtificialImage": ("ArtificialImage", ".tiff"),
+        "LetterImage": ("LetterImage", ".tif"),
+    }
     for session, spec in specs.items():
         folder, ext = subfolder[session]
         for name in spec.names:

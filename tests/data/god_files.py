@@ -19,8 +19,18 @@ import numpy as np
 from tests.data.bdata_files import BASE_ROIS, ROI_SIZES, natural_float, natural_name, roi_layout, write_bdata, write_image
 
 # Test categories are absent from training, as in GOD.
-GOD_TRAIN = [(1518878, 5958), (1518878, 10042), (1639765, 48), (1639765, 7), (2085620, 10042), (2085620, 3),
-             (2950826, 3013), (2950826, 110), (3452741, 110), (3452741, 90001)]
+GOD_TRAIN = [
+    (1518878, 5958),
+    (1518878, 10042),
+    (1639765, 48),
+    (1639765, 7),
+    (2085620, 10042),
+    (2085620, 3),
+    (2950826, 3013),
+    (2950826, 110),
+    (3452741, 110),
+    (3452741, 90001),
+]
 GOD_TEST = [(1443537, 22563), (1621127, 19020), (1677366, 18182)]
 DATATYPE = {"ImageNetTraining": 1, "ImageNetTest": 2, "Imagery": 3}
 
@@ -33,8 +43,17 @@ class BuiltGOD:
     trials: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def build_god(root: Path, *, subjects: tuple[str, ...] = ("Subject1",), label_key: str = "stimulus_id", seed: int = 0,
-              train_runs: int = 2, test_reps: int = 3, imagery_reps: int = 2, drop_keys: tuple[str, ...] = ()) -> BuiltGOD:
+def build_god(
+    root: Path,
+    *,
+    subjects: tuple[str, ...] = ("Subject1",),
+    label_key: str = "stimulus_id",
+    seed: int = 0,
+    train_runs: int = 2,
+    test_reps: int = 3,
+    imagery_reps: int = 2,
+    drop_keys: tuple[str, ...] = (),
+) -> BuiltGOD:
     """A GOD folder: ``Subject<N>.h5`` files and ``stimuli/`` with one image per training and test stimulus."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -53,16 +72,25 @@ def build_god(root: Path, *, subjects: tuple[str, ...] = ("Subject1",), label_ke
         for chunk in np.array_split(order, train_runs):
             run += 1
             for i in chunk:
-                datatype.append(1); runs.append(run); labels.append(natural_float(*GOD_TRAIN[i])); names.append(natural_name(*GOD_TRAIN[i]))
+                datatype.append(1)
+                runs.append(run)
+                labels.append(natural_float(*GOD_TRAIN[i]))
+                names.append(natural_name(*GOD_TRAIN[i]))
         for _ in range(test_reps):
             run += 1
             for i in rng.permutation(len(GOD_TEST)):
-                datatype.append(2); runs.append(run); labels.append(natural_float(*GOD_TEST[i])); names.append(natural_name(*GOD_TEST[i]))
+                datatype.append(2)
+                runs.append(run)
+                labels.append(natural_float(*GOD_TEST[i]))
+                names.append(natural_name(*GOD_TEST[i]))
         for _ in range(imagery_reps):
             run += 1
             for i in rng.permutation(len(GOD_TEST)):
                 synset = GOD_TEST[i][0]
-                datatype.append(3); runs.append(run); labels.append(float(synset)); names.append("n%08d" % synset)
+                datatype.append(3)
+                runs.append(run)
+                labels.append(float(synset))
+                names.append("n%08d" % synset)
         datatype, runs, labels = np.array(datatype, float), np.array(runs, float), np.array(labels, float)
         offsets = rng.normal(scale=5.0, size=(run + 1, n_vox))
         voxels = rng.normal(size=(len(runs), n_vox)) + offsets[runs.astype(int)]

@@ -152,9 +152,7 @@ def test_grouped_validation_uses_averaged_responses():
     validation_mask = np.arange(n_stimuli) % 5 == 0
     alphas = np.logspace(-1, 5, 13)
     decoder = RidgeDecoder(alphas=alphas).fit(X, Y_stim, validation_mask=validation_mask, target_index=index)
-    dual_torch = RidgeDecoder(alphas=alphas, solver="dual", backend="torch").fit(
-        X, Y_stim, validation_mask=validation_mask, target_index=index
-    )
+    dual_torch = RidgeDecoder(alphas=alphas, solver="dual", backend="torch").fit(X, Y_stim, validation_mask=validation_mask, target_index=index)
     # same validation curves through the kernel form and the torch backend (float32: alphas that
     # score within 1e-5 of each other may swap, so the curves are compared, not the arg max)
     np.testing.assert_allclose(dual_torch.validation_scores_, decoder.validation_scores_, atol=1e-3)
@@ -251,9 +249,7 @@ def test_argmax_accuracy_scoring_matches_sklearn_ridge_classifier_search():
     onehot = np.eye(n_classes, dtype=np.float32)[labels]
     validation_mask = np.arange(n_samples) % 4 == 0
     alphas = np.logspace(-1, 5, 13)
-    decoder = RidgeDecoder(alphas=alphas, alpha_per_target=False, scoring="argmax_accuracy").fit(
-        X, onehot, validation_mask=validation_mask
-    )
+    decoder = RidgeDecoder(alphas=alphas, alpha_per_target=False, scoring="argmax_accuracy").fit(X, onehot, validation_mask=validation_mask)
     # Descending grid: on ties GridSearchCV keeps the first, the decoder the larger alpha.
     search = GridSearchCV(
         RidgeClassifier(),

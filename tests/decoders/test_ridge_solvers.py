@@ -137,8 +137,9 @@ def test_select_alphas_per_target_shared_accuracy_and_ties():
 @pytest.mark.parametrize("n_rows", [40, 8], ids=["tall", "wide"])
 def test_target_pca_equals_sklearn_pca_up_to_sign(n_rows):
     rng = np.random.default_rng(9)
-    Y = (rng.standard_normal((n_rows, 3)) @ rng.standard_normal((3, 10)) * [5, 4, 3, 2, 1, 1, 1, 1, 1, 1]
-         + 0.01 * rng.standard_normal((n_rows, 10))).astype(np.float32)
+    Y = (rng.standard_normal((n_rows, 3)) @ rng.standard_normal((3, 10)) * [5, 4, 3, 2, 1, 1, 1, 1, 1, 1] + 0.01 * rng.standard_normal((n_rows, 10))).astype(
+        np.float32
+    )
     components, mean = target_pca(Y, 3)
     reference = PCA(n_components=3, svd_solver="full").fit(Y.astype(np.float64))
     np.testing.assert_allclose(mean, reference.mean_, atol=1e-6)
@@ -195,10 +196,9 @@ def test_solve_ridge_grid_chooses_the_alpha_of_least_validation_error():
     mask = np.arange(120) % 5 == 0
     alphas = np.array([0.01, 1.0, 100.0, 1e4])
     solution = solve_ridge(X, Y, alphas, validation_mask=mask)
-    errors = np.stack([
-        ((Ridge(alpha=a).fit(X[~mask].astype(float), Y[~mask].astype(float)).predict(X[mask].astype(float)) - Y[mask]) ** 2).sum(0)
-        for a in alphas
-    ])
+    errors = np.stack(
+        [((Ridge(alpha=a).fit(X[~mask].astype(float), Y[~mask].astype(float)).predict(X[mask].astype(float)) - Y[mask]) ** 2).sum(0) for a in alphas]
+    )
     np.testing.assert_array_equal(solution.alpha, alphas[errors.argmin(0)])
     refit = Ridge().fit(X.astype(float), Y.astype(float))
     for column, alpha in enumerate(solution.alpha):

@@ -9,8 +9,9 @@ import pytest
 from reconbench.store.results import normalise
 
 
-def make_rows(values: dict[tuple[str, str, str], np.ndarray], *, metrics=None, test_set="natural",
-              dataset="simulated:tiny", seeds=(0,), subject="sub-01") -> pd.DataFrame:
+def make_rows(
+    values: dict[tuple[str, str, str], np.ndarray], *, metrics=None, test_set="natural", dataset="simulated:tiny", seeds=(0,), subject="sub-01"
+) -> pd.DataFrame:
     """Rows from ``{(method, kind, metric): values per image (N,) or (n_seeds, N)}``."""
     metrics = metrics or {"pairwise_identification": (True, 0.5), "lpips": (False, None)}
     out = []
@@ -19,15 +20,34 @@ def make_rows(values: dict[tuple[str, str, str], np.ndarray], *, metrics=None, t
         higher, chance = metrics[metric]
         for s_index, seed in enumerate(seeds[: len(vals)]):
             for k, v in enumerate(vals[s_index]):
-                out.append({
-                    "dataset": dataset, "subject": subject, "test_set": test_set, "method": method,
-                    "param_set": "default", "params_hash": f"h-{method}", "seed": seed, "metric": metric,
-                    "stimulus_id": f"img{k:03d}", "value": float(v), "higher_is_better": higher,
-                    "chance": np.nan if chance is None else chance, "kind": kind, "status": "ok", "error": "",
-                    "cell_key": f"{method}-{seed}", "config_hash": "c", "params": "{}", "code_version": "test",
-                    "package_versions": "{}", "fit_seconds": 1.0, "reconstruct_seconds": 1.0, "score_seconds": 1.0,
-                    "peak_memory_mb": 1.0,
-                })
+                out.append(
+                    {
+                        "dataset": dataset,
+                        "subject": subject,
+                        "test_set": test_set,
+                        "method": method,
+                        "param_set": "default",
+                        "params_hash": f"h-{method}",
+                        "seed": seed,
+                        "metric": metric,
+                        "stimulus_id": f"img{k:03d}",
+                        "value": float(v),
+                        "higher_is_better": higher,
+                        "chance": np.nan if chance is None else chance,
+                        "kind": kind,
+                        "status": "ok",
+                        "error": "",
+                        "cell_key": f"{method}-{seed}",
+                        "config_hash": "c",
+                        "params": "{}",
+                        "code_version": "test",
+                        "package_versions": "{}",
+                        "fit_seconds": 1.0,
+                        "reconstruct_seconds": 1.0,
+                        "score_seconds": 1.0,
+                        "peak_memory_mb": 1.0,
+                    }
+                )
     return normalise(pd.DataFrame(out))
 
 
@@ -42,15 +62,17 @@ def three_methods() -> pd.DataFrame:
     good = 0.8 + 0.05 * rng.standard_normal(10)
     near = good + 0.02 * rng.standard_normal(10)
     poor = good - 0.3 + 0.02 * rng.standard_normal(10)
-    return make_rows({
-        ("good", "method", "pairwise_identification"): good,
-        ("near_good", "method", "pairwise_identification"): near,
-        ("poor", "method", "pairwise_identification"): poor,
-        ("good", "method", "lpips"): 1 - good,
-        ("near_good", "method", "lpips"): 1 - near,
-        ("poor", "method", "lpips"): 1 - poor,
-        ("copy_truth", "oracle", "pairwise_identification"): np.ones(10),
-        ("copy_truth", "oracle", "lpips"): np.zeros(10),
-        ("category-only", "reference", "pairwise_identification"): np.full(10, 0.9),
-        ("category-only", "reference", "lpips"): np.full(10, 0.3),
-    })
+    return make_rows(
+        {
+            ("good", "method", "pairwise_identification"): good,
+            ("near_good", "method", "pairwise_identification"): near,
+            ("poor", "method", "pairwise_identification"): poor,
+            ("good", "method", "lpips"): 1 - good,
+            ("near_good", "method", "lpips"): 1 - near,
+            ("poor", "method", "lpips"): 1 - poor,
+            ("copy_truth", "oracle", "pairwise_identification"): np.ones(10),
+            ("copy_truth", "oracle", "lpips"): np.zeros(10),
+            ("category-only", "reference", "pairwise_identification"): np.full(10, 0.9),
+            ("category-only", "reference", "lpips"): np.full(10, 0.3),
+        }
+    )

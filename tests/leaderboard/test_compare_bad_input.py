@@ -31,8 +31,9 @@ def reference(tmp_path, three_methods):
 
 def test_a_nan_tolerance_is_refused_in_one_line(tmp_path, reference) -> None:
     # Before: 'compare --tolerance nan' passed any change (every comparison with NaN is False).
-    done = subprocess.run([sys.executable, "-m", "reconbench", "compare", str(reference), str(reference), "--tolerance", "nan"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconbench", "compare", str(reference), str(reference), "--tolerance", "nan"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--tolerance" in lines[0] and "Traceback" not in done.stderr
@@ -64,8 +65,7 @@ def test_leaderboards_of_different_datasets_are_refused_by_name(tmp_path, refere
 
 def test_moved_rows_print_their_parameter_set_literally(tmp_path, reference, capsys) -> None:
     # Before: rich read '[default]' as markup and printed 'good' without its parameter set.
-    rows = make_rows({("good", "method", "pairwise_identification"): np.full(10, 0.2),
-                      ("good", "method", "lpips"): np.full(10, 0.9)})
+    rows = make_rows({("good", "method", "pairwise_identification"): np.full(10, 0.2), ("good", "method", "lpips"): np.full(10, 0.9)})
     new = _leaderboard(tmp_path / "moved.csv", rows)
     report = compare_leaderboards(new, reference, tolerance=0.01)
     assert not report.ok

@@ -27,8 +27,7 @@ def _results_folder(root, rows: pd.DataFrame, threads: int | None):
 
 def _tolerance_file(folder, leaderboard_csv, environments):
     table = pd.read_csv(leaderboard_csv, dtype={"param_set": str, "params_hash": str})
-    rows = [dict({c: str(r[c]) for c in KEY_COLUMNS}, tolerance=0.05) for _, r in table.iterrows()
-            if r["kind"] in ("method", "oracle", "reference")]
+    rows = [dict({c: str(r[c]) for c in KEY_COLUMNS}, tolerance=0.05) for _, r in table.iterrows() if r["kind"] in ("method", "oracle", "reference")]
     content = {"format": FORMAT_VERSION, "rows": rows, "environments": environments}
     (folder / "tolerances.json").write_text(json.dumps(content))
 

@@ -72,8 +72,9 @@ def results_dir(tmp_path, three_methods) -> Path:
         truth[k % 3] = 1.0
         files[reconstruction_dir("simulated:tiny", "sub-01", "natural", None) / f"{stimulus_id}.png"] = truth
         for method in ("good", "near_good", "poor", "copy_truth", "category-only"):
-            files[reconstruction_dir("simulated:tiny", "sub-01", "natural", method, "default", 0) / f"{stimulus_id}.png"] = \
-                rng.random((3, 16, 16)).astype(np.float32)
+            files[reconstruction_dir("simulated:tiny", "sub-01", "natural", method, "default", 0) / f"{stimulus_id}.png"] = rng.random((3, 16, 16)).astype(
+                np.float32
+            )
     for rel, image in files.items():
         path = store.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,9 +140,18 @@ def test_screenshot_in_headless_chromium(results_dir, tmp_path) -> None:
     out = write_leaderboard(results_dir)
     shot = tmp_path / "leaderboard.png"
     command = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1400", f"--screenshot={shot}",
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,1400",
+        f"--screenshot={shot}",
         (out / "leaderboard.html").as_uri(),
     ]
     subprocess.run(command, check=True, capture_output=True, timeout=120)

@@ -17,9 +17,28 @@ from reconbench.leaderboard.tables import SUMMARY_COLUMNS
 
 def _row(dataset, method, mean, low, high, kind="method", metric="pairwise_identification", test_set="natural"):
     row = dict.fromkeys(SUMMARY_COLUMNS, pd.NA)
-    row.update(dataset=dataset, test_set=test_set, method=method, param_set="default", params_hash="h", kind=kind, metric=metric,
-               higher_is_better=True, mean=mean, ci_low=low, ci_high=high, best=False, tied_with_best=False, source="", n_omitted=0,
-               unsealed=False, p_vs_best=float("nan"), n_images=50, n_subjects=1, n_seeds=1)
+    row.update(
+        dataset=dataset,
+        test_set=test_set,
+        method=method,
+        param_set="default",
+        params_hash="h",
+        kind=kind,
+        metric=metric,
+        higher_is_better=True,
+        mean=mean,
+        ci_low=low,
+        ci_high=high,
+        best=False,
+        tied_with_best=False,
+        source="",
+        n_omitted=0,
+        unsealed=False,
+        p_vs_best=float("nan"),
+        n_images=50,
+        n_subjects=1,
+        n_seeds=1,
+    )
     return row
 
 
@@ -28,8 +47,11 @@ def summary() -> pd.DataFrame:
     rows = []
     for snr, a, b in [(0.01, 0.55, 0.60), (0.04, 0.70, 0.65), (0.16, 0.90, 0.70)]:
         name = f"simulated:default@snr={snr}"
-        rows += [_row(name, "ridge", a, a - 0.05, a + 0.05), _row(name, "knn", b, b - 0.04, b + 0.04),
-                 _row(name, "chance", 0.5, float("nan"), float("nan"), kind="chance")]
+        rows += [
+            _row(name, "ridge", a, a - 0.05, a + 0.05),
+            _row(name, "knn", b, b - 0.04, b + 0.04),
+            _row(name, "chance", 0.5, float("nan"), float("nan"), kind="chance"),
+        ]
     rows.append(_row("simulated:default", "ridge", 0.8, 0.7, 0.9))  # not a sweep point: no settings
     rows.append(_row("simulated:default@snr=0.01,test_reps=2", "ridge", 0.8, 0.7, 0.9))  # two knobs: no curve
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -53,8 +53,11 @@ def test_tie_marks_follow_an_exact_scipy_permutation_test(three_methods) -> None
     for method in {"good", "near_good", "poor"} - {best}:
         values = raw[raw["method"] == method].sort_values("stimulus_id")["value"].to_numpy()
         reference = scipy.stats.permutation_test(
-            (values, best_values), lambda x, y: np.mean(x - y), permutation_type="samples",
-            alternative="two-sided", n_resamples=np.inf,
+            (values, best_values),
+            lambda x, y: np.mean(x - y),
+            permutation_type="samples",
+            alternative="two-sided",
+            n_resamples=np.inf,
         ).pvalue
         row = _get(summary, method, "pairwise_identification")
         assert row["p_vs_best"] == pytest.approx(reference, rel=1e-9)
@@ -83,10 +86,22 @@ def test_seeds_are_averaged_per_image_before_the_interval() -> None:
 
 def test_chance_and_literature_rows(tmp_path, three_methods) -> None:
     citations = tmp_path / "citations.csv"
-    pd.DataFrame([{
-        "dataset": "simulated:tiny", "test_set": "natural", "method": "Some et al. 2099", "metric": "lpips",
-        "value": 0.42, "ci_low": "", "ci_high": "", "source": "Some et al. (2099), Table 1", "note": "",
-    }], columns=CITATION_COLUMNS).to_csv(citations, index=False)
+    pd.DataFrame(
+        [
+            {
+                "dataset": "simulated:tiny",
+                "test_set": "natural",
+                "method": "Some et al. 2099",
+                "metric": "lpips",
+                "value": 0.42,
+                "ci_low": "",
+                "ci_high": "",
+                "source": "Some et al. (2099), Table 1",
+                "note": "",
+            }
+        ],
+        columns=CITATION_COLUMNS,
+    ).to_csv(citations, index=False)
     summary = summarise(three_methods, citations=read_citations(citations))
     chance = _get(summary, "chance", "pairwise_identification")
     assert chance["kind"] == "chance" and chance["mean"] == 0.5

@@ -61,8 +61,7 @@ def reference_csv(tmp_path, three_methods):
 def _variant(tmp_path, summary, name, shift):
     """The same leaderboard with ``shift(row) -> change`` added to each computed mean."""
     frame = summary.copy()
-    frame["mean"] = [m + shift(r) if r["kind"] in ("method", "oracle", "reference") else m
-                     for m, (_, r) in zip(frame["mean"], frame.iterrows())]
+    frame["mean"] = [m + shift(r) if r["kind"] in ("method", "oracle", "reference") else m for m, (_, r) in zip(frame["mean"], frame.iterrows())]
     path = tmp_path / name / "leaderboard.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_csv(frame))
@@ -151,9 +150,14 @@ def test_bad_tolerance_files_are_refused(tmp_path) -> None:
     path.write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ReconbenchError, match="format"):
         Tolerances.read(path)
-    path.write_text(json.dumps({"format": "reconbench-tolerances/1", "rows": [
-        {"dataset": "d", "test_set": "t", "method": "m", "param_set": "p", "params_hash": "h", "metric": "ssim",
-         "tolerance": None}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "reconbench-tolerances/1",
+                "rows": [{"dataset": "d", "test_set": "t", "method": "m", "param_set": "p", "params_hash": "h", "metric": "ssim", "tolerance": None}],
+            }
+        )
+    )
     with pytest.raises(ReconbenchError, match="not a finite number"):
         Tolerances.read(path)
 

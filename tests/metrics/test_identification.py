@@ -87,9 +87,7 @@ def test_inputs_are_not_modified(dtype) -> None:
 
 def test_pairwise_identification_accepts_torch_and_matches_numpy() -> None:
     pred, true = noisy_pairs(n=15, dtype=np.float32)
-    np.testing.assert_array_equal(
-        pairwise_identification(torch.from_numpy(pred), torch.from_numpy(true)), pairwise_identification(pred, true)
-    )
+    np.testing.assert_array_equal(pairwise_identification(torch.from_numpy(pred), torch.from_numpy(true)), pairwise_identification(pred, true))
 
 
 def test_pairwise_identification_blocks_give_same_result(monkeypatch) -> None:

@@ -15,13 +15,16 @@ def test_valid_batches_pass_unchanged() -> None:
     np.testing.assert_array_equal(as_image_batch(torch.from_numpy(images)), images)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ([[0.5]], "numpy array or torch tensor"),
-    (np.zeros((2, 3, 4, 4), dtype=np.uint8), "float images"),
-    (np.zeros((3, 4, 4), dtype=np.float32), r"\(N, 3, H, W\)"),
-    (np.full((1, 3, 4, 4), 1.5, dtype=np.float32), r"\[0, 1\]"),
-    (np.full((1, 3, 4, 4), np.nan, dtype=np.float32), "NaN"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([[0.5]], "numpy array or torch tensor"),
+        (np.zeros((2, 3, 4, 4), dtype=np.uint8), "float images"),
+        (np.zeros((3, 4, 4), dtype=np.float32), r"\(N, 3, H, W\)"),
+        (np.full((1, 3, 4, 4), 1.5, dtype=np.float32), r"\[0, 1\]"),
+        (np.full((1, 3, 4, 4), np.nan, dtype=np.float32), "NaN"),
+    ],
+)
 def test_bad_batches_name_what_was_expected(bad, message) -> None:
     with pytest.raises(MetricInputError, match=message):
         as_image_batch(bad, "pred")

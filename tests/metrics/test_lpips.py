@@ -73,9 +73,7 @@ def test_vgg_ranks_example_images_like_humans(weights_cache) -> None:
 def test_batch_size_does_not_change_values(weights_cache) -> None:
     rng = np.random.default_rng(1)
     a, b = rng.random((5, 3, 48, 48)), rng.random((5, 3, 48, 48))
-    np.testing.assert_allclose(
-        lpips(a, b, batch_size=2, cache=weights_cache), lpips(a, b, batch_size=5, cache=weights_cache), atol=1e-6
-    )
+    np.testing.assert_allclose(lpips(a, b, batch_size=2, cache=weights_cache), lpips(a, b, batch_size=5, cache=weights_cache), atol=1e-6)
 
 
 def test_bad_arguments(weights_cache) -> None:

@@ -26,7 +26,12 @@ def test_a_file_without_a_matching_manifest_entry_is_refused(tmp_path) -> None:
     (folder / "alexnet.pt").write_bytes(b"not torch")
     (folder / "manifest.json").write_text(json.dumps({"format": 1, "files": {"alexnet.pt": {"sha256": "0" * 64}}}))
     assert weights_status(tmp_path)["alexnet"] == {
-        "path": str(folder / "alexnet.pt"), "present": True, "verified": False, "pinned": False, "source": None, "sha256": "0" * 64,
+        "path": str(folder / "alexnet.pt"),
+        "present": True,
+        "verified": False,
+        "pinned": False,
+        "source": None,
+        "sha256": "0" * 64,
     }
     with pytest.raises(WeightsMissingError, match=FETCH_COMMAND):
         load_state_dict("alexnet", tmp_path)

@@ -15,8 +15,12 @@ from tests.data.grid_run import natural_values
 def _train() -> TrainData:
     images = np.stack([np.full((3, 2, 2), v, np.float32) for v in (0.1, 0.3, 0.8)])
     return TrainData(
-        images=images, stimulus_ids=np.array(["a", "b", "c"]), fmri={"VC": np.zeros((3, 2), np.float32)},
-        trial_image_index=np.arange(3), runs=np.zeros(3, int), validation_mask=np.zeros(3, bool),
+        images=images,
+        stimulus_ids=np.array(["a", "b", "c"]),
+        fmri={"VC": np.zeros((3, 2), np.float32)},
+        trial_image_index=np.arange(3),
+        runs=np.zeros(3, int),
+        validation_mask=np.zeros(3, bool),
     )
 
 

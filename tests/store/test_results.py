@@ -25,15 +25,34 @@ from reconbench.store.results import (
 
 def rows_for(method: str, values: list[float], *, status: str = "ok") -> pd.DataFrame:
     n = len(values)
-    return pd.DataFrame({
-        "dataset": ["simulated:tiny"] * n, "subject": ["sub-01"] * n, "test_set": ["natural"] * n,
-        "method": [method] * n, "param_set": ["default"] * n, "params_hash": ["abc"] * n, "seed": [0] * n,
-        "metric": ["pixcorr"] * n, "stimulus_id": [f"n{k:03d}" for k in range(n)][::-1], "value": values,
-        "higher_is_better": [True] * n, "chance": [np.nan] * n, "kind": ["method"] * n, "status": [status] * n,
-        "error": [""] * n, "cell_key": ["k"] * n, "config_hash": ["c"] * n, "params": ["{}"] * n,
-        "code_version": ["v"] * n, "package_versions": ["{}"] * n, "fit_seconds": [1.5] * n,
-        "reconstruct_seconds": [0.5] * n, "score_seconds": [0.1] * n, "peak_memory_mb": [100.0] * n,
-    })
+    return pd.DataFrame(
+        {
+            "dataset": ["simulated:tiny"] * n,
+            "subject": ["sub-01"] * n,
+            "test_set": ["natural"] * n,
+            "method": [method] * n,
+            "param_set": ["default"] * n,
+            "params_hash": ["abc"] * n,
+            "seed": [0] * n,
+            "metric": ["pixcorr"] * n,
+            "stimulus_id": [f"n{k:03d}" for k in range(n)][::-1],
+            "value": values,
+            "higher_is_better": [True] * n,
+            "chance": [np.nan] * n,
+            "kind": ["method"] * n,
+            "status": [status] * n,
+            "error": [""] * n,
+            "cell_key": ["k"] * n,
+            "config_hash": ["c"] * n,
+            "params": ["{}"] * n,
+            "code_version": ["v"] * n,
+            "package_versions": ["{}"] * n,
+            "fit_seconds": [1.5] * n,
+            "reconstruct_seconds": [0.5] * n,
+            "score_seconds": [0.1] * n,
+            "peak_memory_mb": [100.0] * n,
+        }
+    )
 
 
 def test_cell_key_identifies_cells() -> None:
@@ -206,8 +225,11 @@ def test_one_run_at_a_time_and_the_message_names_the_holder(tmp_path) -> None:
 def test_leftovers_of_killed_writes_are_removed_on_start(tmp_path) -> None:
     """Finding 5: .NAME.xxxx.tmp files left by kills at renames stayed forever."""
     (tmp_path / "cells").mkdir()
-    leftovers = [tmp_path / "cells" / ".abc.json.k3j_x9ab.tmp", tmp_path / ".results.parquet.q1w2e3r4.tmp",
-                 tmp_path / "cells" / ".abc.parquet.zzzzzzzz.npz.tmp"]
+    leftovers = [
+        tmp_path / "cells" / ".abc.json.k3j_x9ab.tmp",
+        tmp_path / ".results.parquet.q1w2e3r4.tmp",
+        tmp_path / "cells" / ".abc.parquet.zzzzzzzz.npz.tmp",
+    ]
     for path in leftovers:
         path.write_bytes(b"partial")
     (tmp_path / "leaderboard" / ".plots.old").mkdir(parents=True)

@@ -80,8 +80,7 @@ def open_bdata(path: Path):
         raise DataError(f"{path}: /dataset has shape {dataset.shape}; expected 2-D (samples x columns)")
     if value.ndim != 2 or value.shape[1] != dataset.shape[1]:
         raise DataError(
-            f"{path}: /metadata/value has shape {value.shape} but /dataset has {dataset.shape[1]} columns; "
-            "expected one metadata value per dataset column"
+            f"{path}: /metadata/value has shape {value.shape} but /dataset has {dataset.shape[1]} columns; expected one metadata value per dataset column"
         )
     if value.shape[0] != len(keys):
         raise DataError(f"{path}: /metadata/value has {value.shape[0]} rows but /metadata/key has {len(keys)} keys")
@@ -233,7 +232,12 @@ def read_session(path: str | Path, session: str, *, table: StimulusTable | None 
 
 
 def decode_session(
-    bdata, path: Path, session: str, *, table: StimulusTable | None = None, rows: np.ndarray | None = None,
+    bdata,
+    path: Path,
+    session: str,
+    *,
+    table: StimulusTable | None = None,
+    rows: np.ndarray | None = None,
     ids: tuple[np.ndarray, str] | None = None,
 ) -> SessionData:
     """Decode the trials of one session from an opened BData file (see :func:`read_session`).

@@ -20,9 +20,7 @@ TEST_SET_SESSIONS = {part: session for session, part in SESSIONS.items() if part
 TRAIN_SESSION = "NaturalImageTraining"
 
 #: File name of one session file: ``<subject>_perception<Session>_original_VC[_v2].h5``.
-FILE_PATTERN = re.compile(
-    r"^(?P<subject>sub-[A-Za-z0-9]+)_perception(?P<session>" + "|".join(SESSIONS) + r")_original_VC(?P<v2>_v2)?\.h5$"
-)
+FILE_PATTERN = re.compile(r"^(?P<subject>sub-[A-Za-z0-9]+)_perception(?P<session>" + "|".join(SESSIONS) + r")_original_VC(?P<v2>_v2)?\.h5$")
 
 #: Image file extensions looked up in the stimulus folder (case-insensitive).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")

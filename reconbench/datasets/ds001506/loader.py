@@ -221,8 +221,6 @@ def load_subject(
                 bar.advance(task)
         task = bar.add_task(f"{subject}: images", total=len(image_paths)) if bar is not None else None
         ordered = sorted(image_paths)
-        loaded_images = load_stimulus_images(
-            [image_paths[i] for i in ordered], image_size, on_read=(lambda: bar.advance(task)) if bar is not None else None
-        )
+        loaded_images = load_stimulus_images([image_paths[i] for i in ordered], image_size, on_read=(lambda: bar.advance(task)) if bar is not None else None)
         images = dict(zip(ordered, loaded_images))
     return SubjectData(subject=subject, root=root, sessions=loaded, images=images, image_paths=image_paths, image_size=int(image_size))

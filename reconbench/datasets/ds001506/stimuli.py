@@ -125,7 +125,9 @@ def resolve_image_path(stimulus_id: str, index: Mapping[str, Sequence[Path]], *,
     """Return the one image file of ``stimulus_id`` or raise a DataError naming it and ``where`` it is used."""
     paths = index.get(stimulus_id)
     if not paths:
-        raise DataError(f"label {stimulus_id!r} in {where} has no stimulus image in {stimuli_dir} (looked for {stimulus_id}.* with extensions {', '.join(IMAGE_EXTENSIONS)})")
+        raise DataError(
+            f"label {stimulus_id!r} in {where} has no stimulus image in {stimuli_dir} (looked for {stimulus_id}.* with extensions {', '.join(IMAGE_EXTENSIONS)})"
+        )
     if len(paths) > 1:
         raise DataError(f"label {stimulus_id!r} in {where} matches several images: {', '.join(str(p) for p in paths)}; keep one")
     return paths[0]

@@ -26,7 +26,7 @@ def list_subjects(root: str | Path) -> list[str]:
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist (pass --data or set RECONBENCH_DATA)")
     subjects = {m.group("subject") for p in root.iterdir() if (m := FILE_PATTERN.match(p.name))}
-    return sorted(subjects, key=lambda s: int(s[len("Subject"):]))
+    return sorted(subjects, key=lambda s: int(s[len("Subject") :]))
 
 
 def subject_file(root: str | Path, subject: str, *, required: bool = True) -> Path | None:
@@ -82,7 +82,9 @@ def _imagery_ids(bdata, path: Path, rows: np.ndarray) -> tuple[np.ndarray, str]:
     raise DataError(f"{path}: no label column of the imagery trials holds ImageNet synset or image ids (label keys present: {present or 'none'})")
 
 
-def read_subject(path: str | Path, sessions: Iterable[str] | None = None, *, tables: Mapping[str, StimulusTable | None] | None = None) -> dict[str, SessionData]:
+def read_subject(
+    path: str | Path, sessions: Iterable[str] | None = None, *, tables: Mapping[str, StimulusTable | None] | None = None
+) -> dict[str, SessionData]:
     """Decode the sessions of one GOD file.
 
     Parameters

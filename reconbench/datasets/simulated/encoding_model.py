@@ -375,7 +375,9 @@ def semantic_vectors(
     mean = descriptor[reference].mean(axis=0)
     std = descriptor[reference].std(axis=0) + 1e-6
     z = (descriptor - mean) / std
-    prototypes = np.stack([z[reference & (categories == k)].mean(axis=0) if np.any(reference & (categories == k)) else np.zeros(z.shape[1]) for k in range(n_categories)])
+    prototypes = np.stack(
+        [z[reference & (categories == k)].mean(axis=0) if np.any(reference & (categories == k)) else np.zeros(z.shape[1]) for k in range(n_categories)]
+    )
     d2 = ((z[:, None, :] - prototypes[None]) ** 2).mean(axis=2)
     temperature = np.median(d2) / 8 + 1e-6
     logits = -d2 / temperature
@@ -572,9 +574,17 @@ def draw_encoding(
     return encoding
 
 
-def _raw_responses(enc: SubjectEncoding, features: ImageFeatures, semantic: np.ndarray, embedding: np.ndarray,
-                   face_like: np.ndarray, scene_like: np.ndarray, shape_mean: np.ndarray, shape_std: np.ndarray,
-                   layout_mean: np.ndarray) -> np.ndarray:
+def _raw_responses(
+    enc: SubjectEncoding,
+    features: ImageFeatures,
+    semantic: np.ndarray,
+    embedding: np.ndarray,
+    face_like: np.ndarray,
+    scene_like: np.ndarray,
+    shape_mean: np.ndarray,
+    shape_std: np.ndarray,
+    layout_mean: np.ndarray,
+) -> np.ndarray:
     """Model responses before normalisation, shape (N, V) in file column order."""
     n = features.early.shape[0]
     out = np.zeros((n, enc.roi.size), dtype=np.float32)

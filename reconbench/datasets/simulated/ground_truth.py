@@ -159,7 +159,8 @@ def read_noise_free(root: str | Path, subject: str) -> dict[str, tuple[np.ndarra
     with np.load(path, allow_pickle=False) as data:
         return {
             key: (data[f"{key}/stimulus_names"], data[key])
-            for key in data.files if not key.endswith("/stimulus_names") and f"{key}/stimulus_names" in data.files
+            for key in data.files
+            if not key.endswith("/stimulus_names") and f"{key}/stimulus_names" in data.files
         }
 
 

@@ -69,7 +69,6 @@ KNOBS: dict[str, Knob] = {
 """Setting name -> :class:`Knob`."""
 
 
-
 def format_value(value: float | int) -> str:
     """The canonical text of a setting value (``0.01``, ``2``, ``1e-05``): ``repr`` of the number, so it round-trips."""
     return repr(int(value)) if isinstance(value, int) else repr(float(value))

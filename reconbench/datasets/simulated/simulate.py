@@ -349,8 +349,16 @@ def _metadata(encoding: em.SubjectEncoding) -> tuple[list[str], list[str], np.nd
     return keys, descriptions, np.vstack(rows)
 
 
-def write_bdata(path: Path, voxels: np.ndarray, runs: np.ndarray, image_index: np.ndarray, stimulus_id: np.ndarray,
-                keys: list[str], descriptions: list[str], values: np.ndarray) -> None:
+def write_bdata(
+    path: Path,
+    voxels: np.ndarray,
+    runs: np.ndarray,
+    image_index: np.ndarray,
+    stimulus_id: np.ndarray,
+    keys: list[str],
+    descriptions: list[str],
+    values: np.ndarray,
+) -> None:
     """Write a BData ``.h5`` file as the 2019 ds001506 files are laid out (no /vmap, no /header).
 
     Parameters
@@ -390,17 +398,16 @@ IMAGERY_STREAM = 10
 IMAGERY_GAIN = 0.5
 
 
-def _imagery_trials(config: Preset, encoding: em.SubjectEncoding, design: dict[str, list[Stimulus]], noise_free: dict[str, np.ndarray],
-                    seed: int, subject_number: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _imagery_trials(
+    config: Preset, encoding: em.SubjectEncoding, design: dict[str, list[Stimulus]], noise_free: dict[str, np.ndarray], seed: int, subject_number: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """GOD ``DataType`` 3: ``test_reps`` imagery trials per natural test category, one per run, labelled with the synset.
 
     Returns ``(3, bold (T, V), runs (T,), labels (T,))``.
     """
     test = design["NaturalImageTest"]
     categories = sorted({s.category for s in test})
-    signal = np.stack([
-        IMAGERY_GAIN * noise_free["NaturalImageTest"][[i for i, s in enumerate(test) if s.category == k]].mean(axis=0) for k in categories
-    ])
+    signal = np.stack([IMAGERY_GAIN * noise_free["NaturalImageTest"][[i for i, s in enumerate(test) if s.category == k]].mean(axis=0) for k in categories])
     synsets = [int(np.floor(next(s.stimulus_id for s in test if s.category == k))) for k in categories]
     rng = np.random.default_rng([seed, 100 + subject_number, IMAGERY_STREAM])
     rows = np.concatenate([rng.permutation(len(categories)) for _ in range(config.test_reps)])
@@ -473,7 +480,9 @@ def _progress_bar(enabled: bool):
     return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
 
 
-def _render_all(preset: Preset, seed: int, design: dict[str, list[Stimulus]], categories: list[stim.CategorySpec], stimuli_dir: Path, progress) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _render_all(
+    preset: Preset, seed: int, design: dict[str, list[Stimulus]], categories: list[stim.CategorySpec], stimuli_dir: Path, progress
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render and save every stimulus; return block-averaged images, masks and backgrounds for the features."""
     size, fs = preset.image_size, em.FEATURE_SIZE
     total = sum(len(v) for v in design.values())
@@ -635,7 +644,10 @@ def simulate(
         for subject in subjects:
             subject_number = ALL_SUBJECTS.index(subject)
             encoding = em.draw_encoding(
-                config.voxel_counts(subject), features.shape.shape[1], embedding, config.noise,
+                config.voxel_counts(subject),
+                features.shape.shape[1],
+                embedding,
+                config.noise,
                 np.random.default_rng([seed, 100 + subject_number]),
             )
             signal = em.noise_free_responses(encoding, features, semantic, embedding, face_like, scene_like, reference)
@@ -662,8 +674,7 @@ def simulate(
                 god_parts.append(_imagery_trials(config, encoding, design, noise_free, seed, subject_number))
                 _write_god_bdata(tmp / f"{name}.h5", encoding, god_parts)
                 noise_free = {
-                    (GOD_SESSION_OF[k.split("/")[0]] + k[len(k.split("/")[0]):]): v
-                    for k, v in noise_free.items() if k.split("/")[0] in GOD_SESSION_OF
+                    (GOD_SESSION_OF[k.split("/")[0]] + k[len(k.split("/")[0]) :]): v for k, v in noise_free.items() if k.split("/")[0] in GOD_SESSION_OF
                 }
             arrays = encoding.to_arrays()
             arrays.update(category_embedding=embedding, face_like=face_like, scene_like=scene_like)
@@ -680,9 +691,16 @@ def simulate(
     return out
 
 
-def _write_ground_truth(root: Path, config: Preset, seed: int, subjects: list[str], design: dict[str, list[Stimulus]],
-                       categories: list[stim.CategorySpec], layout: str = "ds001506",
-                       settings: Mapping[str, float | int] | None = None) -> None:
+def _write_ground_truth(
+    root: Path,
+    config: Preset,
+    seed: int,
+    subjects: list[str],
+    design: dict[str, list[Stimulus]],
+    categories: list[stim.CategorySpec],
+    layout: str = "ds001506",
+    settings: Mapping[str, float | int] | None = None,
+) -> None:
     knobs = asdict(config)
     knobs["noise"]["roi_snr_absolute"] = {roi: config.noise.roi_snr_of(roi) for roi in em.ROIS}
     document = {

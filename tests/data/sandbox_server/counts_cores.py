@@ -1,4 +1,5 @@
 """Asks joblib for the physical core count and runs scikit-learn's KMeans; logs what it saw."""
+
 import os
 import warnings
 
@@ -18,8 +19,7 @@ class CountsCores(Method):
             warnings.simplefilter("always")
             cores = joblib.cpu_count(only_physical_cores=True)
             KMeans(n_clusters=2, n_init=1, random_state=0).fit(np.random.default_rng(0).random((20, 3)))
-        self.stage_log_ = [{"cores": cores, "loky": os.environ.get("LOKY_MAX_CPU_COUNT"),
-                            "warnings": [str(w.message) for w in caught]}]
+        self.stage_log_ = [{"cores": cores, "loky": os.environ.get("LOKY_MAX_CPU_COUNT"), "warnings": [str(w.message) for w in caught]}]
         return self
 
     def reconstruct(self, test):

@@ -1,4 +1,5 @@
 """Loads the pinned AlexNet trunk in its own process (as divide_and_conquer's semantic features do)."""
+
 import numpy as np
 
 from reconbench.core.method import Method

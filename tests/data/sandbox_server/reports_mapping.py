@@ -1,4 +1,5 @@
 """Reports which file its training images are mapped from (to show that -j workers share one copy)."""
+
 import os
 import time
 

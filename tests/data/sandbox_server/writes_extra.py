@@ -1,4 +1,5 @@
 """Writes into its unlabelled extra images (a method may: they were always handed over writable)."""
+
 import numpy as np
 
 from reconbench.core.method import Method
@@ -11,8 +12,15 @@ class WritesExtra(Method):
         extra = train.extra_images
         before = float(extra[0, 0, 0, 0])
         extra[0] = 0.25  # must not reach the parent's copy or the next cell
-        self.stage_log_ = [{"writeable": bool(extra.flags.writeable), "before": before, "after": float(extra[0, 0, 0, 0]),
-                            "images_writeable": bool(train.images.flags.writeable), "sum_rest": float(extra[1:].sum())}]
+        self.stage_log_ = [
+            {
+                "writeable": bool(extra.flags.writeable),
+                "before": before,
+                "after": float(extra[0, 0, 0, 0]),
+                "images_writeable": bool(train.images.flags.writeable),
+                "sum_rest": float(extra[1:].sum()),
+            }
+        ]
         return self
 
     def reconstruct(self, test):

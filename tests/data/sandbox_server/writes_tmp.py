@@ -1,4 +1,5 @@
 """Writes a file into its temporary folder and reports where that folder is."""
+
 import os
 import tempfile
 

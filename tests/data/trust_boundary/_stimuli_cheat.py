@@ -1,4 +1,5 @@
 """Shared by the file-reading cheaters: find <data>/stimuli/**/<id>.png under candidate folders."""
+
 from pathlib import Path
 
 import numpy as np

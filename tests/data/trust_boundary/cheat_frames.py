@@ -1,4 +1,5 @@
 """Cheating route 1: walk the call stack up to the runner's ``split`` and copy the test images."""
+
 import sys
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Cheating route 2: scan the garbage collector for the Split and copy the test images."""
+
 import gc
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Cheating route 4: read the data folder from this process's own arguments and environment, then the stimulus PNGs."""
+
 import importlib.util
 import os
 import sys

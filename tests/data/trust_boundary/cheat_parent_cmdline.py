@@ -1,4 +1,5 @@
 """Cheating route 3: read the data folder from an ancestor's command line (/proc/<pid>/cmdline), then the stimulus PNGs."""
+
 import importlib.util
 import os
 from pathlib import Path

@@ -1,4 +1,5 @@
 """A valid-looking output whose PixCorr is undefined: one constant grey image per stimulus."""
+
 import numpy as np
 
 from reconbench.core.method import Method

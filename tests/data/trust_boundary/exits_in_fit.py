@@ -1,4 +1,5 @@
 """Failure: sys.exit(3) in fit."""
+
 import sys
 
 from reconbench.core.method import Method

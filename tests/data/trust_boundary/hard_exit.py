@@ -1,4 +1,5 @@
 """Failure: os._exit(0) in fit (looked like success before)."""
+
 import os
 
 from reconbench.core.method import Method

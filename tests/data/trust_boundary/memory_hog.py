@@ -1,4 +1,5 @@
 """Failure: allocates (and touches) 6 GB, past any reasonable --cell-memory."""
+
 import numpy as np
 
 from reconbench.core.method import Method

@@ -1,4 +1,5 @@
 """Failure: the interpreter crashes (SIGSEGV) in reconstruct."""
+
 import ctypes
 
 from reconbench.core.method import Method

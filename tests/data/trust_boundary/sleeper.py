@@ -1,4 +1,5 @@
 """Failure: sleeps far past any cell timeout; prints its pid first (the orphan test kills the run and looks for it)."""
+
 import os
 import sys
 import time

@@ -9,23 +9,29 @@ from reconbench.datasets.ds001506.layout import FILE_PATTERN, ROI_KEYS, SESSIONS
 from tests.data.bdata_files import build_dataset
 
 
-@pytest.mark.parametrize("name, subject, session, v2", [
-    ("sub-01_perceptionNaturalImageTraining_original_VC.h5", "sub-01", "NaturalImageTraining", False),
-    ("sub-02_perceptionNaturalImageTest_original_VC.h5", "sub-02", "NaturalImageTest", False),
-    ("sub-03_perceptionArtificialImage_original_VC_v2.h5", "sub-03", "ArtificialImage", True),
-    ("sub-01_perceptionLetterImage_original_VC_v2.h5", "sub-01", "LetterImage", True),
-])
+@pytest.mark.parametrize(
+    "name, subject, session, v2",
+    [
+        ("sub-01_perceptionNaturalImageTraining_original_VC.h5", "sub-01", "NaturalImageTraining", False),
+        ("sub-02_perceptionNaturalImageTest_original_VC.h5", "sub-02", "NaturalImageTest", False),
+        ("sub-03_perceptionArtificialImage_original_VC_v2.h5", "sub-03", "ArtificialImage", True),
+        ("sub-01_perceptionLetterImage_original_VC_v2.h5", "sub-01", "LetterImage", True),
+    ],
+)
 def test_documented_file_names_match(name, subject, session, v2) -> None:
     match = FILE_PATTERN.match(name)
     assert match and match["subject"] == subject and match["session"] == session and bool(match["v2"]) == v2
 
 
-@pytest.mark.parametrize("name", [
-    "sub-01_perceptionNaturalImageTraining_original_VC.h5.bak",
-    "sub-01_perceptionImageryTest_original_VC.h5",       # not a perception session of the benchmark
-    "sub-01_perceptionLetterImage_original_LVC.h5",
-    "sub01_perceptionLetterImage_original_VC.h5",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sub-01_perceptionNaturalImageTraining_original_VC.h5.bak",
+        "sub-01_perceptionImageryTest_original_VC.h5",  # not a perception session of the benchmark
+        "sub-01_perceptionLetterImage_original_LVC.h5",
+        "sub01_perceptionLetterImage_original_VC.h5",
+    ],
+)
 def test_other_names_do_not_match(name) -> None:
     assert FILE_PATTERN.match(name) is None
 

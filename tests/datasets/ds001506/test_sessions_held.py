@@ -47,8 +47,14 @@ def test_split_has_the_test_sets_present(natural_only):
 
 
 def test_natural_only_runs_end_to_end(natural_only, tmp_path):
-    summary = run_benchmark("ds001506", natural_only.root, tmp_path / "out", methods=["mean_image", "pixel_ridge:default"],
-                            metrics=["pixcorr", "ssim"], leaderboard=lambda out, rows: _write_board(out, rows))
+    summary = run_benchmark(
+        "ds001506",
+        natural_only.root,
+        tmp_path / "out",
+        methods=["mean_image", "pixel_ridge:default"],
+        metrics=["pixcorr", "ssim"],
+        leaderboard=lambda out, rows: _write_board(out, rows),
+    )
     assert summary.n_failed == 0 and summary.n_cells == 2
     assert set(summary.rows["test_set"]) == {"natural"}
     board = pd.read_csv(tmp_path / "out" / "board.csv")
@@ -83,7 +89,9 @@ def test_subject_whose_files_disagree(natural_only):
     path = natural_only.root / "sub-01_perceptionNaturalImageTest_original_VC.h5"
     sizes = dict(ROI_SIZES, V1=ROI_SIZES["V1"] - 1)
     write_session_file(path, session_specs()["NaturalImageTest"], np.random.default_rng(3), roi_sizes=sizes)
-    pattern = r"sub-01_perceptionNaturalImageTest_original_VC\.h5 \(NaturalImageTest\) has 6 V1 voxels but sub-01_perceptionNaturalImageTraining_original_VC\.h5"
+    pattern = (
+        r"sub-01_perceptionNaturalImageTest_original_VC\.h5 \(NaturalImageTest\) has 6 V1 voxels but sub-01_perceptionNaturalImageTraining_original_VC\.h5"
+    )
     with pytest.raises(DataError, match=pattern):
         load_split(natural_only.root, "sub-01", image_size=8)
     with pytest.raises(DataError, match=pattern):

@@ -49,9 +49,15 @@ def test_a_setting_changes_its_knob_and_nothing_else(knob, value, field) -> None
 
 @pytest.mark.parametrize(
     "settings_, message",
-    [({"snr": 0.0}, "snr must be a finite number >= 1e-06"), ({"snr": float("nan")}, "snr must be"), ({"training_reps": 1.5}, "whole number"),
-     ({"training_reps": 0}, "training_reps must be a finite number >= 1"), ({"n_voxels": 3}, "unknown simulator setting 'n_voxels'"),
-     ({"snr": "0.1"}, "must be a number"), ({"test_reps": True}, "must be a number")],
+    [
+        ({"snr": 0.0}, "snr must be a finite number >= 1e-06"),
+        ({"snr": float("nan")}, "snr must be"),
+        ({"training_reps": 1.5}, "whole number"),
+        ({"training_reps": 0}, "training_reps must be a finite number >= 1"),
+        ({"n_voxels": 3}, "unknown simulator setting 'n_voxels'"),
+        ({"snr": "0.1"}, "must be a number"),
+        ({"test_reps": True}, "must be a number"),
+    ],
 )
 def test_invalid_settings_are_refused_naming_the_knob(settings_, message) -> None:
     with pytest.raises(ReconbenchError, match=message):
