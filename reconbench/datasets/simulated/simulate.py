@@ -317,10 +317,26 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             archive.writestr(info, buffer.getvalue())
 
 
-def _metadata(encoding: em.SubjectEncoding) -> tuple[list[str], list[str], np.ndarray]:
-    """BData metadata keys, descriptions and values (keys x columns) for voxels + Run + 2 Label columns."""
+#: The non-voxel columns of a ds001506-layout file: (key, description, first, last + 1), counted after the voxels.
+DS001506_COLUMNS = (
+    ("Run", "1 = Run", 0, 1),
+    ("Label", "1 = Label (image index, stimulus id)", 1, 3),
+    ("stimulus_id", "1 = stimulus id", 2, 3),
+)
+#: The same for a GOD-layout file (voxels, then DataType, Run and Label = stimulus_id).
+GOD_COLUMNS = (
+    ("DataType", "1 = DataType (1 training, 2 test perception, 3 test imagery)", 0, 1),
+    ("Run", "1 = Run", 1, 2),
+    ("Label", "1 = Label (ImageNet id; imagery: synset)", 2, 3),
+    ("stimulus_id", "1 = stimulus id", 2, 3),
+)
+
+
+def _metadata(encoding: em.SubjectEncoding, columns_after_voxels=DS001506_COLUMNS) -> tuple[list[str], list[str], np.ndarray]:
+    """BData metadata keys, descriptions and values (keys x columns) for the voxels and the
+    ``columns_after_voxels`` (:data:`DS001506_COLUMNS` or :data:`GOD_COLUMNS`)."""
     n_vox = encoding.roi.size
-    n_cols = n_vox + 3
+    n_cols = n_vox + max(stop for _, _, _, stop in columns_after_voxels)
     keys, descriptions, rows = [], [], []
 
     def add(key: str, description: str, row: np.ndarray) -> None:
@@ -334,9 +350,8 @@ def _metadata(encoding: em.SubjectEncoding) -> tuple[list[str], list[str], np.nd
         return row
 
     add("VoxelData", "1 = VoxelData", columns(0, n_vox))
-    add("Run", "1 = Run", columns(n_vox, n_vox + 1))
-    add("Label", "1 = Label (image index, stimulus id)", columns(n_vox + 1, n_vox + 3))
-    add("stimulus_id", "1 = stimulus id", columns(n_vox + 2, n_vox + 3))
+    for key, description, start, stop in columns_after_voxels:
+        add(key, description, columns(n_vox + start, n_vox + stop))
     unions = {"LVC": ("V1", "V2", "V3"), "HVC": ("LOC", "FFA", "PPA"), "VC": em.ROIS}
     for name, members in [(r, (r,)) for r in em.ROIS] + list(unions.items()):
         row = np.full(n_cols, np.nan)
@@ -424,38 +439,11 @@ def _write_god_bdata(path: Path, encoding: em.SubjectEncoding, parts: list[tuple
     """
     import h5py
 
-    n_vox = encoding.roi.size
-    n_cols = n_vox + 3
     blocks, offset = [], 0
     for datatype, bold, runs, labels in parts:
         blocks.append(np.column_stack([bold.astype(np.float64), np.full(len(runs), float(datatype)), runs.astype(np.float64) + offset, labels]))
         offset += int(runs.max())
-    keys, descriptions, rows = [], [], []
-
-    def add(key: str, description: str, row: np.ndarray) -> None:
-        keys.append(key)
-        descriptions.append(description)
-        rows.append(row)
-
-    def columns(start: int, stop: int) -> np.ndarray:
-        row = np.full(n_cols, np.nan)
-        row[start:stop] = 1.0
-        return row
-
-    add("VoxelData", "1 = VoxelData", columns(0, n_vox))
-    add("DataType", "1 = DataType (1 training, 2 test perception, 3 test imagery)", columns(n_vox, n_vox + 1))
-    add("Run", "1 = Run", columns(n_vox + 1, n_vox + 2))
-    add("Label", "1 = Label (ImageNet id; imagery: synset)", columns(n_vox + 2, n_vox + 3))
-    add("stimulus_id", "1 = stimulus id", columns(n_vox + 2, n_vox + 3))
-    unions = {"LVC": ("V1", "V2", "V3"), "HVC": ("LOC", "FFA", "PPA"), "VC": em.ROIS}
-    for name, members in [(r, (r,)) for r in em.ROIS] + list(unions.items()):
-        row = np.full(n_cols, np.nan)
-        row[:n_vox] = np.isin(encoding.roi, members).astype(float)
-        add(f"ROI_{name}", f"1 = ROI {name}", row)
-    for axis, label in enumerate("xyz"):
-        row = np.full(n_cols, np.nan)
-        row[:n_vox] = np.round(encoding.voxel_xyz[:, axis].astype(np.float64), 1)
-        add(f"voxel_{label}", f"Voxel {label} coordinate (mm)", row)
+    keys, descriptions, values = _metadata(encoding, GOD_COLUMNS)
     with h5py.File(path, "w", libver="earliest") as handle:
         handle.create_dataset("dataset", data=np.concatenate(blocks), track_times=False)
         gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
@@ -463,7 +451,7 @@ def _write_god_bdata(path: Path, encoding: em.SubjectEncoding, parts: list[tuple
         group = h5py.Group(h5py.h5g.create(handle.id, b"metadata", gcpl=gcpl))
         group.create_dataset("key", data=np.array([k.encode() for k in keys]), track_times=False)
         group.create_dataset("description", data=np.array([d.encode() for d in descriptions]), track_times=False)
-        group.create_dataset("value", data=np.vstack(rows), track_times=False)
+        group.create_dataset("value", data=values.astype(np.float64), track_times=False)
 
 
 # ---------------------------------------------------------------------------
