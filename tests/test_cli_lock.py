@@ -1,8 +1,8 @@
 """A second run into a results folder that a run is writing stops with one line naming the first.
 
-Written against the command line only (two real processes), so it runs on the code
-from before the lock too: there the second run went ahead and both computed every
-cell into the same folder (issue 17, finding 4), and this test failed.
+Written against the command line only (two real processes), so it runs on the code from
+before the lock too (issue 17, finding 4), and fails there: the second run does not stop,
+it goes ahead and computes its cells into the folder the first run is writing.
 """
 
 from __future__ import annotations
@@ -46,10 +46,9 @@ def test_a_second_run_into_a_busy_folder_stops_naming_the_first(tiny_data_dir, t
     out = tmp_path / "out"
     first = subprocess.Popen(_run(tiny_data_dir, out, tmp_path, ["slow_mean"]), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # The lock makes the folder at once; code without it made the folder only at the end, so give
-        # that code 10 s to be well inside the 25-s cell before the second run starts.
+        # The lock makes the folder before any data is loaded; then the first run is still inside its 25-s cell.
         started = time.monotonic()
-        while not out.exists() and first.poll() is None and time.monotonic() - started < 10:
+        while not out.exists() and first.poll() is None and time.monotonic() - started < 120:
             time.sleep(0.2)
         time.sleep(3)
         assert first.poll() is None, "the first run ended before the second started; the test cannot overlap them"
