@@ -40,6 +40,7 @@ from reconbench.core.profiling import PeakMemory
 from reconbench.core.stage_cache import StageCache, array_hash, default_stage_cache, stage_key
 from reconbench.core.types import TestInput, TrainData
 from reconbench.methods import _generator, _semantic, _shape
+from reconbench.metrics.weights import note_loaded, recording_loads
 
 #: Bump when a stage's code changes in a way that changes its result.
 STAGE_VERSIONS = {"shape_decoder": 1, "image_features": 1, "semantic_decoder": 1, "generator": 1, "cross_fit": 1}
@@ -208,8 +209,19 @@ class DivideAndConquer(Method):
         hashed = {name: value if isinstance(value, str) else self._hash(value) for name, value in inputs.items()}
         key = stage_key(stage, {"version": STAGE_VERSIONS[stage], **params}, hashed)
         start = time.perf_counter()
+
+        def compute_recording_weights():
+            with recording_loads() as loaded:
+                arrays, meta = compute()
+            return arrays, {**meta, "weights": dict(loaded)}
+
         with PeakMemory() as memory:
-            arrays, meta, hit = self.cache_.get_or_compute(stage, key, compute)
+            arrays, meta, hit = self.cache_.get_or_compute(stage, key, compute_recording_weights)
+        meta = dict(meta)
+        recorded = meta.pop("weights", None) or {}
+        if hit:
+            # The row names the weights this stage was computed with, read back or not.
+            note_loaded(recorded)
         self.stage_log_.append({"stage": stage, "key": key[:12], "cache_hit": hit, "seconds": time.perf_counter() - start, "peak_rss_mb": memory.peak_mb})
         return arrays, meta
 

@@ -14,11 +14,12 @@ raise :class:`~reconbench.core.errors.WeightsMissingError` naming
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 from reconbench.core.errors import WeightsMissingError
 from reconbench.core.hashing import sha256_file
@@ -162,6 +163,36 @@ def loaded_hashes() -> dict[str, str]:
 def forget_loaded_hashes() -> None:
     """Start a new record of loaded weights (the harness calls it at the start of each cell)."""
     _LOADED_HASHES.clear()
+
+
+@contextlib.contextmanager
+def recording_loads() -> Iterator[dict[str, str]]:
+    """Collect ``{name: sha256}`` of every weights file loaded inside the block (also kept in the cell's record).
+
+    A computation cached across runs (a method's stage cache) stores what it loaded and
+    replays it with :func:`note_loaded` on a cache hit, so a row names the weights its
+    scores rest on whether the stage was computed or read back.
+    """
+    outer = dict(_LOADED_HASHES)
+    _LOADED_HASHES.clear()
+    inside: dict[str, str] = {}
+    try:
+        yield inside
+    finally:
+        inside.update(_LOADED_HASHES)
+        _LOADED_HASHES.clear()
+        _LOADED_HASHES.update(outer)
+        _LOADED_HASHES.update(inside)
+
+
+def note_loaded(hashes: Mapping[str, str]) -> None:
+    """Record weights that a cached result was computed with (see :func:`recording_loads`).
+
+    Only known weight names are kept; the harness also checks each hash against the pinned one.
+    """
+    for name, sha256 in hashes.items():
+        if name in WEIGHT_FILES and isinstance(sha256, str):
+            _LOADED_HASHES[name] = sha256
 
 
 def load_state_dict(name: str, cache: str | os.PathLike | None = None) -> dict[str, Any]:

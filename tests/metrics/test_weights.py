@@ -59,3 +59,23 @@ def test_a_copied_cache_still_verifies(weights_cache, tmp_path) -> None:
     copy = tmp_path / "moved"
     shutil.copytree(weights_dir(weights_cache), weights_dir(copy))
     assert all(entry["verified"] for entry in weights_status(copy).values())
+
+
+def test_loads_inside_a_block_are_collected_and_replayed_for_cached_results(weights_cache) -> None:
+    """A cached stage stores the weights it loaded and replays them on a hit, so rows name the same weights either way."""
+    from reconbench.core.hashing import sha256_file
+    from reconbench.metrics.weights import WEIGHT_FILES, forget_loaded_hashes, load_state_dict, loaded_hashes, note_loaded, recording_loads, weights_dir
+
+    expected = sha256_file(weights_dir(weights_cache) / WEIGHT_FILES["alexnet"])
+    forget_loaded_hashes()
+    load_state_dict("alexnet", weights_cache)  # loaded before the block: still counted inside when loaded again
+    with recording_loads() as inside:
+        load_state_dict("alexnet", weights_cache)
+    assert inside == {"alexnet": expected} and loaded_hashes() == {"alexnet": expected}
+    forget_loaded_hashes()
+    with recording_loads() as inside:
+        pass
+    assert inside == {} and loaded_hashes() == {}
+    note_loaded({"alexnet": expected, "not_a_weights_file": "0" * 64})  # unknown names are dropped
+    assert loaded_hashes() == {"alexnet": expected}
+    forget_loaded_hashes()
