@@ -861,21 +861,34 @@ _JOB_GLOBALS = {
 }
 
 
+#: What a shared split file may hold: the job's globals plus the :class:`~reconbench.core.types.Split` around them.
+SPLIT_GLOBALS = frozenset(_JOB_GLOBALS | {("reconbench.core.types", "Split")})
+
+
 class _JobUnpickler(pickle.Unpickler):
-    """Unpickles a job message: builtin containers and scalars plus :data:`_JOB_GLOBALS`, nothing else."""
+    """Unpickles builtin containers and scalars plus the globals in ``allowed`` (default :data:`_JOB_GLOBALS`), nothing else."""
+
+    def __init__(self, *args: Any, allowed: frozenset | set = frozenset(_JOB_GLOBALS), what: str = "a job message", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._allowed, self._what = allowed, what
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _JOB_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to unpickle global {module}.{name} in a job message")
+        if (module, name) not in self._allowed:
+            raise pickle.UnpicklingError(f"refusing to unpickle global {module}.{name} in {self._what}")
         return super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError(f"refusing persistent id {pid!r} in a job message")
+        raise pickle.UnpicklingError(f"refusing persistent id {pid!r} in {self._what}")
+
+
+def load_restricted(data: Any, buffers: Any = None, *, allowed: frozenset | set = frozenset(_JOB_GLOBALS), what: str = "a job message") -> Any:
+    """Unpickle ``data`` admitting only ``allowed`` globals (out-of-band ``buffers`` as in :func:`pickle.loads`)."""
+    return _JobUnpickler(io.BytesIO(data), buffers=buffers, allowed=allowed, what=what).load()
 
 
 def _load_job(data: bytes, buffers: Any = None) -> Any:
-    """Unpickle a job message with :class:`_JobUnpickler` (out-of-band ``buffers`` as in :func:`pickle.loads`)."""
-    return _JobUnpickler(io.BytesIO(data), buffers=buffers).load()
+    """Unpickle a job message with :class:`_JobUnpickler`: :data:`_JOB_GLOBALS` only."""
+    return load_restricted(data, buffers)
 
 
 def _loaded_weights() -> dict[str, str]:

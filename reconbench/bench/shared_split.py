@@ -36,7 +36,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from reconbench.bench.sandbox import _process_tag, register_shared, remove_stale_cell_folders, unregister_shared
+from reconbench.bench.sandbox import SPLIT_GLOBALS, _process_tag, load_restricted, register_shared, remove_stale_cell_folders, unregister_shared
 
 SPLITS_PREFIX = "reconbench-splits-"
 _MAGIC = b"RBSPLIT1"
@@ -92,7 +92,8 @@ def _open(path: Path) -> Any:
     start = -(-(payload_at + header["payload"]) // _ALIGN) * _ALIGN
     whole = memoryview(mapped)
     views = [whole[start + where : start + where + n] for where, n in header["buffers"]]
-    split = pickle.loads(mapped[payload_at : payload_at + header["payload"]], buffers=views)
+    # A file in the run's private folder, but still read with an allow-list: a swapped file can build nothing but a Split of arrays.
+    split = load_restricted(mapped[payload_at : payload_at + header["payload"]], views, allowed=SPLIT_GLOBALS, what=f"shared split file {path}")
     addresses = [register_shared(view, fd, start + where) for view, (where, _) in zip(views, header["buffers"])]
     # The arrays keep the mapping alive; when the last goes, so do its entries and the descriptor.
     weakref.finalize(mapped, _forget, addresses, fd)

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reconbench.bench import sandbox
@@ -283,3 +284,23 @@ def test_extra_images_are_writable_in_the_method_process_and_private_to_it(metho
         assert log["before"] == original and log["after"] == 0.25
         assert log["sum_rest"] == float(extra[1:].sum())
     assert float(extra[0, 0, 0, 0]) == original  # the parent's (shared) copy is untouched
+
+
+def test_a_shared_split_file_is_read_with_an_allow_list(tmp_path) -> None:
+    """A split file that would build anything but a Split of arrays is refused (the reader never runs pickle.loads)."""
+    import os
+    import pickle
+
+    from reconbench.bench import shared_split
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    good = tmp_path / "good.split"
+    shared_split._write({"x": np.arange(6.0)}, good)
+    assert np.array_equal(shared_split._open(good)["x"], np.arange(6.0))
+    bad = tmp_path / "bad.split"
+    shared_split._write(Evil(), bad)
+    with pytest.raises(pickle.UnpicklingError, match=r"refusing to unpickle global posix\.system in shared split file .*bad\.split"):
+        shared_split._open(bad)
