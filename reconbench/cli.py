@@ -52,11 +52,22 @@ def simulate(
     layout: str = typer.Option(
         "ds001506", help="File layout: ds001506 (run as --dataset simulated:PRESET) or god (Subject<N>.h5; --dataset simulated-god:PRESET)."
     ),
+    test_categories: str = typer.Option(
+        "unseen",
+        "--test-categories",
+        help="unseen: natural test images from held-out categories, one each (ds001506's design); seen: from the training "
+        "categories (run as --dataset simulated:PRESET@test_categories=seen).",
+    ),
 ) -> None:
     """Write a simulated dataset in the ds001506 layout, or the GOD layout (BData .h5 files and a stimulus folder)."""
+    from reconbench.datasets.simulated.settings import check_settings, dataset_name
     from reconbench.datasets.simulated.simulate import simulate as run_simulation
 
-    run_simulation(preset=preset, out=out, seed=seed, force=force, progress=True, layout=layout)
+    settings = check_settings({"test_categories": test_categories}) if test_categories != "unseen" else {}
+    run_simulation(preset=preset, out=out, seed=seed, force=force, progress=True, layout=layout, settings=settings)
+    if settings:
+        name = dataset_name(preset, settings).replace("simulated:", "simulated-god:" if layout == "god" else "simulated:")
+        print(f"run it as --dataset {name}")
 
 
 @data_app.command("check")
@@ -253,8 +264,8 @@ def bench(
 
 @app.command()
 def sweep(
-    knob: str = typer.Option(..., "--knob", help="The simulator setting to vary: snr, training_reps or test_reps."),
-    values: str = typer.Option(..., "--values", help="Comma-separated values of the knob, e.g. 0.01,0.02,0.04,0.08,0.16."),
+    knob: str = typer.Option(..., "--knob", help="The simulator setting to vary: snr, training_reps, test_reps, training_per_category or test_categories."),
+    values: str = typer.Option(..., "--values", help="Comma-separated values of the knob, e.g. 0.01,0.02,0.04,0.08,0.16 (test_categories: unseen,seen)."),
     out: Path = typer.Option(..., help="Results folder shared by every point; finished cells are skipped."),
     preset: str = typer.Option("default", help="Simulated preset the points start from: tiny, ci, default or full."),
     data_root: Optional[Path] = typer.Option(

@@ -324,7 +324,8 @@ def test_cli_run_with_the_readme_example(tiny_data_dir, tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     rows = load_results(out)
-    assert set(rows["method"]) == {"my_lowres_ridge", "category-only"}  # no noise ceiling without pairwise_identification
+    # No noise ceiling without pairwise_identification; no category-only: tiny's test categories are unseen.
+    assert set(rows["method"]) == {"my_lowres_ridge", "nearest-category", "noise-free-ridge"}
     board = (out / "leaderboard" / "leaderboard.md").read_text()
     assert "| 1 | my_lowres_ridge |" in board and "my_lowres_ridge [lvc]" in board
     result = CliRunner().invoke(app, ["leaderboard", str(out), "--out", str(tmp_path / "board")])
@@ -344,7 +345,7 @@ def test_bench_simulates_when_absent_then_skips(tmp_path, monkeypatch) -> None:
     first = (out / "leaderboard" / "leaderboard.html").read_bytes()
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "0 run, 3 already done (skipped)" in result.output
+    assert "0 run, 4 already done (skipped)" in result.output
     assert (out / "leaderboard" / "leaderboard.html").read_bytes() == first
 
 

@@ -49,7 +49,7 @@ from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
 from reconbench.datasets.layouts import detect_layout
-from reconbench.datasets.simulated.ground_truth import read_categories, read_noise_free
+from reconbench.datasets.simulated.ground_truth import read_categories, read_category_embedding, read_noise_free
 from reconbench.datasets.splits import load_split
 from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
 from reconbench.references import get_reference
@@ -140,11 +140,14 @@ def _data_stamp(root: str, subject: str) -> list:
 def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
     """The simulator's ground truth of one subject as references see it (empty for real data)."""
     noise_free = read_noise_free(root, subject)
-    by_test_set = None
+    by_test_set, training = None, None
     if noise_free is not None:
-        sessions = detect_layout(root).test_set_sessions
-        by_test_set = {test_set: noise_free[session] for test_set, session in sessions.items() if session in noise_free}
-    return GroundTruthView(categories=read_categories(root), noise_free=by_test_set)
+        layout = detect_layout(root)
+        by_test_set = {test_set: noise_free[session] for test_set, session in layout.test_set_sessions.items() if session in noise_free}
+        training = noise_free.get(layout.train_session)
+    embedding = read_category_embedding(root, subject)
+    vectors = None if embedding is None else {str(k): embedding[k] for k in range(embedding.shape[0])}
+    return GroundTruthView(categories=read_categories(root), noise_free=by_test_set, noise_free_training=training, category_vectors=vectors)
 
 
 def _json_safe(value: Any) -> Any:

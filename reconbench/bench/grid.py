@@ -17,7 +17,7 @@ from reconbench.core.hashing import sha256_file, stable_hash
 from reconbench.core.method import Method, params_hash
 from reconbench.datasets.ds001506.loader import default_image_size
 from reconbench.datasets.layouts import layouts_found
-from reconbench.datasets.simulated.ground_truth import noise_free_path, simulation_json_path, stimuli_tsv_path
+from reconbench.datasets.simulated.ground_truth import ground_truth_folder, noise_free_path, read_simulation_info, simulation_json_path, stimuli_tsv_path
 from reconbench.references import REFERENCES
 
 #: The package of the shared decoders; a method that imports it has their source in its code hash.
@@ -85,12 +85,18 @@ def parse_method_selection(selection: Sequence[str] | None, available: Mapping[s
 
 
 def available_ground_truth(root: str | Path, subject: str) -> set[str]:
-    """Which fields of :class:`~reconbench.core.types.GroundTruthView` the data folder can give."""
+    """Which fields of :class:`~reconbench.core.types.GroundTruthView` the data folder can give, plus
+    ``seen_test_categories`` when the simulator drew the test images from the training categories."""
     available = set()
     if stimuli_tsv_path(root).is_file():
         available.add("categories")
     if noise_free_path(root, subject).is_file():
-        available.add("noise_free")
+        available.update(("noise_free", "noise_free_training"))
+    if (ground_truth_folder(root) / f"{subject}_encoding.npz").is_file():
+        available.add("category_vectors")
+    info = read_simulation_info(root) if simulation_json_path(root).is_file() else None
+    if info is not None and (info.get("knobs") or {}).get("test_categories") == "seen":
+        available.add("seen_test_categories")
     return available
 
 

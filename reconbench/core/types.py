@@ -150,10 +150,17 @@ class GroundTruthView:
     noise_free : mapping of str to (ndarray, ndarray), or None
         Test-set name -> ``(stimulus_ids (M',), responses (M', V))``: the
         noise-free VC responses of one subject, voxels in file column order.
+    noise_free_training : (ndarray, ndarray) or None
+        The same for the training images: ``(stimulus_ids (S',), responses (S', V))``.
+    category_vectors : mapping of str to ndarray, or None
+        Category (as in ``categories``) -> its vector in the simulator's
+        semantic embedding, shape (D,).
     """
 
     categories: Mapping[str, str] | None = None
     noise_free: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+    noise_free_training: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    category_vectors: Mapping[str, np.ndarray] | None = field(default=None, repr=False)
 
 
 class RowNote(NamedTuple):

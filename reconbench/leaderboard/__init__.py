@@ -60,6 +60,10 @@ def write_leaderboard(
     out = results_dir / "leaderboard" if out is None else Path(out)
     rows = load_results(results) if rows is None else rows
     summary = summarise(rows, citations=read_citations(citations))
+    if notes is not None and "method" in summary:
+        # The legend explains the reference rows the tables show, not every reference that exists.
+        shown = set(summary["method"])
+        notes = {name: note for name, note in notes.items() if name in shown}
     atomic.write_text(out / "leaderboard.md", to_markdown(summary, title=title, notes=notes))
     atomic.write_text(out / "leaderboard.csv", to_csv(summary))
     atomic.write_text(out / "leaderboard.html", to_html(summary, rows, results_dir, title=title, notes=notes))

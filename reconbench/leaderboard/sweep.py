@@ -29,24 +29,42 @@ PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#0
 
 def sweep_rows(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary rows of sweep points that vary one knob, with ``base``, ``knob`` and ``value`` columns added."""
-    columns = list(summary.columns) + ["base", "knob", "value"]
-    found = []
+    columns = list(summary.columns) + ["base", "knob", "value", "label"]
+    points = []
     for dataset in summary["dataset"].unique() if not summary.empty else []:
         try:
             base, pairs = split_settings_text(str(dataset))
         except ReconbenchError:
             continue
-        if len(pairs) != 1:
-            continue
-        knob, text = pairs[0]
-        try:
-            value = float(text)
-        except ValueError:
-            continue
+        if len(pairs) == 1:
+            points.append((str(dataset), base, *pairs[0]))
+    # A knob with text values (test_categories=seen|unseen) is plotted at positions 0, 1, ... in sorted order.
+    text_values: dict[tuple[str, str], list[str]] = {}
+    for _, base, knob, text in points:
+        if not _is_number(text):
+            text_values.setdefault((base, knob), []).append(text)
+    found = []
+    for dataset, base, knob, text in points:
+        if (base, knob) in text_values and _is_number(text):
+            continue  # a knob's values must all be numbers or all be text
+        value = float(text) if _is_number(text) else float(sorted(set(text_values[(base, knob)])).index(text))
         part = summary[summary["dataset"] == dataset].copy()
-        part["base"], part["knob"], part["value"] = base, knob, value
+        part["base"], part["knob"], part["value"], part["label"] = base, knob, value, text if not _is_number(text) else f"{float(text):g}"
         found.append(part)
     return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _labels(rows: pd.DataFrame) -> dict[float, str]:
+    """Value -> its text on the axis and in tables."""
+    return {float(v): str(label) for v, label in zip(rows["value"], rows["label"])}
 
 
 def sweeps(summary: pd.DataFrame) -> Iterator[tuple[str, str, str, pd.DataFrame]]:
@@ -92,7 +110,9 @@ def sweep_plot(
     if metric_rows.empty:
         return ""
     values = sorted(metric_rows["value"].unique())
-    log = values[0] > 0 and values[-1] / values[0] >= 4
+    labels = _labels(metric_rows)
+    numeric = all(_is_number(labels[v]) for v in values)
+    log = numeric and values[0] > 0 and values[-1] / values[0] >= 4
     chance = metric_rows.loc[metric_rows["kind"] == "chance"].groupby("value")["mean"].first()
     plotted = metric_rows[metric_rows["kind"].isin(["method", "oracle", "reference"])]
     ys = [v for col in ("mean", "ci_low", "ci_high") for v in plotted[col] if not pd.isna(v)] + list(chance)
@@ -126,8 +146,9 @@ def sweep_plot(
         parts.append(f'<text x="{left - 4}" y="{sy(tick) + 4:.1f}" text-anchor="end" fill="#555">{fmt(tick, 2)}</text>')
     for v in values:
         parts.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#999"/>')
-        parts.append(f'<text x="{sx(v):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">{_esc(f"{v:g}")}</text>')
-    axis_note = f"{knob} ({'log scale' if log else 'linear'}); {'higher is better ↑' if higher else 'lower is better ↓'}"
+        parts.append(f'<text x="{sx(v):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">{_esc(labels[v])}</text>')
+    scale = "log scale" if log else "linear" if numeric else "categories"
+    axis_note = f"{knob} ({scale}); {'higher is better ↑' if higher else 'lower is better ↓'}"
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 31}" text-anchor="middle" fill="#333">{_esc(axis_note)}</text>')
     if len(chance) and chance.nunique() == 1:
         y = sy(float(chance.iloc[0]))
@@ -152,7 +173,7 @@ def sweep_plot(
                 )
             parts.append(
                 f'<circle cx="{sx(r.value):.1f}" cy="{sy(r.mean):.1f}" r="3" fill="{colour}">'
-                f"<title>{_esc(label)}, {_esc(knob)}={r.value:g}: {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]</title></circle>"
+                f"<title>{_esc(label)}, {_esc(knob)}={_esc(labels[r.value])}: {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]</title></circle>"
             )
         ly = top + 16 * i + 8
         parts.append(f'<line x1="{width - right + 10}" x2="{width - right + 30}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>')
@@ -176,13 +197,14 @@ def sweep_markdown(summary: pd.DataFrame, notes: Mapping[str, RowNote] | None = 
     for base, knob, test_set, rows in sweeps(summary):
         metric = ranking_metric(metrics_of(rows))
         values = sorted(rows["value"].unique())
+        labels = _labels(rows)
         lines += [
             f"## Sweep: {base} · {knob} · {test_set}",
             "",
             f"{metric} (mean [95% interval]) at each value of {knob}; one dataset per value, named {base}@{knob}=VALUE.",
             "",
         ]
-        lines.append("| entry | " + " | ".join(f"{knob}={v:g}" for v in values) + " |")
+        lines.append("| entry | " + " | ".join(f"{knob}={labels[v]}" for v in values) + " |")
         lines.append("|:---|" + "---:|" * len(values))
         metric_rows = rows[rows["metric"] == metric]
         for method, param_set, kind in _entries(metric_rows):

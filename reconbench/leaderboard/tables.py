@@ -16,7 +16,7 @@ How a table is made (the same for every method; nothing method-specific):
   significantly different from the best". No correction for multiple
   comparisons: the mark errs towards calling methods tied.
 - **Rows that are not ranked**: ``oracle`` methods (given the true test
-  images), ``reference`` rows computed by the harness (category-only), the
+  images), ``reference`` rows computed by the harness (reconbench.references), the
   ``chance`` level of each metric where the registry knows it, and
   ``literature`` rows from ``citations.csv`` (numbers reported in papers, not
   computed here).

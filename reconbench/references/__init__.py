@@ -1,10 +1,10 @@
 """reconbench.references: rows that are scored but never ranked.
 
 Each reference is a :class:`~reconbench.references.base.Reference` in a file of
-its own (category-only, noise ceiling) carrying its caption. Oracle methods
+its own (category-only, nearest-category, noise-free ridge, noise ceiling) carrying its caption. Oracle methods
 (``Method.is_oracle``) and the metrics' chance levels are the other unranked
 rows: the first are methods handed the true images, the second come from the
-metric registry. Imports ``core`` only (DESIGN.md, "Dependency rules", allows
+metric registry. Imports ``core`` and ``decoders`` (DESIGN.md, "Dependency rules", allows
 ``core``, ``decoders`` and ``metrics``).
 """
 
@@ -14,10 +14,12 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.types import RowNote
 from reconbench.references.base import Reference
 from reconbench.references.category_only import CategoryOnly
+from reconbench.references.nearest_category import NearestCategory
 from reconbench.references.noise_ceiling import NoiseCeiling
+from reconbench.references.noise_free_ridge import NoiseFreeRidge
 
 #: Name -> reference class, in the order their cells are added to a grid.
-REFERENCES: dict[str, type[Reference]] = {cls.name: cls for cls in (CategoryOnly, NoiseCeiling)}
+REFERENCES: dict[str, type[Reference]] = {cls.name: cls for cls in (CategoryOnly, NearestCategory, NoiseFreeRidge, NoiseCeiling)}
 
 
 def get_reference(name: str) -> type[Reference]:
@@ -32,4 +34,4 @@ def reference_notes() -> dict[str, RowNote]:
     return {name: cls.note() for name, cls in REFERENCES.items()}
 
 
-__all__ = ["REFERENCES", "Reference", "CategoryOnly", "NoiseCeiling", "get_reference", "reference_notes"]
+__all__ = ["REFERENCES", "Reference", "CategoryOnly", "NearestCategory", "NoiseCeiling", "NoiseFreeRidge", "get_reference", "reference_notes"]

@@ -3,7 +3,11 @@
 When the dataset's ground truth gives each stimulus's category (the simulator's
 ``ground_truth/stimuli.tsv``), every test image whose category also occurs in
 training is "reconstructed" as the mean training image of its true category,
-and scored like a method on every metric.
+and scored like a method on every metric. The row exists only under the
+simulator's ``seen`` design: when test categories are held out of training
+(``unseen``, as in ds001506) no method could know a test image's category
+images, and the nearest-category row (:mod:`reconbench.references.nearest_category`)
+takes its place.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ class CategoryOnly(Reference):
     name = "category-only"
     caption = "true-category mean training image"
     legend = "category-only scores each test image's true-category mean training image"
-    requires = ("categories",)
+    requires = ("categories", "seen_test_categories")
     metrics = None
 
     def fit(self, train: TrainData, truth: GroundTruthView) -> "CategoryOnly":

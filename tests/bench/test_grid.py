@@ -28,12 +28,13 @@ def test_cells_and_reference_cells(tiny_data_dir) -> None:
     assert [(c.method, c.kind, c.seed) for c in cells] == [
         ("mean_image", "method", 0),
         ("mean_image", "method", 1),
-        ("category-only", "reference", 0),
+        ("nearest-category", "reference", 0),
+        ("noise-free-ridge", "reference", 0),
         ("noise-ceiling", "reference", 0),
     ]
-    assert len({c.key for c in cells}) == 4
+    assert len({c.key for c in cells}) == 5
     no_ceiling = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {})
-    assert [c.method for c in no_ceiling] == ["mean_image", "category-only"]
+    assert [c.method for c in no_ceiling] == ["mean_image", "nearest-category", "noise-free-ridge"]
     bare = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {}, references=False)
     assert [c.method for c in bare] == ["mean_image"]
 

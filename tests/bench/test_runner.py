@@ -20,8 +20,9 @@ from tests.data.grid_run import GRID_METHODS, GRID_METRICS, REPO, natural_values
 
 def test_grid_and_row_schema(tiny_grid_run) -> None:
     rows = tiny_grid_run.rows
-    # my_lowres_ridge has 2 parameter sets; + category-only and noise-ceiling references; 1 subject, 1 seed.
-    assert tiny_grid_run.n_cells == 2 + 4 + 2
+    # my_lowres_ridge has 2 parameter sets; + nearest-category, noise-free-ridge and noise-ceiling references
+    # (no category-only: tiny's test categories are unseen); 1 subject, 1 seed.
+    assert tiny_grid_run.n_cells == 2 + 4 + 3
     ok = rows[rows["status"] == "ok"]
     assert not ok.duplicated(["method", "param_set", "test_set", "metric", "stimulus_id", "seed", "subject"]).any()
     ridge = ok[(ok["method"] == "my_lowres_ridge") & (ok["param_set"] == "default")]

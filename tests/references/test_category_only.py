@@ -39,19 +39,24 @@ def test_no_row_without_a_category_seen_in_training() -> None:
     assert reference.reconstruct(shapes) is None
 
 
-def test_it_exists_only_with_categories() -> None:
-    assert CategoryOnly.applies({"categories"}, ["pixcorr"])
+def test_it_exists_only_with_categories_seen_in_training() -> None:
+    assert CategoryOnly.applies({"categories", "seen_test_categories"}, ["pixcorr"])
+    assert not CategoryOnly.applies({"categories"}, ["pixcorr"]), "not under the unseen design"
     assert not CategoryOnly.applies(set(), ["pixcorr"])
     assert CategoryOnly.note().caption == "true-category mean training image"
 
 
-def test_category_only_reference(tiny_grid_run, tiny_data_dir) -> None:
+def test_category_only_reference(tmp_path) -> None:
+    """End to end on ``tiny`` under the ``seen`` design (the only one where the row exists)."""
+    from reconbench.bench.runner import run_benchmark
     from reconbench.datasets.simulated.ground_truth import load_ground_truth
+    from reconbench.datasets.simulated.simulate import simulate
     from reconbench.datasets.splits import load_split
 
-    truth = load_ground_truth(tiny_data_dir)
-    split = load_split(tiny_data_dir, "sub-01")
-    rows = tiny_grid_run.rows
+    data = simulate("tiny", tmp_path / "seen", settings={"test_categories": "seen"})
+    rows = run_benchmark("simulated:tiny@test_categories=seen", data, tmp_path / "out", methods=["mean_image"], metrics=["pixcorr"], jobs=1).rows
+    truth = load_ground_truth(data)
+    split = load_split(data, "sub-01")
     reference = rows[rows["method"] == "category-only"]
     assert set(reference["kind"]) == {"reference"}
     assert set(reference["test_set"]) == {"natural"}, "shapes and letters have no category"

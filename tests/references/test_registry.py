@@ -9,8 +9,8 @@ from reconbench.references import REFERENCES, get_reference, reference_notes
 
 
 def test_every_reference_carries_its_caption() -> None:
-    assert list(REFERENCES) == ["category-only", "noise-ceiling"]
+    assert list(REFERENCES) == ["category-only", "nearest-category", "noise-free-ridge", "noise-ceiling"]
     for name, note in reference_notes().items():
         assert note.caption and note.legend.startswith(name)
-    with pytest.raises(ReconbenchError, match="known: category-only, noise-ceiling"):
+    with pytest.raises(ReconbenchError, match="known: category-only, nearest-category, noise-free-ridge, noise-ceiling"):
         get_reference("oracle")

@@ -335,10 +335,45 @@ def gaussian_prf_matrix(x: np.ndarray, y: np.ndarray, sigma: np.ndarray) -> np.n
     return (np.exp(-d2 / (2 * s**2)) * cell / (2 * np.pi * s**2)).astype(np.float32)
 
 
-def category_embedding(n_categories: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    """Category embedding shared by all subjects, shape (n_categories, dim), rows of unit norm."""
-    emb = rng.standard_normal((n_categories, dim)).astype(np.float32)
-    return emb / np.linalg.norm(emb, axis=1, keepdims=True)
+#: Fraction of a category embedding's variance shared with its family (the rest is the category's own).
+FAMILY_SHARE = 0.6
+
+
+def category_embedding(family_of: np.ndarray, dim: int, rng: np.random.Generator, family_share: float = FAMILY_SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """Category and family embeddings shared by all subjects.
+
+    A category's vector is ``sqrt(family_share) * f + sqrt(1 - family_share) * u``
+    with ``f`` its family's random unit vector and ``u`` its own, normalised; so
+    two categories of one family have an expected cosine of about
+    ``family_share`` and categories of different families about 0. What higher
+    visual cortex learns about the training categories therefore carries over
+    in part to unseen categories of the same families, and category identity
+    does not.
+
+    Parameters
+    ----------
+    family_of : ndarray, shape (K,), int
+        0-based family of each category.
+    dim : int
+    rng : numpy.random.Generator
+    family_share : float in [0, 1]
+
+    Returns
+    -------
+    embedding : ndarray, shape (K, dim), float32, rows of unit norm
+    family_embedding : ndarray, shape (F, dim), float32, rows of unit norm
+    """
+    family_of = np.asarray(family_of, dtype=int)
+    if not 0.0 <= family_share <= 1.0:
+        raise ValueError(f"family_share must lie in [0, 1], got {family_share}")
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    families = unit(rng.standard_normal((int(family_of.max()) + 1, dim)))
+    own = unit(rng.standard_normal((family_of.size, dim)))
+    emb = unit(np.sqrt(family_share) * families[family_of] + np.sqrt(1.0 - family_share) * own)
+    return emb.astype(np.float32), families.astype(np.float32)
 
 
 def semantic_vectors(
@@ -346,14 +381,16 @@ def semantic_vectors(
     categories: np.ndarray,
     reference: np.ndarray,
     n_categories: int,
+    prototype_images: np.ndarray | None = None,
     own_weight: float = 0.85,
     foreign_gain: float = 0.5,
 ) -> np.ndarray:
     """Category evidence of every image, the input of FFA and PPA.
 
-    An image's appearance (shape descriptor and object colour) is compared with
-    each category's prototype (mean over the ``reference`` images of that
-    category); a softmax over negative squared distances gives a soft
+    An image's appearance (shape descriptor and object colour), standardised
+    over the ``reference`` images, is compared with each category's prototype
+    (mean over the ``prototype_images`` of that category: every natural image
+    of the design, so a category shown only in the test set has one); a softmax over negative squared distances gives a soft
     assignment. Natural images mix their own category (``own_weight``) with the
     soft assignment; artificial images (category -1) get the soft assignment
     scaled by ``foreign_gain`` (higher areas respond less to simple shapes).
@@ -364,8 +401,10 @@ def semantic_vectors(
     categories : ndarray, shape (N,), int
         0-based category, -1 for images without a category.
     reference : ndarray, shape (N,), bool
-        Images used to build the prototypes (the natural training images).
+        Images that set the standardisation (the natural training images).
     n_categories : int
+    prototype_images : ndarray, shape (N,), bool, optional
+        Images that build the category prototypes; default ``reference``.
 
     Returns
     -------
@@ -375,8 +414,9 @@ def semantic_vectors(
     mean = descriptor[reference].mean(axis=0)
     std = descriptor[reference].std(axis=0) + 1e-6
     z = (descriptor - mean) / std
+    members = reference if prototype_images is None else np.asarray(prototype_images, dtype=bool)
     prototypes = np.stack(
-        [z[reference & (categories == k)].mean(axis=0) if np.any(reference & (categories == k)) else np.zeros(z.shape[1]) for k in range(n_categories)]
+        [z[members & (categories == k)].mean(axis=0) if np.any(members & (categories == k)) else np.zeros(z.shape[1]) for k in range(n_categories)]
     )
     d2 = ((z[:, None, :] - prototypes[None]) ** 2).mean(axis=2)
     temperature = np.median(d2) / 8 + 1e-6

@@ -2,7 +2,7 @@
 
 :func:`reconbench.datasets.simulated.simulate.simulate` is the one writer. The
 folder holds ``simulation.json`` (every setting, the format version), a header
-``stimuli.tsv`` (session, name, stimulus id, category; -1 for stimuli without a
+``stimuli.tsv`` (session, name, stimulus id, category, family; -1 for stimuli without a
 category), ``extra_images.tsv``, and per subject ``<subject>_encoding.npz`` and
 ``<subject>_noise_free.npz`` (per session the noise-free responses and, under
 ``<session>/stimulus_names``, the stimulus of each row). Real data have no such
@@ -19,21 +19,27 @@ import numpy as np
 
 from reconbench.core.errors import DataError, ReconbenchError
 
-#: Version 2 added ``extra_images/``. A folder of another version is refused, not half-used.
-FORMAT_VERSION = "reconbench-simulation/2"
+#: Version 2 added ``extra_images/``; version 3 the ds001506 design (training categories x 8 images, test
+#: images from held-out categories, categories in families) and the ``family`` column. A folder of another
+#: version is refused, not half-used.
+FORMAT_VERSION = "reconbench-simulation/3"
 #: The ground-truth folder inside a simulated dataset.
 FOLDER = "ground_truth"
 
 
 @dataclass(frozen=True)
 class Stimulus:
-    """One stimulus image: its session, file stem, float id, category (0-based, -1 none) and 1-based index."""
+    """One stimulus image: its session, file stem, float id, category (0-based, -1 none), 1-based index,
+    family (0-based, -1 none) and its number among the images of its category (0-based; the simulator's
+    rendering key, so an image does not change when fewer images of its category are used)."""
 
     session: str
     name: str
     stimulus_id: float
     category: int
     image_index: int
+    family: int = -1
+    member: int = 0
 
 
 def ground_truth_folder(root: str | Path) -> Path:
@@ -74,9 +80,13 @@ def read_simulation_info(root: str | Path) -> dict | None:
     except (OSError, ValueError, KeyError) as exc:
         raise ReconbenchError(f"cannot read the preset from {info}: {exc}") from exc
     if config.get("format_version") != FORMAT_VERSION:
+        layout = " --layout god" if config.get("layout") == "god" else ""
+        if config.get("settings"):  # a sweep point: the sweep simulates it again with its settings
+            again = f"remove it (rm -r {root}) and run the sweep again, which simulates the point anew"
+        else:
+            again = f"simulate it again: reconbench simulate --preset {preset}{layout} --out {root} --force"
         raise ReconbenchError(
-            f"{root} was simulated by another reconbench version (format {config.get('format_version')!r}; this version "
-            f"writes {FORMAT_VERSION!r}); simulate it again: reconbench simulate --preset {preset} --out {root} --force"
+            f"{root} was simulated by another reconbench version (format {config.get('format_version')!r}; this version writes {FORMAT_VERSION!r}); {again}"
         )
     return config
 
@@ -164,6 +174,22 @@ def read_noise_free(root: str | Path, subject: str) -> dict[str, tuple[np.ndarra
         }
 
 
+def read_category_embedding(root: str | Path, subject: str) -> np.ndarray | None:
+    """The category embedding the simulator drew (row k: category k; shared by all subjects), or None without it.
+
+    Returns
+    -------
+    ndarray, shape (K, D), float32, or None
+    """
+    path = ground_truth_folder(root) / f"{subject}_encoding.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        if "category_embedding" not in data.files:
+            raise DataError(f"{path}: no 'category_embedding' array (keys: {', '.join(data.files)})")
+        return np.asarray(data["category_embedding"], dtype=np.float32)
+
+
 @dataclass
 class GroundTruth:
     """What the simulator knows and a real dataset does not.
@@ -176,13 +202,15 @@ class GroundTruth:
         Every stimulus of every session.
     category : dict of str to int
         Stimulus name -> 0-based category; -1 for artificial shapes and letters.
+    family : dict of str to int
+        Stimulus name -> 0-based family of its category; -1 for artificial shapes and letters.
     encoding : dict of str to dict of str to ndarray
         Subject -> arrays of ``<subject>_encoding.npz``: per voxel in file
         column order ``roi``, ``prf_x``, ``prf_y``, ``prf_sigma`` (degrees; NaN
         for FFA/PPA), ``exponent``, ``selectivity``, ``voxel_xyz``, ``snr``,
         ``noise_loading``, ``baseline``, ``amplitude``, ``signal_mean``,
         ``signal_std``; ``weights/<ROI>`` per-ROI weights; shared
-        ``category_embedding`` (K, 16), ``face_like``/``scene_like`` (K,).
+        ``category_embedding`` (K, 16), ``family_embedding`` (F, 16), ``face_like``/``scene_like`` (K,).
     noise_free : dict of str to dict of str to ndarray
         Subject -> session -> noise-free responses ``(n_stimuli, n_voxels)``
         float32 in units of each voxel's signal std over the training images
@@ -195,6 +223,7 @@ class GroundTruth:
     config: dict
     stimuli: list[Stimulus]
     category: dict[str, int]
+    family: dict[str, int]
     encoding: dict[str, dict[str, np.ndarray]]
     noise_free: dict[str, dict[str, np.ndarray]]
     noise_free_names: dict[str, dict[str, np.ndarray]]
@@ -225,14 +254,15 @@ def load_ground_truth(root: str | Path) -> GroundTruth:
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("format_version") != FORMAT_VERSION:
         raise ReconbenchError(f"{config_path}: format_version {config.get('format_version')!r}; expected {FORMAT_VERSION!r}")
-    stimuli, category = [], {}
+    stimuli, category, family = [], {}, {}
     lines = stimuli_tsv_path(root).read_text(encoding="utf-8").splitlines()
     index_in_session: dict[str, int] = {}
     for line in lines[1:]:
-        session, name, stimulus_id, cat = line.split("\t")
+        session, name, stimulus_id, cat, fam = line.split("\t")
         index_in_session[session] = index_in_session.get(session, 0) + 1
-        stimuli.append(Stimulus(session, name, float(stimulus_id), int(cat), index_in_session[session]))
+        stimuli.append(Stimulus(session, name, float(stimulus_id), int(cat), index_in_session[session], int(fam)))
         category[name] = int(cat)
+        family[name] = int(fam)
     encoding, noise_free, names = {}, {}, {}
     for subject in config["subjects"]:
         with np.load(gt_folder / f"{subject}_encoding.npz", allow_pickle=False) as data:
@@ -240,4 +270,4 @@ def load_ground_truth(root: str | Path) -> GroundTruth:
         with np.load(noise_free_path(root, subject), allow_pickle=False) as data:
             noise_free[subject] = {k: data[k] for k in data.files if not k.endswith("/stimulus_names")}
             names[subject] = {k.split("/")[0]: data[k] for k in data.files if k.endswith("/stimulus_names")}
-    return GroundTruth(config=config, stimuli=stimuli, category=category, encoding=encoding, noise_free=noise_free, noise_free_names=names)
+    return GroundTruth(config=config, stimuli=stimuli, category=category, family=family, encoding=encoding, noise_free=noise_free, noise_free_names=names)

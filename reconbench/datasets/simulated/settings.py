@@ -13,19 +13,22 @@ column) and the leaderboard's score-versus-setting curves. ``simulate`` records
 the settings in ``ground_truth/simulation.json``, and a run refuses a folder
 whose recorded settings differ from the name it was given.
 
-Only knobs that change the measurement and leave the stimuli and the encoding
-world alone are offered, so every point of a sweep is scored on the same test
+Every knob but one changes the measurement and leaves the stimuli and the
+encoding world alone, so every point of a sweep is scored on the same test
 images with the same voxel tuning:
 
 - ``snr``: single-trial SNR of a typical V1 voxel (``NoiseConfig.snr``; other
   ROIs keep their ratio to V1);
 - ``training_reps``: repetitions of each training image (averaged by the loader);
-- ``test_reps``: repetitions of each natural test image (averaged by the loader).
+- ``test_reps``: repetitions of each natural test image (averaged by the loader);
+- ``training_per_category``: training images per category (the first of the
+  preset's ``images_per_category``; the world, voxel normalisation and category
+  prototypes stay those of the full design, so fewer images are shown of the
+  same world).
 
-The number of training images is not offered yet: in the simulator's current
-stimulus design it also changes which images are drawn for the test set and the
-category prototypes of the semantic stage, so points would differ in more than
-the knob (see the notes of the sweep in the README).
+The exception is ``test_categories`` (``unseen`` or ``seen``): it is the design
+itself, so the ``seen`` point has other test images and a world built on other
+categories. It is the knob for studying category leakage.
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ class Knob:
     ----------
     name : str
     kind : type
-        ``float`` or ``int``.
+        ``float``, ``int`` or ``str``.
     minimum : float
-        Smallest valid value (inclusive).
+        Smallest valid value (inclusive; numbers only).
     log_scale : bool
         Plot the setting on a logarithmic axis.
     description : str
@@ -59,22 +62,30 @@ class Knob:
     minimum: float
     log_scale: bool
     description: str
+    choices: tuple[str, ...] = ()
 
 
 KNOBS: dict[str, Knob] = {
     "snr": Knob("snr", float, 1e-6, True, "single-trial SNR of a typical V1 voxel"),
     "training_reps": Knob("training_reps", int, 1, True, "repetitions of each training image"),
     "test_reps": Knob("test_reps", int, 1, True, "repetitions of each natural test image"),
+    "training_per_category": Knob("training_per_category", int, 1, True, "training images per category"),
+    "test_categories": Knob("test_categories", str, 0, False, "test images from held-out (unseen) or training (seen) categories", ("unseen", "seen")),
 }
 """Setting name -> :class:`Knob`."""
 
 
-def format_value(value: float | int) -> str:
-    """The canonical text of a setting value (``0.01``, ``2``, ``1e-05``): ``repr`` of the number, so it round-trips."""
+Value = float | int | str
+
+
+def format_value(value: Value) -> str:
+    """The canonical text of a setting value (``0.01``, ``2``, ``1e-05``, ``seen``): ``repr`` of a number, so it round-trips."""
+    if isinstance(value, str):
+        return value
     return repr(int(value)) if isinstance(value, int) else repr(float(value))
 
 
-def check_settings(settings: Mapping[str, float | int]) -> dict[str, float | int]:
+def check_settings(settings: Mapping[str, Value]) -> dict[str, Value]:
     """Validate ``settings`` (name -> value) and return them typed and in canonical (sorted) order.
 
     Raises
@@ -82,11 +93,16 @@ def check_settings(settings: Mapping[str, float | int]) -> dict[str, float | int
     ReconbenchError
         An unknown knob, a value of the wrong type, or out of range; the message names the knob and the valid ones.
     """
-    out: dict[str, float | int] = {}
+    out: dict[str, Value] = {}
     for name in sorted(settings):
         if name not in KNOBS:
             raise ReconbenchError(f"unknown simulator setting {name!r}; settings a sweep can vary: {', '.join(KNOBS)}")
         knob, value = KNOBS[name], settings[name]
+        if knob.kind is str:
+            if value not in knob.choices:
+                raise ReconbenchError(f"setting {name} must be one of {', '.join(knob.choices)}, got {value!r}")
+            out[name] = str(value)
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ReconbenchError(f"setting {name} must be a number, got {value!r}")
         if knob.kind is int:
@@ -101,11 +117,13 @@ def check_settings(settings: Mapping[str, float | int]) -> dict[str, float | int
     return out
 
 
-def parse_value(name: str, text: str) -> float | int:
+def parse_value(name: str, text: str) -> Value:
     """Parse one value of knob ``name`` from text (``--values 0.01,0.02``), with an error naming the knob."""
     if name not in KNOBS:
         raise ReconbenchError(f"unknown simulator setting {name!r}; settings a sweep can vary: {', '.join(KNOBS)}")
     text = text.strip()
+    if KNOBS[name].kind is str:
+        return check_settings({name: text})[name]
     try:
         number = float(text)
     except ValueError:
@@ -117,19 +135,19 @@ def parse_value(name: str, text: str) -> float | int:
     return check_settings({name: number})[name]
 
 
-def settings_suffix(settings: Mapping[str, float | int]) -> str:
+def settings_suffix(settings: Mapping[str, Value]) -> str:
     """``{"snr": 0.01}`` -> ``"snr=0.01"`` (sorted by name; empty for no settings)."""
     checked = check_settings(settings)
     return ",".join(f"{name}={format_value(value)}" for name, value in checked.items())
 
 
-def dataset_name(preset: str, settings: Mapping[str, float | int] | None = None) -> str:
+def dataset_name(preset: str, settings: Mapping[str, Value] | None = None) -> str:
     """The dataset name of ``preset`` with ``settings`` (``simulated:<preset>`` when there are none)."""
     suffix = settings_suffix(settings or {})
     return f"simulated:{preset}" + (f"{SEPARATOR}{suffix}" if suffix else "")
 
 
-def split_name(name: str) -> tuple[str, dict[str, float | int]]:
+def split_name(name: str) -> tuple[str, dict[str, Value]]:
     """``"simulated:default@snr=0.01"`` -> ``("simulated:default", {"snr": 0.01})``.
 
     A name without ``@`` has no settings. The settings must be in canonical form
@@ -145,20 +163,28 @@ def split_name(name: str) -> tuple[str, dict[str, float | int]]:
     return base, settings
 
 
-def apply_settings(preset, settings: Mapping[str, float | int]):
+def apply_settings(preset, settings: Mapping[str, Value]):
     """The preset (a :class:`reconbench.datasets.simulated.simulate.Preset`) with ``settings`` applied."""
     changes: dict[str, Callable] = {
         "snr": lambda p, v: replace(p, noise=replace(p.noise, snr=float(v))),
         "training_reps": lambda p, v: replace(p, training_reps=int(v)),
         "test_reps": lambda p, v: replace(p, test_reps=int(v)),
+        "training_per_category": lambda p, v: replace(p, training_per_category=int(v)),
+        "test_categories": lambda p, v: replace(p, test_categories=str(v)),
     }
     for name, value in check_settings(settings).items():
         preset = changes[name](preset, value)
     return preset
 
 
-def preset_value(preset, name: str) -> float | int:
+def preset_value(preset, name: str) -> Value:
     """The value of knob ``name`` in ``preset`` as shipped (the point a sweep is centred on)."""
     if name not in KNOBS:
         raise ReconbenchError(f"unknown simulator setting {name!r}; settings a sweep can vary: {', '.join(KNOBS)}")
-    return float(preset.noise.snr) if name == "snr" else int(getattr(preset, name))
+    if name == "snr":
+        return float(preset.noise.snr)
+    if name == "training_per_category":
+        return int(preset.used_per_category)
+    if KNOBS[name].kind is str:
+        return str(getattr(preset, name))
+    return int(getattr(preset, name))

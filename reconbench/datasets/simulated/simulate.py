@@ -13,7 +13,7 @@ parameter, noise-free responses)::
       extra_images/extra_<NNNNN>.png  unlabelled images from the same image generator (no fMRI), for
                                     methods that can use more images (e.g. a generator network)
       ground_truth/simulation.json  format version, preset, seed, every knob, reconbench version
-      ground_truth/stimuli.tsv      header: session, name, stimulus_id, category (0-based; -1 artificial/letters)
+      ground_truth/stimuli.tsv      header: session, name, stimulus_id, category, family (0-based; -1 artificial/letters)
       ground_truth/extra_images.tsv header: name, category (0-based)
       ground_truth/<subject>_encoding.npz, ground_truth/<subject>_noise_free.npz
       reconbench_split.json         (reconbench.datasets.splits.write_split_manifest)
@@ -40,10 +40,17 @@ category's test images; no imagery image is written, so imagery is not scored
 unless a user adds images. Writing this layout changes nothing in the
 ds001506-layout output.
 
-Differences from ds001506 (by design): natural test images come from the same
-``K`` latent categories as the training images (ds001506 test images are from
-categories absent in training); stimulus images are PNG; there are no
-one-back repetition trials.
+The design follows ds001506 (format 3): ``n_training_categories`` categories
+with ``images_per_category`` training images each (``full``: 150 x 8), and
+``n_test`` natural test images from as many held-out categories, one image
+each. Categories belong to ``n_families`` families that share appearance
+(:func:`reconbench.datasets.simulated.stimuli.make_categories`) and part of
+their semantic embedding (:func:`~reconbench.datasets.simulated.encoding_model.category_embedding`),
+so what is learnt about training categories carries over in part to the
+unseen ones, while category identity does not. ``test_categories="seen"``
+draws the test images from the training categories instead (the design of
+format 2, for studying category leakage). Differences from ds001506 (by
+design): stimulus images are PNG; there are no one-back repetition trials.
 
 Same seed, same files: every random draw comes from
 ``numpy.random.default_rng([seed, stream, ...])`` and every file is written
@@ -98,6 +105,12 @@ def god_subject(subject: str) -> str:
     return f"Subject{ALL_SUBJECTS.index(subject) + 1}"
 
 
+#: Test-category designs: ``unseen`` (ds001506: every natural test image from a category absent from
+#: training, one image per category) and ``seen`` (test images from the training categories, for studying
+#: how much category leakage inflates scores).
+TEST_CATEGORY_DESIGNS = ("unseen", "seen")
+
+
 @dataclass(frozen=True)
 class Preset:
     """Sizes and knobs of one simulated dataset.
@@ -109,18 +122,31 @@ class Preset:
         Subjects simulated by default.
     image_size : int
         Stimulus width and height in pixels (a multiple of 64).
-    n_categories : int
-        Number of latent categories K.
-    n_training, training_reps, training_per_run : int
-        Natural training images, repetitions of each, images per run.
+    n_training_categories, images_per_category : int
+        Natural training images: this many categories x this many images each
+        (ds001506: 150 x 8).
+    n_families : int
+        Families the categories belong to (training category k and held-out
+        test category k both in family ``k % n_families``).
+    training_reps, training_per_run : int
+        Repetitions of each training image, images per run.
     n_test, test_reps : int
         Natural test images and repetitions (one repetition per run).
+    test_categories : str
+        ``unseen``: test image i is the one image of its own held-out category
+        (ds001506); ``seen``: test image i is a further image of training
+        category ``i % n_training_categories``.
+    training_per_category : int or None
+        Training images used per category (the first of each category's
+        ``images_per_category``), None for all: a sweep setting that removes
+        training images without changing the stimuli or the encoding world.
     artificial_reps, letter_reps : int
         Repetitions of the 40 shapes and of the 10 letters (one per run).
     n_extra : int
-        Extra unlabelled natural images (``extra_images/``): drawn like the
-        stimuli, categories in turn, from their own random stream, so they are
-        never a training or test image and adding them changes no other file.
+        Extra unlabelled natural images (``extra_images/``) from the training
+        categories in turn, drawn like the stimuli from their own random
+        stream, so they are never a training or test image and adding them
+        changes no other file.
     roi_voxels : tuple of (str, int)
         Voxels per ROI of sub-01.
     subject_scale : tuple of float
@@ -132,8 +158,9 @@ class Preset:
     name: str
     subjects: tuple[str, ...]
     image_size: int
-    n_categories: int
-    n_training: int
+    n_training_categories: int
+    images_per_category: int
+    n_families: int
     training_reps: int
     training_per_run: int
     n_test: int
@@ -142,8 +169,30 @@ class Preset:
     letter_reps: int
     n_extra: int
     roi_voxels: tuple[tuple[str, int], ...]
+    test_categories: str = "unseen"
+    training_per_category: int | None = None
     subject_scale: tuple[float, float, float] = (1.0, 11100 / 11700, 9900 / 11700)
     noise: em.NoiseConfig = field(default_factory=em.NoiseConfig)
+
+    @property
+    def n_categories(self) -> int:
+        """All latent categories: the training ones plus, under ``unseen``, one per test image."""
+        return self.n_training_categories + (self.n_test if self.test_categories == "unseen" else 0)
+
+    @property
+    def used_per_category(self) -> int:
+        """Training images written per category."""
+        return self.images_per_category if self.training_per_category is None else self.training_per_category
+
+    @property
+    def n_training(self) -> int:
+        """Natural training images written (``n_training_categories x used_per_category``)."""
+        return self.n_training_categories * self.used_per_category
+
+    def family_of(self) -> np.ndarray:
+        """0-based family of every category, shape (n_categories,)."""
+        k = np.arange(self.n_categories)
+        return np.where(k < self.n_training_categories, k, k - self.n_training_categories) % self.n_families
 
     def voxel_counts(self, subject: str) -> dict[str, int]:
         """Voxels per ROI of ``subject``."""
@@ -159,8 +208,9 @@ PRESETS: dict[str, Preset] = {
         name="tiny",
         subjects=("sub-01",),
         image_size=64,
-        n_categories=10,
-        n_training=100,
+        n_training_categories=10,
+        images_per_category=10,
+        n_families=5,
         training_reps=2,
         training_per_run=50,
         n_test=10,
@@ -181,8 +231,9 @@ PRESETS: dict[str, Preset] = {
         name="ci",
         subjects=("sub-01",),
         image_size=64,
-        n_categories=10,
-        n_training=400,
+        n_training_categories=50,
+        images_per_category=8,
+        n_families=10,
         training_reps=2,
         training_per_run=50,
         n_test=50,
@@ -197,8 +248,9 @@ PRESETS: dict[str, Preset] = {
         name="default",
         subjects=ALL_SUBJECTS,
         image_size=256,
-        n_categories=20,
-        n_training=600,
+        n_training_categories=75,
+        images_per_category=8,
+        n_families=10,
         training_reps=5,
         training_per_run=50,
         n_test=50,
@@ -212,8 +264,9 @@ PRESETS: dict[str, Preset] = {
         name="full",
         subjects=ALL_SUBJECTS,
         image_size=256,
-        n_categories=20,
-        n_training=1200,
+        n_training_categories=150,
+        images_per_category=8,
+        n_families=10,
         training_reps=5,
         training_per_run=50,
         n_test=50,
@@ -232,38 +285,80 @@ PRESETS: dict[str, Preset] = {
 
 
 def _natural_stimuli(preset: Preset, seed: int) -> tuple[list[Stimulus], list[Stimulus]]:
-    """Training and test stimuli: ImageNet-like names and float ids, categories balanced."""
+    """Training and test stimuli of the design: ImageNet-like names and float ids.
+
+    Training: ``images_per_category`` images of each of the ``n_training_categories``
+    categories. Test: under ``unseen`` one image of each held-out category
+    ``n_training_categories + i``; under ``seen`` a further image of training
+    category ``i % n_training_categories``. Each category's image numbers are
+    drawn once, training images first, so an image keeps its name whatever
+    ``training_per_category`` is.
+    """
+    if preset.test_categories not in TEST_CATEGORY_DESIGNS:
+        raise ReconbenchError(f"test_categories must be one of {', '.join(TEST_CATEGORY_DESIGNS)}, got {preset.test_categories!r}")
     rng = np.random.default_rng([seed, 4])
+    n_train_cat, per_category = preset.n_training_categories, preset.images_per_category
     synsets = rng.choice(np.arange(1_000_000, 15_000_000), size=preset.n_categories, replace=False)
-    per_category = -(-(preset.n_training + preset.n_test) // preset.n_categories)
-    image_numbers = [rng.choice(np.arange(1, 100_000), size=per_category, replace=False) for _ in range(preset.n_categories)]
-    used = np.zeros(preset.n_categories, dtype=int)
+    if preset.test_categories == "unseen":
+        test_category = [n_train_cat + i for i in range(preset.n_test)]
+    else:
+        test_category = [i % n_train_cat for i in range(preset.n_test)]
+    count = np.zeros(preset.n_categories, dtype=int)
+    count[:n_train_cat] = per_category
+    np.add.at(count, test_category, 1)
+    image_numbers = [rng.choice(np.arange(1, 100_000), size=int(c), replace=False) for c in count]
+    family_of = preset.family_of()
 
-    def make(session: str, count: int) -> list[Stimulus]:
-        out = []
-        for i in range(count):
-            k = i % preset.n_categories
-            number = int(image_numbers[k][used[k]])
-            used[k] += 1
-            name = "n%08d_%d" % (synsets[k], number)
-            out.append(Stimulus(session, name, float(synsets[k]) + number * 1e-6, k, 0))
-        out.sort(key=lambda s: s.stimulus_id)
-        return [replace(s, image_index=j + 1) for j, s in enumerate(out)]
+    def stimulus(session: str, k: int, member: int) -> Stimulus:
+        number = int(image_numbers[k][member])
+        name = "n%08d_%d" % (synsets[k], number)
+        return Stimulus(session, name, float(synsets[k]) + number * 1e-6, k, 0, int(family_of[k]), member)
 
-    return make("NaturalImageTraining", preset.n_training), make("NaturalImageTest", preset.n_test)
+    training = [stimulus("NaturalImageTraining", k, j) for k in range(n_train_cat) for j in range(per_category)]
+    used = np.full(preset.n_categories, per_category)
+    used[n_train_cat:] = 0
+    test = []
+    for k in test_category:
+        test.append(stimulus("NaturalImageTest", k, int(used[k])))
+        used[k] += 1
+
+    def ordered(stimuli: list[Stimulus]) -> list[Stimulus]:
+        stimuli = sorted(stimuli, key=lambda s: s.stimulus_id)
+        return [replace(s, image_index=j + 1) for j, s in enumerate(stimuli)]
+
+    return ordered(training), ordered(test)
 
 
 def stimulus_design(preset: Preset, seed: int) -> dict[str, list[Stimulus]]:
     """The stimuli of every session, in stimulus-table order.
 
     Natural ids are ``synset + image_number * 1e-6`` so that ``'%f' % id``
-    splits at the point into ``n%08d_%d``; artificial shapes and letters have
+    splits at the point into ``n%08d_%d``; with ``training_per_category`` set,
+    the training session keeps the first images of each category only (see
+    :func:`world_design` for the design the encoding world is built on); artificial shapes and letters have
     ids 1..40 and 1..10 (equal to their image index).
     """
     training, test = _natural_stimuli(preset, seed)
+    if preset.training_per_category is not None:
+        if not 1 <= preset.training_per_category <= preset.images_per_category:
+            raise ReconbenchError(
+                f"training_per_category must lie in 1..{preset.images_per_category} (the preset's images per category), got {preset.training_per_category}"
+            )
+        kept = sorted((s for s in training if s.member < preset.training_per_category), key=lambda s: s.stimulus_id)
+        training = [replace(s, image_index=j + 1) for j, s in enumerate(kept)]
     shapes = [Stimulus("ArtificialImage", name, float(i + 1), -1, i + 1) for i, (name, _, _) in enumerate(stim.shape_stimulus_names())]
     letters = [Stimulus("LetterImage", name, float(i + 1), -1, i + 1) for i, (name, _) in enumerate(stim.letter_stimulus_names())]
     return {"NaturalImageTraining": training, "NaturalImageTest": test, "ArtificialImage": shapes, "LetterImage": letters}
+
+
+def world_design(preset: Preset, seed: int) -> dict[str, list[Stimulus]]:
+    """The design the encoding world is built on: :func:`stimulus_design` with every training image.
+
+    The voxel normalisation and the category prototypes come from it, so a sweep
+    point with fewer training images per category keeps the same world and
+    differs only in which images are shown.
+    """
+    return stimulus_design(replace(preset, training_per_category=None), seed)
 
 
 def trial_design(preset: Preset, session: str, n_stimuli: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -469,9 +564,20 @@ def _progress_bar(enabled: bool):
 
 
 def _render_all(
-    preset: Preset, seed: int, design: dict[str, list[Stimulus]], categories: list[stim.CategorySpec], stimuli_dir: Path, progress
+    preset: Preset,
+    seed: int,
+    design: dict[str, list[Stimulus]],
+    categories: list[stim.CategorySpec],
+    stimuli_dir: Path,
+    progress,
+    shown: set[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Render and save every stimulus; return block-averaged images, masks and backgrounds for the features."""
+    """Render every stimulus of ``design`` and save those in ``shown`` (default all); return
+    block-averaged images, masks and backgrounds for the features.
+
+    A natural image's random stream is keyed by its category and its number within the
+    category (not by its place in the session), so it is the same image whichever other
+    images are drawn."""
     size, fs = preset.image_size, em.FEATURE_SIZE
     total = sum(len(v) for v in design.values())
     small_images = np.zeros((total, fs, fs, 3), np.float32)
@@ -487,7 +593,7 @@ def _render_all(
         for s in design[session]:
             if session in ("NaturalImageTraining", "NaturalImageTest"):
                 stream = 0 if session == "NaturalImageTraining" else 1
-                rng = np.random.default_rng([seed, 10 + stream, s.image_index])
+                rng = np.random.default_rng([seed, 10 + stream, s.category, s.member])
                 image, mask, background = stim.render_natural(categories[s.category], size, rng)
             else:
                 if session == "ArtificialImage":
@@ -495,7 +601,8 @@ def _render_all(
                 else:
                     image, mask = stim.render_letter(letter_lookup[s.name], size)
                 background = np.full_like(image, stim.GREY)
-            write_png(folder / f"{s.name}.png", image)
+            if shown is None or s.name in shown:
+                write_png(folder / f"{s.name}.png", image)
             # Features see the image as saved (8-bit), block-averaged to the feature grid.
             saved = np.round(np.clip(image, 0, 1) * 255) / 255
             small_images[row] = em.block_mean(saved.transpose(2, 0, 1), fs).transpose(1, 2, 0)
@@ -512,8 +619,8 @@ EXTRA_STREAM = 12
 
 
 def extra_image_categories(preset: Preset) -> np.ndarray:
-    """0-based category of each extra image: categories in turn."""
-    return np.arange(preset.n_extra) % preset.n_categories
+    """0-based category of each extra image: the training categories in turn (never a held-out test category)."""
+    return np.arange(preset.n_extra) % preset.n_training_categories
 
 
 def _render_extra(preset: Preset, seed: int, categories: list[stim.CategorySpec], folder: Path, progress) -> None:
@@ -603,30 +710,35 @@ def simulate(
     with atomic_path(out) as tmp, _progress_bar(progress) as bar:
         tmp.mkdir()
         ground_truth_folder(tmp).mkdir()
+        world = world_design(config, seed)
         design = stimulus_design(config, seed)
-        categories = stim.make_categories(config.n_categories, np.random.default_rng([seed, 1]))
+        family_of = config.family_of()
+        categories = stim.make_categories(family_of, np.random.default_rng([seed, 1]))
         for session in SESSIONS:
             if not god:
                 _write_stimulus_table(tmp / f"stimulus_{session}.tsv", design[session])
             elif session in GOD_SESSION_OF:
                 _write_stimulus_table(tmp / f"stimulus_{GOD_SESSION_OF[session]}.tsv", design[session])
 
-        small_images, small_masks, small_backgrounds = _render_all(config, seed, design, categories, tmp / "stimuli", bar)
+        shown = {s.name for session in SESSIONS for s in design[session]}
+        small_images, small_masks, small_backgrounds = _render_all(config, seed, world, categories, tmp / "stimuli", bar, shown)
         if god:  # GOD has no shapes or letters: their images were rendered for the shared features only
             for session in SESSIONS:
                 if session not in GOD_SESSION_OF:
                     shutil.rmtree(tmp / "stimuli" / session)
         _render_extra(config, seed, categories, tmp / "extra_images", bar)
         features = _features(small_images, small_masks, small_backgrounds)
-        all_stimuli = [s for session in SESSIONS for s in design[session]]
+        all_stimuli = [s for session in SESSIONS for s in world[session]]
+        row_of = {s.name: row for row, s in enumerate(all_stimuli)}
         session_of = np.array([s.session for s in all_stimuli])
         category_of = np.array([s.category for s in all_stimuli])
         reference = session_of == "NaturalImageTraining"
+        natural = reference | (session_of == "NaturalImageTest")
 
-        embedding = em.category_embedding(config.n_categories, EMBEDDING_DIM, np.random.default_rng([seed, 6]))
-        face_like = np.array([c.family == "blob" for c in categories])
+        embedding, family_embedding = em.category_embedding(family_of, EMBEDDING_DIM, np.random.default_rng([seed, 6]))
+        face_like = np.array([c.silhouette == "blob" for c in categories])
         scene_like = np.array([c.background == "horizon" for c in categories])
-        semantic = em.semantic_vectors(features, category_of, reference, config.n_categories)
+        semantic = em.semantic_vectors(features, category_of, reference, config.n_categories, prototype_images=natural)
 
         task = bar.add_task("simulating subjects", total=len(subjects)) if bar is not None else None
         for subject in subjects:
@@ -643,7 +755,7 @@ def simulate(
             noise_free: dict[str, np.ndarray] = {}
             god_parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (DataType, bold, runs, ids)
             for session_number, session in enumerate(SESSIONS):
-                rows = np.flatnonzero(session_of == session)
+                rows = np.array([row_of[s.name] for s in design[session]], dtype=int)
                 session_signal = signal[rows]
                 noise_free[session] = session_signal
                 noise_free[f"{session}/stimulus_names"] = np.array([s.name for s in design[session]])
@@ -665,7 +777,7 @@ def simulate(
                     (GOD_SESSION_OF[k.split("/")[0]] + k[len(k.split("/")[0]) :]): v for k, v in noise_free.items() if k.split("/")[0] in GOD_SESSION_OF
                 }
             arrays = encoding.to_arrays()
-            arrays.update(category_embedding=embedding, face_like=face_like, scene_like=scene_like)
+            arrays.update(category_embedding=embedding, family_embedding=family_embedding, face_like=face_like, scene_like=scene_like)
             write_npz(ground_truth_folder(tmp) / f"{name}_encoding.npz", arrays)
             write_npz(noise_free_path(tmp, name), noise_free)
             if task is not None:
@@ -713,18 +825,23 @@ def _write_ground_truth(
         },
         "categories": [asdict(c) for c in categories],
         **({"settings": dict(settings)} if settings else {}),
-        "notes": "Natural test images are drawn from the same latent categories as the training images "
-        "(unlike ds001506, whose test categories are absent from training).",
+        "families": config.n_families,
+        "category_family": [int(f) for f in config.family_of()],
+        "notes": (
+            "Natural test images come from held-out categories, one image each, as in ds001506; categories share families."
+            if config.test_categories == "unseen"
+            else "Natural test images are further images of the training categories (the 'seen' design; ds001506's test categories are absent from training)."
+        ),
     }
     if layout == "god":  # the key is absent from ds001506-layout folders, whose files stay as they were
         document["layout"] = "god"
     simulation_json_path(root).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    lines = ["session\tname\tstimulus_id\tcategory\n"]
+    lines = ["session\tname\tstimulus_id\tcategory\tfamily\n"]
     for session in SESSIONS:
         if layout == "god" and session not in GOD_SESSION_OF:
             continue
         for s in design[session]:
-            lines.append(f"{GOD_SESSION_OF[session] if layout == 'god' else session}\t{s.name}\t{s.stimulus_id:f}\t{s.category}\n")
+            lines.append(f"{GOD_SESSION_OF[session] if layout == 'god' else session}\t{s.name}\t{s.stimulus_id:f}\t{s.category}\t{s.family}\n")
     stimuli_tsv_path(root).write_text("".join(lines), encoding="utf-8")
     extra = ["name\tcategory\n"] + [f"extra_{i:05d}\t{k}\n" for i, k in enumerate(extra_image_categories(config))]
     (ground_truth_folder(root) / "extra_images.tsv").write_text("".join(extra), encoding="utf-8")

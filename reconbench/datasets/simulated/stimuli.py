@@ -3,7 +3,7 @@
 Three stimulus families mirror the sessions of ds001506:
 
 * **Natural-like images** (:func:`render_natural`) from ``K`` latent
-  categories. A :class:`CategorySpec` fixes a silhouette family (Fourier
+  categories grouped in families. A :class:`CategorySpec` fixes a silhouette kind (Fourier
   descriptor blob, star, ring or cross) with its shape parameters, an object
   colour palette, a surface texture and a background kind (1/f noise or a
   horizon gradient). Each image varies the object's position, scale, rotation
@@ -65,33 +65,41 @@ LETTERS = tuple(LETTER_STROKES)
 class CategorySpec:
     """What all images of one latent category share.
 
+    Categories belong to families (as ImageNet's categories share higher-level
+    groups): the silhouette kind, texture kind, background kind and a base
+    palette come from the family, the exact outline, hue, texture frequency and
+    background statistics from the category. So a category's images resemble
+    those of other categories of its family more than those of other families.
+
     Attributes
     ----------
     index : int
         Category index, 0-based.
-    family : str
-        Silhouette family, one of :data:`SILHOUETTE_FAMILIES`.
+    family_index : int
+        Family of the category, 0-based.
+    silhouette : str
+        Silhouette kind, one of :data:`SILHOUETTE_FAMILIES` (from the family).
     harmonics : tuple of float
         Amplitudes of the radial Fourier harmonics 2..(len+1) of a blob outline
-        (also a gentle wobble for the other families).
+        (also a gentle wobble for the other kinds).
     phases : tuple of float
         Phases (radians) of those harmonics.
     n_points : int
         Number of points of a star / arms of a cross.
     depth : float
-        Star point depth, ring inner radius ratio, or cross arm half-width (by family).
+        Star point depth, ring inner radius ratio, or cross arm half-width (by kind).
     hue, hue2 : float
         Object palette hues in [0, 1).
     saturation, value : float
         Object palette saturation and value.
     texture : str
-        Surface texture, one of :data:`TEXTURES`.
+        Surface texture, one of :data:`TEXTURES` (from the family).
     texture_frequency : float
         Texture frequency in cycles per object radius.
     texture_orientation : float
         Texture orientation in radians.
     background : str
-        Background kind, one of :data:`BACKGROUNDS`.
+        Background kind, one of :data:`BACKGROUNDS` (from the family).
     background_hue : float
         Hue of the background.
     background_slope : float
@@ -101,7 +109,8 @@ class CategorySpec:
     """
 
     index: int
-    family: str
+    family_index: int
+    silhouette: str
     harmonics: tuple[float, ...]
     phases: tuple[float, ...]
     n_points: int
@@ -119,49 +128,75 @@ class CategorySpec:
     horizon: float
 
 
-def make_categories(n_categories: int, rng: np.random.Generator) -> list[CategorySpec]:
-    """Draw ``n_categories`` category specifications.
+#: Spread of a category's hue around its family's hue (fraction of the hue circle).
+CATEGORY_HUE_SPREAD = 0.07
 
-    Silhouette families, textures and background kinds cycle so that every
-    family is present whenever ``n_categories >= 4``; the hue circle is split
-    evenly (with jitter) so categories differ in colour as well as shape.
+
+def make_categories(family_of: "np.ndarray | list[int]", rng: np.random.Generator) -> list[CategorySpec]:
+    """Draw one category specification per entry of ``family_of`` (the 0-based family of each category).
+
+    Each family first draws what its categories share: the silhouette kind,
+    texture kind and background kind cycle over the families (so every kind is
+    present whenever there are at least 4 families), the base hue splits the
+    hue circle evenly with jitter, and the star/cross parameters, saturation,
+    value and background hue are drawn around family values. Then each category
+    draws its own outline harmonics, hue (within :data:`CATEGORY_HUE_SPREAD` of
+    the family's), texture frequency and orientation, background statistics.
     """
-    if n_categories < 1:
-        raise ValueError(f"n_categories must be >= 1, got {n_categories}")
-    hue_order = rng.permutation(n_categories)
+    family_of = np.asarray(family_of, dtype=int)
+    if family_of.size < 1:
+        raise ValueError("make_categories needs at least one category")
+    if family_of.min() < 0:
+        raise ValueError(f"family indices must be >= 0, got {int(family_of.min())}")
+    n_families = int(family_of.max()) + 1
+    hue_order = rng.permutation(n_families)
+    families = []
+    for f in range(n_families):
+        silhouette = SILHOUETTE_FAMILIES[f % len(SILHOUETTE_FAMILIES)]
+        families.append(
+            {
+                "silhouette": silhouette,
+                "n_points": int(rng.integers(4, 9)) if silhouette == "star" else int(rng.choice([3, 4, 5])) if silhouette == "cross" else 0,
+                "depth": {"star": rng.uniform(0.3, 0.55), "ring": rng.uniform(0.4, 0.65), "cross": rng.uniform(0.22, 0.4)}.get(silhouette, 0.0),
+                "hue": float((hue_order[f] + rng.uniform(-0.2, 0.2)) / n_families % 1.0),
+                "hue_offset": float(rng.uniform(0.08, 0.5)),
+                "saturation": float(rng.uniform(0.5, 0.9)),
+                "value": float(rng.uniform(0.55, 0.9)),
+                "texture": TEXTURES[(f // len(SILHOUETTE_FAMILIES) + f) % len(TEXTURES)],
+                "background": BACKGROUNDS[(f // 2) % len(BACKGROUNDS)],
+                "background_hue": float(rng.uniform(0, 1)),
+            }
+        )
     specs = []
-    for k in range(n_categories):
-        family = SILHOUETTE_FAMILIES[k % len(SILHOUETTE_FAMILIES)]
-        if family == "star":
-            n_points, depth = int(rng.integers(4, 9)), float(rng.uniform(0.3, 0.55))
-        elif family == "ring":
-            n_points, depth = 0, float(rng.uniform(0.4, 0.65))
-        elif family == "cross":
-            n_points, depth = int(rng.choice([3, 4, 5])), float(rng.uniform(0.22, 0.4))
-        else:
-            n_points, depth = 0, 0.0
+    for k, f in enumerate(family_of):
+        fam = families[int(f)]
+        silhouette = fam["silhouette"]
         n_harm = 5
-        harm_scale = 0.16 if family == "blob" else 0.04
+        harm_scale = 0.16 if silhouette == "blob" else 0.04
         harmonics = tuple(float(a) for a in harm_scale * rng.uniform(0.2, 1.0, n_harm) / np.arange(1, n_harm + 1) ** 0.5)
         phases = tuple(float(p) for p in rng.uniform(0, 2 * np.pi, n_harm))
-        hue = (hue_order[k] + rng.uniform(-0.2, 0.2)) / n_categories % 1.0
+        hue = float((fam["hue"] + CATEGORY_HUE_SPREAD * rng.standard_normal()) % 1.0)
+        n_points = fam["n_points"]
+        if silhouette == "star":
+            n_points = int(np.clip(n_points + rng.integers(-1, 2), 4, 8))
         specs.append(
             CategorySpec(
                 index=k,
-                family=family,
+                family_index=int(f),
+                silhouette=silhouette,
                 harmonics=harmonics,
                 phases=phases,
                 n_points=n_points,
-                depth=depth,
-                hue=float(hue),
-                hue2=float((hue + rng.uniform(0.08, 0.5)) % 1.0),
-                saturation=float(rng.uniform(0.45, 0.95)),
-                value=float(rng.uniform(0.5, 0.95)),
-                texture=TEXTURES[(k // len(SILHOUETTE_FAMILIES) + k) % len(TEXTURES)],
+                depth=float(fam["depth"] * rng.uniform(0.85, 1.15)),
+                hue=hue,
+                hue2=float((hue + fam["hue_offset"] + 0.05 * rng.standard_normal()) % 1.0),
+                saturation=float(np.clip(fam["saturation"] + 0.1 * rng.standard_normal(), 0.3, 1.0)),
+                value=float(np.clip(fam["value"] + 0.1 * rng.standard_normal(), 0.4, 1.0)),
+                texture=fam["texture"],
                 texture_frequency=float(rng.uniform(1.5, 5.0)),
                 texture_orientation=float(rng.uniform(0, np.pi)),
-                background=BACKGROUNDS[(k // 2) % len(BACKGROUNDS)],
-                background_hue=float(rng.uniform(0, 1)),
+                background=fam["background"],
+                background_hue=float((fam["background_hue"] + 0.1 * rng.standard_normal()) % 1.0),
                 background_slope=float(rng.uniform(1.4, 2.6)),
                 horizon=float(rng.uniform(0.3, 0.7)),
             )
@@ -207,14 +242,14 @@ def _silhouette(spec: CategorySpec, x: np.ndarray, y: np.ndarray, radius: float,
     wobble = np.zeros_like(r)
     for h, (amp, ph) in enumerate(zip(spec.harmonics, spec.phases), start=2):
         wobble += amp * jitter[h - 2] * np.cos(h * theta + ph)
-    if spec.family == "blob":
+    if spec.silhouette == "blob":
         outline = radius * (1.0 + wobble)
         return _smooth_inside(outline - r, pixel)
-    if spec.family == "star":
+    if spec.silhouette == "star":
         depth = spec.depth * (1.0 + 0.1 * rng.standard_normal())
         outline = radius * (1.0 - depth * (0.5 - 0.5 * np.cos(spec.n_points * theta)) + wobble)
         return _smooth_inside(outline - r, pixel)
-    if spec.family == "ring":
+    if spec.silhouette == "ring":
         outer = radius * (1.0 + wobble)
         inner = outer * np.clip(spec.depth * (1.0 + 0.1 * rng.standard_normal()), 0.2, 0.8)
         return _smooth_inside(np.minimum(outer - r, r - inner), pixel)

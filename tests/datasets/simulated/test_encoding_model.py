@@ -92,7 +92,7 @@ def test_prf_mass_matches_scipy_gaussian_mass_inside_the_field():
 def _population(seed: int = 0, counts=None):
     counts = counts or {"V1": 400, "V2": 300, "V3": 300, "V4": 100, "LOC": 50, "FFA": 40, "PPA": 40}
     rng = np.random.default_rng(seed)
-    embedding = em.category_embedding(4, 16, rng)
+    embedding, _ = em.category_embedding(np.arange(4), 16, rng)
     face, scene = np.array([1, 0, 0, 0], bool), np.array([0, 1, 0, 0], bool)
     enc = em.draw_encoding(counts, em.SHAPE_FREQUENCIES * (2 * em.SHAPE_FREQUENCIES + 1) + 1, embedding, em.NoiseConfig(), rng)
     return enc, embedding, face, scene

@@ -37,7 +37,16 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-@pytest.mark.parametrize("knob, value, field", [("snr", 0.01, "noise.snr"), ("training_reps", 2, "training_reps"), ("test_reps", 3, "test_reps")])
+@pytest.mark.parametrize(
+    "knob, value, field",
+    [
+        ("snr", 0.01, "noise.snr"),
+        ("training_reps", 2, "training_reps"),
+        ("test_reps", 3, "test_reps"),
+        ("training_per_category", 4, "training_per_category"),
+        ("test_categories", "seen", "test_categories"),
+    ],
+)
 def test_a_setting_changes_its_knob_and_nothing_else(knob, value, field) -> None:
     base = PRESETS["default"]
     changed = apply_settings(base, {knob: value})
@@ -57,6 +66,8 @@ def test_a_setting_changes_its_knob_and_nothing_else(knob, value, field) -> None
         ({"n_voxels": 3}, "unknown simulator setting 'n_voxels'"),
         ({"snr": "0.1"}, "must be a number"),
         ({"test_reps": True}, "must be a number"),
+        ({"test_categories": "all"}, "test_categories must be one of unseen, seen"),
+        ({"training_per_category": 0}, "training_per_category must be a finite number >= 1"),
     ],
 )
 def test_invalid_settings_are_refused_naming_the_knob(settings_, message) -> None:
@@ -104,7 +115,10 @@ def test_names_have_one_canonical_spelling_and_the_catalog_checks_them() -> None
         get_dataset("simulated:huge@snr=0.1")
     point = get_dataset("simulated:tiny@snr=0.1")
     assert point.preset == "tiny" and point.evaluation_size == get_dataset("simulated:tiny").evaluation_size
-    assert set(KNOBS) == {"snr", "training_reps", "test_reps"}
+    assert set(KNOBS) == {"snr", "training_reps", "test_reps", "training_per_category", "test_categories"}
+    assert split_name("simulated:tiny@test_categories=seen") == ("simulated:tiny", {"test_categories": "seen"})
+    with pytest.raises(ReconbenchError, match="must be one of unseen, seen"):
+        split_name("simulated:tiny@test_categories=maybe")
 
 
 def _sha(path) -> str:

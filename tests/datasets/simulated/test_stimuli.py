@@ -76,16 +76,29 @@ def test_unknown_shape_and_letter_raise():
         stimuli.render_letter("Q", 32)
 
 
-def test_categories_cycle_families():
-    specs = stimuli.make_categories(20, np.random.default_rng(0))
-    assert [s.index for s in specs] == list(range(20))
-    for family in stimuli.SILHOUETTE_FAMILIES:
-        assert sum(s.family == family for s in specs) == 5
+def test_families_cycle_silhouettes_and_their_categories_share_them():
+    family_of = np.arange(40) % 8
+    specs = stimuli.make_categories(family_of, np.random.default_rng(0))
+    assert [s.index for s in specs] == list(range(40))
+    assert [s.family_index for s in specs] == list(family_of)
+    for silhouette in stimuli.SILHOUETTE_FAMILIES:
+        assert sum(s.silhouette == silhouette for s in specs) == 10
     assert {s.background for s in specs} == set(stimuli.BACKGROUNDS)
+    for f in range(8):
+        members = [s for s in specs if s.family_index == f]
+        # What a family fixes is shared; what a category draws differs.
+        assert len({(s.silhouette, s.texture, s.background) for s in members}) == 1
+        assert len({s.harmonics for s in members}) == len(members)
+        # Hues stay near the family's (circular distance), far closer than across the hue circle.
+        hues = np.array([s.hue for s in members])
+        spread = np.abs((hues[:, None] - hues[None, :] + 0.5) % 1.0 - 0.5)
+        assert spread.max() < 0.5 and spread.mean() < 0.15
+    with pytest.raises(ValueError, match="family indices must be >= 0"):
+        stimuli.make_categories([0, -1], np.random.default_rng(0))
 
 
 def test_render_natural_deterministic_and_varied():
-    spec = stimuli.make_categories(4, np.random.default_rng(1))[0]
+    spec = stimuli.make_categories(np.arange(4), np.random.default_rng(1))[0]
     a = stimuli.render_natural(spec, 64, np.random.default_rng(5))
     b = stimuli.render_natural(spec, 64, np.random.default_rng(5))
     c = stimuli.render_natural(spec, 64, np.random.default_rng(6))
@@ -102,7 +115,7 @@ def test_render_natural_deterministic_and_varied():
 
 
 def test_blob_without_harmonics_is_a_disc_of_the_drawn_radius():
-    spec = stimuli.make_categories(1, np.random.default_rng(0))[0]
+    spec = stimuli.make_categories([0], np.random.default_rng(0))[0]
     spec = stimuli.CategorySpec(**{**spec.__dict__, "harmonics": (0.0,) * 5})
     size = 256
     x, y = stimuli._grid(size)
@@ -112,8 +125,8 @@ def test_blob_without_harmonics_is_a_disc_of_the_drawn_radius():
 
 
 def test_star_has_its_number_of_points():
-    specs = stimuli.make_categories(4, np.random.default_rng(3))
-    star = next(s for s in specs if s.family == "star")
+    specs = stimuli.make_categories(np.arange(4), np.random.default_rng(3))
+    star = next(s for s in specs if s.silhouette == "star")
     star = stimuli.CategorySpec(**{**star.__dict__, "harmonics": (0.0,) * 5})
     size = 256
     x, y = stimuli._grid(size)
