@@ -96,3 +96,25 @@ def test_markdown_and_html_carry_the_sweep(summary) -> None:
     page = "".join(sweep_html(summary))
     assert page.count("<svg") == 1 and "snr (log scale)" in page
     assert list(sweeps(summary.iloc[:0])) == [] and sweep_markdown(summary.iloc[:0]) == []
+
+
+def test_a_knob_with_text_values_is_drawn_as_categories() -> None:
+    """``test_categories=seen|unseen``: two positions in sorted order, labelled with the text, no log axis."""
+    rows = []
+    for design, score in [("unseen", 0.6), ("seen", 0.75)]:
+        name = f"simulated:default@test_categories={design}"
+        rows += [_row(name, "ridge", score, score - 0.05, score + 0.05), _row(name, "chance", 0.5, float("nan"), float("nan"), kind="chance")]
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    found = list(sweeps(summary))
+    assert [(base, knob) for base, knob, _, _ in found] == [("simulated:default", "test_categories")]
+    svg = sweep_plot(found[0][3], "pairwise_identification", "test_categories")
+    assert "test_categories (categories)" in svg and "log scale" not in svg
+    ticks = re.findall(r'text-anchor="middle" fill="#555">([a-z]+)</text>', svg)
+    assert ticks == ["seen", "unseen"]
+    # The seen point is left of the unseen one and higher.
+    points = re.search(r'<polyline class="entry" points="([^"]+)"', svg).group(1).split()
+    (x_seen, y_seen), (x_unseen, y_unseen) = [tuple(map(float, p.split(","))) for p in points]
+    assert x_seen < x_unseen and y_seen < y_unseen  # SVG y grows downwards
+    table = "\n".join(sweep_markdown(summary))
+    assert "| entry | test_categories=seen | test_categories=unseen |" in table
+    assert "0.750 [0.700, 0.800]" in table

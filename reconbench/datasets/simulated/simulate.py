@@ -223,10 +223,10 @@ PRESETS: dict[str, Preset] = {
     # The regression preset of CI (``tox -e regression``): small enough to rerun in about two minutes on 2 cores,
     # with enough signal that the linear baselines, nearest_neighbor, divide_and_conquer and its oracle all score
     # clearly above chance on the natural test set, so a broken decoder shows up as a moved score. Against `tiny`:
-    # 4x the training images (so the generator stage learns), 5x the natural test images (narrower intervals), twice
-    # the V1-V3 voxels of a 64-px scale and a 12.5x higher SNR (0.5: single trials about as informative as an
-    # average of many). Measured: natural pairwise identification pixel_ridge 0.94, nearest_neighbor 0.76,
-    # divide_and_conquer 0.65 [0.56, 0.73]; see results/ci/.
+    # 4x the training images (50 categories x 8, so the generator stage learns), 5x the natural test images (50
+    # held-out categories: narrower intervals), twice the V1-V3 voxels of a 64-px scale and a 12.5x higher SNR
+    # (0.5: single trials about as informative as an average of many). Measured (format 3): natural pairwise identification pixel_ridge 0.94, nearest_neighbor 0.78,
+    # divide_and_conquer 0.64 [0.56, 0.72]; see results/ci/.
     "ci": Preset(
         name="ci",
         subjects=("sub-01",),

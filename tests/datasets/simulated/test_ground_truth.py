@@ -41,3 +41,20 @@ def test_another_format_version_names_the_command(tiny_data_dir, tmp_path) -> No
         gt.simulated_preset(root)
     with pytest.raises(ReconbenchError, match="format_version"):
         gt.load_ground_truth(root)
+    # A format-2 sweep point (settings recorded) is simulated again by its sweep; a GOD folder names its layout.
+    document.update(format_version="reconbench-simulation/2", settings={"snr": 0.01})
+    info.write_text(json.dumps(document))
+    with pytest.raises(ReconbenchError, match=r"format 'reconbench-simulation/2'.*remove it \(rm -r .*old\) and run the sweep again"):
+        gt.simulated_preset(root)
+    del document["settings"]
+    document["layout"] = "god"
+    info.write_text(json.dumps(document))
+    with pytest.raises(ReconbenchError, match="reconbench simulate --preset tiny --layout god --out"):
+        gt.simulated_preset(root)
+
+
+def test_category_embedding_is_read_per_subject(tiny_data_dir, tmp_path) -> None:
+    embedding = gt.read_category_embedding(tiny_data_dir, "sub-01")
+    assert embedding.shape == (20, 16)  # tiny: 10 training + 10 held-out test categories
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-5)
+    assert gt.read_category_embedding(tmp_path, "sub-01") is None
