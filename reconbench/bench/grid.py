@@ -94,7 +94,7 @@ def available_ground_truth(root: str | Path, subject: str) -> set[str]:
         available.update(("noise_free", "noise_free_training"))
     if (ground_truth_folder(root) / f"{subject}_encoding.npz").is_file():
         available.add("category_vectors")
-    info = read_simulation_info(root) if simulation_json_path(root).is_file() else None
+    info = read_simulation_info(root)
     if info is not None and (info.get("knobs") or {}).get("test_categories") == "seen":
         available.add("seen_test_categories")
     return available

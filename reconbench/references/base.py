@@ -15,11 +15,32 @@ never the held-out test images.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Sequence
+from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from reconbench.core.errors import ReconbenchError
 from reconbench.core.types import GroundTruthView, RowNote, TestInput, TrainData
+
+
+def category_mean_images(train: TrainData, categories: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Category -> the mean of its training images ``(3, H, W)``, for every category among ``train``'s stimuli
+    (``categories``: stimulus id -> category; stimuli without one are left out)."""
+    labels = np.array([categories.get(str(s), "") for s in train.stimulus_ids])
+    return {cat: train.images[labels == cat].mean(axis=0).astype(np.float32) for cat in np.unique(labels) if cat}
+
+
+def rows_for(ids: Sequence[str], responses: np.ndarray, wanted: Sequence[str], what: str = "") -> np.ndarray:
+    """Rows of ``responses`` (one per ``ids``) in the order of ``wanted``; an id without a row is an error naming it.
+
+    ``what`` names the responses in the error (``"training"``: "the noise-free training responses lack ...").
+    """
+    row = {str(s): k for k, s in enumerate(ids)}
+    missing = [str(s) for s in wanted if str(s) not in row]
+    if missing:
+        prefix = f"the noise-free {what} responses" if what else "noise-free responses"
+        raise ReconbenchError(f"{prefix} lack stimulus id(s) {', '.join(missing[:5])}")
+    return np.asarray(responses)[[row[str(s)] for s in wanted]]
 
 
 class Reference(abc.ABC):

@@ -16,7 +16,7 @@ import numpy as np
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.types import GroundTruthView, TestInput, TrainData
-from reconbench.references.base import Reference
+from reconbench.references.base import Reference, category_mean_images
 
 
 class CategoryOnly(Reference):
@@ -32,8 +32,7 @@ class CategoryOnly(Reference):
         if truth.categories is None:
             raise ReconbenchError("the category-only reference needs the stimulus categories of the ground truth")
         self.categories_ = dict(truth.categories)
-        labels = np.array([self.categories_.get(str(s), "") for s in train.stimulus_ids])
-        self.means_ = {cat: train.images[labels == cat].mean(axis=0).astype(np.float32) for cat in np.unique(labels) if cat}
+        self.means_ = category_mean_images(train, self.categories_)
         return self
 
     def covers(self, stimulus_ids) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.types import GroundTruthView, TestInput, TrainData
-from reconbench.references.base import Reference
+from reconbench.references.base import Reference, category_mean_images
 
 
 def nearest_training_category(category: str, vectors: dict[str, np.ndarray], training_categories: list[str]) -> str:
@@ -61,8 +61,7 @@ class NearestCategory(Reference):
             raise ReconbenchError("the nearest-category reference needs the stimulus categories and the category embedding of the ground truth")
         self.categories_ = dict(truth.categories)
         self.vectors_ = {str(k): np.asarray(v) for k, v in truth.category_vectors.items()}
-        labels = np.array([self.categories_.get(str(s), "") for s in train.stimulus_ids])
-        self.means_ = {cat: train.images[labels == cat].mean(axis=0).astype(np.float32) for cat in np.unique(labels) if cat}
+        self.means_ = category_mean_images(train, self.categories_)
         self.training_categories_ = sorted(self.means_, key=int)
         return self
 

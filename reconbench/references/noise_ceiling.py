@@ -20,7 +20,7 @@ import numpy as np
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.types import GroundTruthView, TestInput, TrainData
-from reconbench.references.base import Reference
+from reconbench.references.base import Reference, rows_for
 
 #: The metric the noise ceiling is reported for.
 NOISE_CEILING_METRIC = "pairwise_identification"
@@ -45,11 +45,7 @@ def noise_ceiling(test_input: TestInput, noise_free: np.ndarray, noise_free_ids:
         of the other M - 1 stimuli j with r(x_i, m_j) < r(x_i, m_i).
     """
     measured = np.asarray(test_input.fmri["VC"], dtype=np.float64)
-    row = {str(sid): k for k, sid in enumerate(noise_free_ids)}
-    missing = [str(s) for s in test_input.stimulus_ids if str(s) not in row]
-    if missing:
-        raise ReconbenchError(f"noise-free responses lack stimulus id(s) {', '.join(missing[:5])}")
-    model = np.asarray(noise_free, dtype=np.float64)[[row[str(s)] for s in test_input.stimulus_ids]]
+    model = np.asarray(rows_for(noise_free_ids, noise_free, test_input.stimulus_ids), dtype=np.float64)
     if model.shape != measured.shape:
         raise ReconbenchError(f"noise-free responses have shape {model.shape}, measured VC responses {measured.shape}")
 

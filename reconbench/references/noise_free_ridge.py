@@ -20,19 +20,10 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.types import GroundTruthView, TestInput, TrainData
 from reconbench.decoders.ridge import DEFAULT_ALPHAS, fit_ridge_decoder
-from reconbench.references.base import Reference
+from reconbench.references.base import Reference, rows_for
 
 #: Side of the decoded pixel grid (that of the ``pixel_ridge`` baseline's default).
 RESOLUTION = 32
-
-
-def rows_for(ids: np.ndarray, responses: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
-    """Rows of ``responses`` (one per ``ids``) in the order of ``wanted``; an id without a row is an error naming it."""
-    row = {str(s): k for k, s in enumerate(ids)}
-    missing = [str(s) for s in wanted if str(s) not in row]
-    if missing:
-        raise ReconbenchError(f"the noise-free {what} responses lack stimulus id(s) {', '.join(missing[:5])}")
-    return np.asarray(responses, dtype=np.float32)[[row[str(s)] for s in wanted]]
 
 
 class NoiseFreeRidge(Reference):
@@ -51,7 +42,7 @@ class NoiseFreeRidge(Reference):
         if truth.noise_free is None or truth.noise_free_training is None:
             raise ReconbenchError("the noise-free-ridge reference needs the noise-free responses of the ground truth")
         ids, responses = truth.noise_free_training
-        signal = rows_for(ids, responses, train.stimulus_ids, "training")
+        signal = np.asarray(rows_for(ids, responses, train.stimulus_ids, "training"), dtype=np.float32)
         n = signal.shape[0]
         noise_free_train = TrainData(
             images=train.images,
@@ -73,7 +64,7 @@ class NoiseFreeRidge(Reference):
         if test.name not in self.noise_free_:
             return None
         ids, responses = self.noise_free_[test.name]
-        signal = rows_for(ids, responses, test.stimulus_ids, test.name)
+        signal = np.asarray(rows_for(ids, responses, test.stimulus_ids, test.name), dtype=np.float32)
         pixels = self.decoder_.predict(signal)
         decoded = np.clip(pixels.reshape((-1,) + self.decoded_shape_), 0.0, 1.0)
         return resize(decoded, self.image_shape_[1:])
