@@ -322,11 +322,13 @@ def _natural_stimuli(preset: Preset, seed: int) -> tuple[list[Stimulus], list[St
         test.append(stimulus("NaturalImageTest", k, int(used[k])))
         used[k] += 1
 
-    def ordered(stimuli: list[Stimulus]) -> list[Stimulus]:
-        stimuli = sorted(stimuli, key=lambda s: s.stimulus_id)
-        return [replace(s, image_index=j + 1) for j, s in enumerate(stimuli)]
+    return _in_id_order(training), _in_id_order(test)
 
-    return ordered(training), ordered(test)
+
+def _in_id_order(stimuli: list[Stimulus]) -> list[Stimulus]:
+    """The stimuli sorted by id, with 1-based image indices in that order (as ds001506 numbers them)."""
+    ordered = sorted(stimuli, key=lambda s: s.stimulus_id)
+    return [replace(s, image_index=j + 1) for j, s in enumerate(ordered)]
 
 
 def stimulus_design(preset: Preset, seed: int) -> dict[str, list[Stimulus]]:
@@ -344,8 +346,7 @@ def stimulus_design(preset: Preset, seed: int) -> dict[str, list[Stimulus]]:
             raise ReconbenchError(
                 f"training_per_category must lie in 1..{preset.images_per_category} (the preset's images per category), got {preset.training_per_category}"
             )
-        kept = sorted((s for s in training if s.member < preset.training_per_category), key=lambda s: s.stimulus_id)
-        training = [replace(s, image_index=j + 1) for j, s in enumerate(kept)]
+        training = _in_id_order([s for s in training if s.member < preset.training_per_category])
     shapes = [Stimulus("ArtificialImage", name, float(i + 1), -1, i + 1) for i, (name, _, _) in enumerate(stim.shape_stimulus_names())]
     letters = [Stimulus("LetterImage", name, float(i + 1), -1, i + 1) for i, (name, _) in enumerate(stim.letter_stimulus_names())]
     return {"NaturalImageTraining": training, "NaturalImageTest": test, "ArtificialImage": shapes, "LetterImage": letters}
