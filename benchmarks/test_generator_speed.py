@@ -9,6 +9,9 @@
 - ``test_training_steps_perceptual``: the same steps with the LPIPS (AlexNet)
   perceptual loss switched on (needs ``reconbench weights fetch``); compare its
   mean with ``test_training_steps[preset_threads]`` of the same run.
+- ``test_training_steps_published``: the same steps in the ``published`` style
+  (U-Net down to a 1x1 bottleneck, instance norm, dropout, a 3-layer PatchGAN);
+  compare with ``test_training_steps[preset_threads]`` of the same run.
 - the same with 2 torch threads (``2threads``): the preset uses 1, because on
   a shared machine 2 threads were up to 5x slower than 1 (OpenMP threads
   waiting for each other); on an idle 2-core machine 2 may be faster.
@@ -45,6 +48,13 @@ def test_training_steps(benchmark, threads):
     shapes, semantics, images = _data(256, config)
     benchmark.extra_info["steps"] = STEPS
     benchmark.extra_info["preset_iterations"] = DEFAULT.iterations
+    benchmark.pedantic(_generator.train_generator, args=(shapes, semantics, images, config, 0), rounds=2, iterations=1)
+
+
+def test_training_steps_published(benchmark):
+    config = dataclasses.replace(_generator.generator_config("default", "published"), iterations=STEPS)
+    shapes, semantics, images = _data(256, config)
+    benchmark.extra_info["steps"] = STEPS
     benchmark.pedantic(_generator.train_generator, args=(shapes, semantics, images, config, 0), rounds=2, iterations=1)
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -69,6 +69,21 @@ class GeneratorConfig:
         presets' default). Needs ``reconbench weights fetch``.
     augment : bool
         Random horizontal flips and small translations of (shape map, image) pairs.
+    norm : {"batch", "instance"}
+        Normalisation layers of both networks. ``instance`` (pix2pix's choice for its
+        published models) leaves the innermost down-sampling layer unnormalised, as
+        pix2pix does (a 1x1 feature map has no spatial statistics).
+    dropout : float
+        Dropout of the innermost up-sampling blocks (at most 3, as pix2pix: 0.5);
+        active in training only (generation runs in eval mode).
+    pixel_loss : {"l1", "mse"}
+        The pixel loss weighted by ``pixel_weight``.
+    lr_schedule : {"linear", "step"}
+        ``linear``: constant, then linear decay to 0 over the second half;
+        ``step``: multiplied by 0.1 after half of the steps (``torch.optim.lr_scheduler.StepLR``).
+    disc_semantic : bool
+        The discriminator also sees the semantic vector (projection); False: it sees
+        the shape map and the image only, as the published PatchGAN.
     threads : int
         torch CPU threads during training and generation (0: leave torch's
         setting). Fixed per preset because the float summation order, hence the
@@ -89,8 +104,19 @@ class GeneratorConfig:
     perceptual_weight: float = 0.0
     augment: bool = True
     threads: int = 1
+    norm: str = "batch"
+    dropout: float = 0.0
+    pixel_loss: str = "l1"
+    lr_schedule: str = "linear"
+    disc_semantic: bool = True
 
     def __post_init__(self):
+        choices = {"norm": ("batch", "instance"), "pixel_loss": ("l1", "mse"), "lr_schedule": ("linear", "step")}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ReconbenchError(f"generator {name}={getattr(self, name)!r} is not one of {', '.join(valid)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ReconbenchError(f"generator dropout must be in [0, 1), got {self.dropout}")
         if self.resolution % (2**self.depth) != 0:
             raise ReconbenchError(f"generator resolution {self.resolution} must be divisible by 2**depth = {2**self.depth}")
         if self.iterations < 1 or self.batch_size < 2:
@@ -99,7 +125,17 @@ class GeneratorConfig:
             raise ReconbenchError(f"generator pixel_weight and perceptual_weight must be >= 0, got {self.pixel_weight}, {self.perceptual_weight}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields, without those at their default that older configs lacked (so the stage-cache
+        keys of existing presets are unchanged by the addition of new fields)."""
+        values = asdict(self)
+        for name, default in NEW_FIELD_DEFAULTS.items():
+            if values[name] == default:
+                del values[name]
+        return values
+
+
+#: Fields added after the first presets, with the value that reproduces the earlier behaviour.
+NEW_FIELD_DEFAULTS = {"norm": "batch", "dropout": 0.0, "pixel_loss": "l1", "lr_schedule": "linear", "disc_semantic": True}
 
 
 #: Size presets. ``default`` is sized for a shared 2-core CPU: 400 steps take about 3-4 min (see the README for the
@@ -120,11 +156,34 @@ GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
 }
 
 
-def generator_config(size: str, **overrides) -> GeneratorConfig:
-    """Return the preset ``size`` with some fields replaced (``None`` values are ignored)."""
+#: Generator styles: ``default`` (the presets as they are) and ``published``, the pix2pix settings of the published
+#: divide-and-conquer code on top of a size preset (its resolution, widths, steps and batch): down-sampling to a
+#: 1x1 bottleneck (depth log2(resolution)), instance norm, dropout 0.5 in the innermost up blocks, 150 x MSE pixel
+#: loss, step decay of the learning rate (x0.1 at half the steps), a 3-layer PatchGAN that does not see the
+#: semantic vector.
+GENERATOR_STYLES = ("default", "published")
+PUBLISHED_STYLE = {
+    "norm": "instance",
+    "dropout": 0.5,
+    "pixel_loss": "mse",
+    "pixel_weight": 150.0,
+    "lr_schedule": "step",
+    "disc_semantic": False,
+    "disc_layers": 3,
+}
+
+
+def generator_config(size: str, style: str = "default", **overrides) -> GeneratorConfig:
+    """Return the preset ``size`` in ``style`` with some fields replaced (``None`` values are ignored)."""
     if size not in GENERATOR_PRESETS:
         raise ReconbenchError(f"unknown size preset {size!r}; valid: {', '.join(GENERATOR_PRESETS)}")
-    return replace(GENERATOR_PRESETS[size], **{k: v for k, v in overrides.items() if v is not None})
+    if style not in GENERATOR_STYLES:
+        raise ReconbenchError(f"unknown generator style {style!r}; valid: {', '.join(GENERATOR_STYLES)}")
+    config = GENERATOR_PRESETS[size]
+    if style == "published":
+        depth = int(round(np.log2(config.resolution)))
+        config = replace(config, depth=depth, **PUBLISHED_STYLE)
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _channels(config: GeneratorConfig, level: int) -> int:
@@ -136,6 +195,9 @@ def build_generator(config: GeneratorConfig, semantic_dim: int):
     import torch
     from torch import nn
 
+    instance = config.norm == "instance"
+    norm = _norm_layer(config)
+
     class UNetGenerator(nn.Module):
         """U-Net: shape map (N, 1, R, R) [+ semantic (N, D)] -> image (N, 3, R, R) in [0, 1]."""
 
@@ -146,9 +208,10 @@ def build_generator(config: GeneratorConfig, semantic_dim: int):
             in_channels = 1
             for level in range(config.depth):
                 out_channels = _channels(config, level)
-                layers = [nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=level == 0)]
-                if level > 0:
-                    layers.append(nn.BatchNorm2d(out_channels))
+                normalised = level > 0 and not (instance and level == config.depth - 1)
+                layers = [nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=not normalised)]
+                if normalised:
+                    layers.append(norm(out_channels))
                 layers.append(nn.LeakyReLU(0.2))
                 downs.append(nn.Sequential(*layers))
                 in_channels = out_channels
@@ -161,13 +224,10 @@ def build_generator(config: GeneratorConfig, semantic_dim: int):
             in_channels = _channels(config, config.depth - 1) + extra
             for level in range(config.depth - 1, 0, -1):
                 out_channels = _channels(config, level - 1)
-                ups.append(
-                    nn.Sequential(
-                        nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False),
-                        nn.BatchNorm2d(out_channels),
-                        nn.ReLU(),
-                    )
-                )
+                block = [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False), norm(out_channels), nn.ReLU()]
+                if config.dropout > 0 and config.depth - 1 - level < 3:
+                    block.append(nn.Dropout(config.dropout))
+                ups.append(nn.Sequential(*block))
                 in_channels = 2 * out_channels  # skip connection
             ups.append(nn.Sequential(nn.ConvTranspose2d(in_channels, 3, 4, 2, 1), nn.Tanh()))
             self.ups = nn.ModuleList(ups)
@@ -192,9 +252,20 @@ def build_generator(config: GeneratorConfig, semantic_dim: int):
     return UNetGenerator()
 
 
+def _norm_layer(config: GeneratorConfig):
+    from torch import nn
+
+    if config.norm == "instance":
+        return lambda channels: nn.InstanceNorm2d(channels, affine=True)
+    return nn.BatchNorm2d
+
+
 def build_discriminator(config: GeneratorConfig, semantic_dim: int):
     """Return an untrained conditional PatchGAN discriminator (a ``torch.nn.Module``)."""
     from torch import nn
+
+    norm = _norm_layer(config)
+    semantic_dim = semantic_dim if config.disc_semantic else 0
 
     class PatchDiscriminator(nn.Module):
         """(shape map (N,1,R,R), image (N,3,R,R) [, semantic (N,D)]) -> patch scores (N,1,r,r)."""
@@ -205,10 +276,10 @@ def build_discriminator(config: GeneratorConfig, semantic_dim: int):
             channels = config.disc_channels
             for level in range(1, config.disc_layers):
                 out_channels = config.disc_channels * min(2**level, 8)
-                layers += [nn.Conv2d(channels, out_channels, 4, 2, 1, bias=False), nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2)]
+                layers += [nn.Conv2d(channels, out_channels, 4, 2, 1, bias=False), norm(out_channels), nn.LeakyReLU(0.2)]
                 channels = out_channels
             out_channels = config.disc_channels * min(2**config.disc_layers, 8)
-            layers += [nn.Conv2d(channels, out_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(channels, out_channels, 3, 1, 1, bias=False), norm(out_channels), nn.LeakyReLU(0.2)]
             self.features = nn.Sequential(*layers)
             self.score = nn.Conv2d(out_channels, 1, 3, 1, 1)
             self.semantic_dim = semantic_dim
@@ -282,6 +353,8 @@ def train_generator(
     config: GeneratorConfig,
     seed: int,
     progress: bool = False,
+    checkpoint: Callable[[int, object], None] | None = None,
+    checkpoint_every: int = 0,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Train the conditional GAN on (shape map, semantic vector, image) triples.
 
@@ -297,6 +370,11 @@ def train_generator(
     seed : int
     progress : bool
         Show a rich progress bar over iterations.
+    checkpoint : callable or None
+        ``checkpoint(step, generator)`` is called every ``checkpoint_every`` steps
+        with the generator in eval mode (learning curves; it must not change the
+        generator). Training resumes in train mode; the result is unchanged.
+    checkpoint_every : int
 
     Returns
     -------
@@ -349,8 +427,14 @@ def train_generator(
                 return 1.0
             return 1.0 - (step - decay_start) / float(config.iterations - decay_start + 1)
 
-        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor)
+        if config.lr_schedule == "step":
+            step_size = max(1, config.iterations // 2)
+            sched_g = torch.optim.lr_scheduler.StepLR(opt_g, step_size, gamma=0.1)
+            sched_d = torch.optim.lr_scheduler.StepLR(opt_d, step_size, gamma=0.1)
+        else:
+            sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lr_factor)
+            sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lr_factor)
+        pixel_loss_fn = F.mse_loss if config.pixel_loss == "mse" else F.l1_loss
         shapes_t = torch.from_numpy(shape_inputs)
         images_t = torch.from_numpy(images)
         semantics_t = None if semantic_inputs is None else torch.from_numpy(np.asarray(semantic_inputs, dtype=np.float32))
@@ -394,7 +478,7 @@ def train_generator(
 
                 fake_score = discriminator(shape_batch, fake, semantic_batch)
                 loss_adv = 0.5 * ((fake_score - 1.0) ** 2).mean()
-                loss_pixel = F.l1_loss(fake, image_batch)
+                loss_pixel = pixel_loss_fn(fake, image_batch)
                 loss_g = loss_adv + config.pixel_weight * loss_pixel
                 loss_perceptual = torch.zeros(())
                 if perceptual_net is not None:
@@ -410,6 +494,10 @@ def train_generator(
                     for name, value in zip(("loss_g", "loss_d", "loss_pixel", "loss_perceptual"), sums / log_every):
                         log[name].append(float(value))
                     sums[:] = 0
+                if checkpoint is not None and checkpoint_every > 0 and (step + 1) % checkpoint_every == 0:
+                    generator_net.eval()
+                    checkpoint(step + 1, generator_net)
+                    generator_net.train()
                 if bar is not None:
                     bar.advance(task)
         finally:

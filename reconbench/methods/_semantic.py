@@ -8,10 +8,18 @@ training images only. The vector is decoded from HVC by ridge
 training vectors are clustered (K-means on training images only), a multinomial
 logistic classifier predicts cluster probabilities from HVC, and the semantic
 vector is the probability-weighted centroid.
+
+The published method's semantic vector is different in kind: the 64-d tanh hidden
+layer of an MLP classifier (fMRI -> 1024 -> 64 -> classes) trained on the training
+responses to predict each image's category (:class:`MLPClassifier`); it is a
+function of the responses, with no image-side counterpart. The same MLP, trained
+on K-means cluster labels instead of categories, is the seed repository's K-means
+enhancement.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -21,6 +29,164 @@ from sklearn.linear_model import LogisticRegression
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.decoders.features import feature_vectors
+
+CATEGORY_ID = re.compile(r"^(n\d+)_\d+$")
+
+
+def category_labels(stimulus_ids) -> tuple[np.ndarray, list[str]]:
+    """Category of each training image from its ImageNet-style id ``n<synset>_<number>``
+    (ds001506's and the simulator's ids; the category is the synset).
+
+    Returns
+    -------
+    labels : ndarray, shape (S,), int
+        Index into ``categories``.
+    categories : list of str
+        Sorted synsets.
+
+    Raises
+    ------
+    ReconbenchError
+        An id not of that form (the message names it).
+    """
+    synsets = []
+    for stimulus_id in (str(s) for s in np.asarray(stimulus_ids).astype(str)):
+        match = CATEGORY_ID.match(stimulus_id)
+        if match is None:
+            raise ReconbenchError(f"stimulus id {stimulus_id!r} is not of the form n<synset>_<number>; the classifier needs a category per training image")
+        synsets.append(match.group(1))
+    categories = sorted(set(synsets))
+    index = {c: k for k, c in enumerate(categories)}
+    return np.array([index[c] for c in synsets], dtype=np.int64), categories
+
+
+@dataclass
+class MLPClassifier:
+    """An MLP classifier from voxels: ``z -> relu(W1 z) -> tanh(W2 .) -> W3 . -> softmax`` (1024 and 64 units by default).
+
+    Voxels are standardised with training statistics. Trained with cross-entropy by
+    Adam on single trials of the training images outside the validation fold, in
+    minibatches, for at most ``max_epochs`` epochs; the epoch with the lowest
+    validation log-loss (responses of the validation images) is kept. Deterministic
+    for a seed and a thread count (:func:`reconbench.methods._generator.seeded_torch`).
+
+    Attributes
+    ----------
+    voxel_mean, voxel_scale : ndarray, shape (V,)
+    weights : dict of str to ndarray
+        ``w1`` (H, V), ``b1``, ``w2`` (D, H), ``b2``, ``w3`` (K, D), ``b3``.
+    """
+
+    voxel_mean: np.ndarray
+    voxel_scale: np.ndarray
+    weights: dict
+
+    @classmethod
+    def fit(
+        cls,
+        x: np.ndarray,
+        labels: np.ndarray,
+        validation: np.ndarray,
+        n_classes: int,
+        hidden: int = 1024,
+        semantic_dim: int = 64,
+        max_epochs: int = 60,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> "MLPClassifier":
+        """Fit on samples ``x`` (N, V) with ``labels`` (N,); ``validation`` (N,) bool marks the validation samples."""
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
+
+        from reconbench.methods._generator import seeded_torch
+
+        x = np.asarray(x, dtype=np.float64)
+        labels = np.asarray(labels, dtype=np.int64)
+        validation = np.asarray(validation, dtype=bool)
+        if validation.all() or not validation.any():
+            raise ReconbenchError("the MLP classifier needs samples both inside and outside the validation fold")
+        mean, scale = x.mean(0), x.std(0)
+        scale[scale < 1e-8] = 1.0
+        z = torch.from_numpy(((x - mean) / scale).astype(np.float32))
+        y = torch.from_numpy(labels)
+        fit_rows = torch.from_numpy(np.flatnonzero(~validation))
+        val_rows = torch.from_numpy(np.flatnonzero(validation))
+        with seeded_torch(seed, threads):
+            net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, semantic_dim), nn.Tanh(), nn.Linear(semantic_dim, n_classes))
+            optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+            draws = torch.Generator().manual_seed(int(seed))
+            best = (float("inf"), None)
+            for _ in range(max_epochs):
+                net.train()
+                order = fit_rows[torch.randperm(len(fit_rows), generator=draws)]
+                for begin in range(0, len(order), batch_size):
+                    rows = order[begin : begin + batch_size]
+                    loss = F.cross_entropy(net(z[rows]), y[rows])
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                net.eval()
+                with torch.no_grad():
+                    val_loss = float(F.cross_entropy(net(z[val_rows]), y[val_rows]))
+                if val_loss < best[0]:
+                    best = (val_loss, {k: v.detach().clone() for k, v in net.state_dict().items()})
+            net.load_state_dict(best[1])
+        names = {"0.weight": "w1", "0.bias": "b1", "2.weight": "w2", "2.bias": "b2", "4.weight": "w3", "4.bias": "b3"}
+        weights = {names[k]: v.numpy().astype(np.float32) for k, v in net.state_dict().items()}
+        return cls(mean.astype(np.float32), scale.astype(np.float32), weights)
+
+    def hidden(self, x: np.ndarray) -> np.ndarray:
+        """The semantic vector: the tanh layer's activations, shape (N, D), float32."""
+        w = self.weights
+        z = (np.asarray(x, dtype=np.float32) - self.voxel_mean) / self.voxel_scale
+        h = np.maximum(z @ w["w1"].T + w["b1"], 0.0)
+        return np.tanh(h @ w["w2"].T + w["b2"]).astype(np.float32)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (N, K)."""
+        logits = (self.hidden(x) @ self.weights["w3"].T + self.weights["b3"]).astype(np.float64)
+        logits -= logits.max(1, keepdims=True)
+        proba = np.exp(logits)
+        return (proba / proba.sum(1, keepdims=True)).astype(np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"voxel_mean": self.voxel_mean, "voxel_scale": self.voxel_scale, **self.weights}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "MLPClassifier":
+        return cls(arrays["voxel_mean"], arrays["voxel_scale"], {k: arrays[k] for k in ("w1", "b1", "w2", "b2", "w3", "b3")})
+
+
+@dataclass
+class MLPClusterDecoder:
+    """The seed repository's K-means enhancement: an :class:`MLPClassifier` from responses to the K-means
+    cluster of each training image; the semantic vector is the probability-weighted centroid."""
+
+    classifier: MLPClassifier
+    centroids: np.ndarray
+
+    @classmethod
+    def fit(cls, train, roi: str, image_labels: np.ndarray, centroids: np.ndarray, seed: int = 0) -> "MLPClusterDecoder":
+        """Fit on the single trials of ``train`` (a ``TrainData``); ``image_labels`` (S,) are the training images' clusters."""
+        trial_labels = np.asarray(image_labels)[train.trial_image_index]
+        validation = np.asarray(train.validation_mask)[train.trial_image_index]
+        classifier = MLPClassifier.fit(train.fmri[roi], trial_labels, validation, n_classes=int(centroids.shape[0]), seed=seed)
+        return cls(classifier, np.asarray(centroids, np.float32))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probability-weighted centroids, shape (N, D)."""
+        return (self.classifier.predict_proba(x) @ self.centroids).astype(np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {**self.classifier.to_arrays(), "centroids": self.centroids}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "MLPClusterDecoder":
+        return cls(MLPClassifier.from_arrays(arrays), arrays["centroids"])
 
 
 def pooled_features(images: np.ndarray, net: str = "alexnet", layer: str = "conv5", pool: int = 2, batch_size: int = 64) -> np.ndarray:

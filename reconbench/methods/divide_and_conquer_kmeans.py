@@ -10,6 +10,13 @@ receives the probability-weighted centroid. The generator is trained on the
 centroid of each training image's own cluster, which is what it receives when
 the classifier is confident.
 
+The parameter set ``mlp`` is the seed repository's recipe: the cluster classifier is
+an MLP (HVC -> 1024 -> 64 -> K, :class:`reconbench.methods._semantic.MLPClassifier`)
+trained on single training trials, with K = 20 clusters of the training images'
+pretrained features (AlexNet conv5 here, pooled and PCA-reduced as the semantic
+vector; the seed used ResNet-50 average-pool features, which cannot be fetched
+offline). The default set keeps the multinomial logistic classifier.
+
 Unlike the published demo, the clustering sees training images only: no test
 image and no test response reaches ``KMeans.fit`` (a test checks it).
 """
@@ -20,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from reconbench.core.errors import ReconbenchError
 from reconbench.core.types import TrainData
 from reconbench.methods import _semantic
 from reconbench.methods.divide_and_conquer import DivideAndConquer
@@ -32,17 +40,21 @@ class DivideAndConquerKMeans(DivideAndConquer):
     ----------
     n_clusters : int
         K of the K-means clustering of training-image semantic vectors.
+    cluster_classifier : {"logistic", "mlp"}
+        The classifier from HVC to clusters: multinomial logistic regression on
+        averaged responses (default) or the seed's MLP on single trials.
     (all others)
         As :class:`~reconbench.methods.divide_and_conquer.DivideAndConquer`.
     """
 
     name = "divide_and_conquer_kmeans"
-    parameter_sets = {"default": {}}
+    parameter_sets = {"default": {}, "mlp": {"cluster_classifier": "mlp"}}
 
     def __init__(
         self,
         size: str = "auto",
         n_clusters: int = 20,
+        cluster_classifier: str = "logistic",
         shape_rois: tuple[str, ...] = ("V1", "V2", "V3"),
         shape_kind: str = "blur",
         semantic_roi: str = "HVC",
@@ -80,24 +92,32 @@ class DivideAndConquerKMeans(DivideAndConquer):
             random_state=random_state,
         )
         self.n_clusters = n_clusters
+        self.cluster_classifier = cluster_classifier
 
     def _prepare_semantics(self, train: TrainData, vectors: np.ndarray) -> None:
         # Training images only: ``vectors`` are the semantic vectors of train.images.
         self.centroids_, self.train_cluster_labels_ = _semantic.fit_kmeans(vectors, int(self.n_clusters), int(self.random_state))
 
-    def _semantic_decoder_params(self) -> dict[str, Any]:
-        return {"kind": "kmeans_logistic", "roi": self.semantic_roi, "n_clusters": int(self.n_clusters), "seed": int(self.random_state)}
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.cluster_classifier not in ("logistic", "mlp"):
+            raise ReconbenchError(f"{self.name}: cluster_classifier={self.cluster_classifier!r} is not 'logistic' or 'mlp'")
 
-    def _fit_semantic_decoder(self, train: TrainData, vectors: np.ndarray) -> _semantic.ClusterDecoder:
+    def _semantic_decoder_params(self) -> dict[str, Any]:
+        return {"kind": f"kmeans_{self.cluster_classifier}", "roi": self.semantic_roi, "n_clusters": int(self.n_clusters), "seed": int(self.random_state)}
+
+    def _fit_cluster_decoder(self, train: TrainData, labels: np.ndarray):
+        if self.cluster_classifier == "mlp":
+            return _semantic.MLPClusterDecoder.fit(train, self.semantic_roi, labels, self.centroids_, seed=int(self.random_state))
+        return _semantic.ClusterDecoder.fit(
+            train.averaged_fmri(self.semantic_roi), labels, self.centroids_, train.validation_mask, random_state=int(self.random_state)
+        )
+
+    def _fit_semantic_decoder(self, train: TrainData, vectors: np.ndarray):
+        decoder_class = _semantic.MLPClusterDecoder if self.cluster_classifier == "mlp" else _semantic.ClusterDecoder
+
         def compute():
-            decoder = _semantic.ClusterDecoder.fit(
-                train.averaged_fmri(self.semantic_roi),
-                self.train_cluster_labels_,
-                self.centroids_,
-                train.validation_mask,
-                random_state=int(self.random_state),
-            )
-            return decoder.to_arrays(), {}
+            return self._fit_cluster_decoder(train, self.train_cluster_labels_).to_arrays(), {}
 
         arrays, _ = self._cached(
             "semantic_decoder",
@@ -105,7 +125,7 @@ class DivideAndConquerKMeans(DivideAndConquer):
             {"targets": vectors, "centroids": self.centroids_, **self._train_inputs(train, [self.semantic_roi])},
             compute,
         )
-        return _semantic.ClusterDecoder.from_arrays(arrays)
+        return decoder_class.from_arrays(arrays)
 
     def _generator_semantics(self, vectors: np.ndarray) -> np.ndarray:
         # Each image's own-cluster centroid (nearest centroid, so extra images work too).
@@ -113,11 +133,4 @@ class DivideAndConquerKMeans(DivideAndConquer):
         return self.centroids_[distances.argmin(1)]
 
     def _fold_semantic_prediction(self, sub: TrainData, keep: np.ndarray, x_held: np.ndarray) -> np.ndarray:
-        decoder = _semantic.ClusterDecoder.fit(
-            sub.averaged_fmri(self.semantic_roi),
-            self.train_cluster_labels_[keep],
-            self.centroids_,
-            sub.validation_mask,
-            random_state=int(self.random_state),
-        )
-        return decoder.predict(x_held)
+        return self._fit_cluster_decoder(sub, self.train_cluster_labels_[keep]).predict(x_held)

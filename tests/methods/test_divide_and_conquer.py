@@ -170,3 +170,35 @@ def test_parameter_sets_are_valid_keywords():
     assert DivideAndConquer.parameter_sets["default"] == {}
     method = DivideAndConquer(shape_rois=("V1",), random_state=3)
     assert method.get_params()["shape_rois"] == ("V1",) and method.get_params()["random_state"] == 3
+
+
+def test_published_set_classifier_semantics_and_pix2pix_generator(tiny_split, stage_cache_dir):
+    params = DivideAndConquer.parameter_sets["published"]
+    method = DivideAndConquer(random_state=0, **params).fit(tiny_split.train)
+    assert method.generator_config_.norm == "instance" and method.generator_config_.pixel_loss == "mse"
+    assert method._shape_params()["blur_sigma"] == 0.0
+    test = tiny_split.test_inputs["natural"]
+    out = method.reconstruct(test)
+    assert out.shape == (len(test.stimulus_ids), 3, 64, 64) and 0 <= out.min() and out.max() <= 1
+    outputs = method.stage_outputs(test)
+    assert outputs["semantic"].shape == (len(test.stimulus_ids), 64) and np.abs(outputs["semantic"]).max() <= 1
+    assert method.stage_spaces()["semantic"] == {"kind": "none"}
+    assert not hasattr(method, "semantic_space_")  # no image features: the vector is a function of the responses
+    with pytest.raises(ReconbenchError, match="classifier_mlp' needs generator_inputs='true'"):
+        DivideAndConquer(semantic_decoder="classifier_mlp", generator_inputs="mixed").fit(tiny_split.train)
+    with pytest.raises(ReconbenchError, match="semantic_decoder='lasso'"):
+        DivideAndConquer(semantic_decoder="lasso").fit(tiny_split.train)
+
+
+def test_stage_spaces_describe_the_true_values_of_the_stage_outputs(fitted, tiny_split):
+    from reconbench.bench.diagnostics import true_values
+
+    spaces = fitted.stage_spaces()
+    images = tiny_split.train.images[:6]
+    # On training images, the harness's true values equal the method's own targets.
+    np.testing.assert_allclose(true_values(spaces["shape_map"], images), fitted.train_shape_targets_[:6], atol=1e-6)
+    np.testing.assert_allclose(true_values(spaces["semantic"], images), fitted.train_semantic_vectors_[:6], atol=1e-4)
+    outputs = fitted.stage_outputs(tiny_split.test_inputs["natural"])
+    shape_pred, semantic_pred = fitted.decode(tiny_split.test_inputs["natural"])
+    np.testing.assert_array_equal(outputs["shape_map"], shape_pred)
+    np.testing.assert_array_equal(outputs["semantic"], semantic_pred)

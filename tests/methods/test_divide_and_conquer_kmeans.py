@@ -89,3 +89,17 @@ def test_kmeans_shares_decoders_with_divide_and_conquer(tiny_split, stage_cache_
     # Shape decoder and image features were computed by the K-means fit.
     assert stages["shape_decoder"] and stages["image_features"]
     assert not stages["semantic_decoder"] and not stages["generator"]
+
+
+def test_seed_recipe_uses_an_mlp_cluster_classifier(tiny_split, stage_cache_dir):
+    params = DivideAndConquerKMeans.parameter_sets["mlp"]
+    method = DivideAndConquerKMeans(n_clusters=5, random_state=0, generator_inputs="mixed", decoded_folds=2, **params).fit(tiny_split.train)
+    assert isinstance(method.semantic_decoder_, _semantic.MLPClusterDecoder)
+    test = tiny_split.test_inputs["natural"]
+    semantic = method.stage_outputs(test)["semantic"]
+    proba = method.semantic_decoder_.classifier.predict_proba(test.fmri["HVC"])
+    # The semantic vector is the probability-weighted centroid of the MLP's cluster probabilities.
+    np.testing.assert_allclose(semantic, proba @ method.centroids_, atol=1e-5)
+    assert method.reconstruct(test).shape[0] == len(test.stimulus_ids)
+    with pytest.raises(Exception, match="cluster_classifier='svm'"):
+        DivideAndConquerKMeans(cluster_classifier="svm").fit(tiny_split.train)

@@ -138,3 +138,62 @@ def test_perceptual_loss_needs_a_large_enough_resolution():
     config = dataclasses.replace(TINY, perceptual_weight=1.0)
     with pytest.raises(ReconbenchError, match="at least 31"):
         _generator.train_generator(shapes, None, images, config, seed=0)
+
+
+def test_published_style_follows_pix2pix():
+    config = _generator.generator_config("default", "published")
+    assert config.depth == 6 and config.resolution == 64  # down to a 1x1 bottleneck
+    assert (config.norm, config.dropout, config.pixel_loss, config.pixel_weight) == ("instance", 0.5, "mse", 150.0)
+    assert config.lr_schedule == "step" and not config.disc_semantic and config.iterations == _generator.GENERATOR_PRESETS["default"].iterations
+    net = _generator.build_generator(config, semantic_dim=4)
+    innermost = net.downs[-1]
+    assert not any(isinstance(m, (torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d)) for m in innermost)
+    assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in net.modules()) == 4 + 5  # downs 1..4, ups 1..5
+    assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 3
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    with torch.no_grad():
+        out = net.eval()(torch.zeros(2, 1, 64, 64), torch.zeros(2, 4))
+    assert out.shape == (2, 3, 64, 64)
+    disc = _generator.build_discriminator(config, semantic_dim=4)
+    assert not hasattr(disc, "semantic_embedding")
+    with pytest.raises(ReconbenchError, match="generator style 'pix2pix'"):
+        _generator.generator_config("default", "pix2pix")
+    with pytest.raises(ReconbenchError, match="norm='group'"):
+        dataclasses.replace(config, norm="group")
+
+
+def test_new_fields_leave_existing_stage_cache_keys_alone():
+    for config in _generator.GENERATOR_PRESETS.values():
+        assert not set(_generator.NEW_FIELD_DEFAULTS) & set(config.as_dict())
+    assert _generator.generator_config("tiny", "published").as_dict()["norm"] == "instance"
+
+
+def test_published_training_uses_mse_and_step_decay_and_is_seeded():
+    config = dataclasses.replace(_generator.generator_config("tiny", "published"), resolution=16, depth=4, iterations=8, batch_size=8)
+    shapes, semantics, images = _data()
+    first, log = _generator.train_generator(shapes, semantics, images, config, seed=1)
+    second, _ = _generator.train_generator(shapes, semantics, images, config, seed=1)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+    net = _generator.load_generator(first, config, semantic_dim=5)
+    with torch.no_grad():
+        out = net(torch.from_numpy(shapes[:4]), torch.from_numpy(semantics[:4])).numpy()
+    assert out.shape == (4, 3, 16, 16) and log["loss_pixel"]
+    # The logged pixel loss is a mean squared error (below the L1 value of the same errors for errors < 1).
+    assert 0 < log["loss_pixel"][-1] < 0.25
+
+
+def test_checkpoints_see_the_generator_without_changing_training():
+    shapes, semantics, images = _data()
+    seen = []
+
+    def checkpoint(step, net):
+        assert not net.training
+        with torch.no_grad():
+            seen.append((step, net(torch.from_numpy(shapes[:2]), torch.from_numpy(semantics[:2])).numpy()))
+
+    plain, _ = _generator.train_generator(shapes, semantics, images, TINY, seed=0)
+    watched, _ = _generator.train_generator(shapes, semantics, images, TINY, seed=0, checkpoint=checkpoint, checkpoint_every=2)
+    assert [s for s, _ in seen] == [2, 4, 6]
+    for name in plain:
+        np.testing.assert_array_equal(plain[name], watched[name])

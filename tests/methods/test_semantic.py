@@ -95,3 +95,39 @@ def test_pooled_features_shape(weights_cache):
     features = _semantic.pooled_features(images, net="alexnet", layer="conv5", pool=2)
     assert features.shape == (3, 256 * 4) and features.dtype == np.float32
     assert np.all(np.isfinite(features))
+
+
+def test_category_labels_are_the_synsets_of_imagenet_ids():
+    labels, categories = _semantic.category_labels(["n02_7", "n01_3", "n02_1", "n01_9"])
+    assert categories == ["n01", "n02"] and labels.tolist() == [1, 0, 1, 0]
+    with pytest.raises(ReconbenchError, match="stimulus id 'Letter_A' is not of the form n<synset>_<number>"):
+        _semantic.category_labels(["n01_3", "Letter_A"])
+
+
+def test_mlp_classifier_learns_what_a_linear_classifier_learns_and_is_seeded():
+    x, labels, _, mask = _clustered_responses(n_per=60, k=4, v=30)
+    mlp = _semantic.MLPClassifier.fit(x, labels, mask, n_classes=4, hidden=64, semantic_dim=8, seed=0)
+    again = _semantic.MLPClassifier.fit(x, labels, mask, n_classes=4, hidden=64, semantic_dim=8, seed=0)
+    for name, array in mlp.to_arrays().items():
+        np.testing.assert_array_equal(array, again.to_arrays()[name])
+    # Held-out accuracy of the MLP against scikit-learn's logistic regression on the same split (independent reference).
+    rng = np.random.default_rng(9)
+    test_labels = np.repeat(np.arange(4), 30)
+    prototypes = np.random.default_rng(0).standard_normal((4, 30)) * 2  # the same prototypes as _clustered_responses(seed=0)
+    x_test = prototypes[test_labels] + rng.standard_normal((test_labels.size, 30)) * 3
+    scaler = StandardScaler().fit(x[~mask])
+    reference = LogisticRegression(C=1.0, max_iter=500).fit(scaler.transform(x[~mask]), labels[~mask])
+    reference_accuracy = (reference.predict(scaler.transform(x_test)) == test_labels).mean()
+    accuracy = (mlp.predict_proba(x_test).argmax(1) == test_labels).mean()
+    assert accuracy >= reference_accuracy - 0.1 and accuracy > 0.8
+    hidden = mlp.hidden(x_test)
+    assert hidden.shape == (120, 8) and np.abs(hidden).max() <= 1.0
+    np.testing.assert_allclose(mlp.predict_proba(x_test).sum(1), 1.0, atol=1e-5)
+    restored = _semantic.MLPClassifier.from_arrays(mlp.to_arrays())
+    np.testing.assert_array_equal(restored.hidden(x_test), hidden)
+
+
+def test_mlp_classifier_needs_a_validation_fold():
+    x, labels, _, mask = _clustered_responses()
+    with pytest.raises(ReconbenchError, match="inside and outside the validation fold"):
+        _semantic.MLPClassifier.fit(x, labels, np.zeros_like(mask), n_classes=4)
