@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from reconbench.bench.diagnostics import stage_diagnostics
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
 from reconbench.bench.executors import limit_threads, run_process_pid
 from reconbench.bench.registry import get_method
@@ -346,7 +347,36 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
             errors,
             tracebacks,
         )
+        if test_set not in errors:
+            _diagnose_into(run, test_set, result, outcome, test_inputs[test_set].stimulus_ids, true_ids, true_images, metric_specs, size, rows)
     return reconstruct_seconds, score_seconds, outcome.peak_memory_mb
+
+
+def _diagnose_into(run, test_set, result, outcome, prediction_ids, true_ids, true_images, metric_specs, size, rows) -> None:
+    """Stage-wise diagnostics of one test set into ``run["_stage_diagnostics"]`` (:mod:`reconbench.bench.diagnostics`):
+    per stage output, the mean of each measure over the test images; the final image's means come from ``rows``.
+    A failure is recorded as text and never fails the cell."""
+    if not result.stage_outputs and not result.stage_error:
+        return
+    entry: dict[str, Any] = {}
+    try:
+        if result.stage_error:
+            raise ReconbenchError(f"stage_outputs: {result.stage_error}")
+        if outcome.stage_spaces_error:
+            raise ReconbenchError(f"stage_spaces: {outcome.stage_spaces_error}")
+        position = {str(sid): k for k, sid in enumerate(np.asarray(true_ids).astype(str))}
+        order = [position[str(s)] for s in np.asarray(prediction_ids).astype(str)]
+        measures = stage_diagnostics(result.stage_outputs, outcome.stage_spaces, np.asarray(true_images)[order], metric_specs, size)
+        entry = {name: {measure: float(np.mean(values)) for measure, values in by_measure.items()} for name, by_measure in measures.items()}
+        entry["n_images"] = len(order)
+    except Exception as exc:  # noqa: BLE001 - a diagnostic's failure is recorded, never fatal
+        entry = {"error": _error_text(exc)}
+    final = {row["metric"]: [] for row in rows if row["test_set"] == test_set}
+    for row in rows:
+        if row["test_set"] == test_set:
+            final[row["metric"]].append(row["value"])
+    entry["final"] = {metric: float(np.mean(values)) for metric, values in final.items()}
+    run.setdefault("_stage_diagnostics", {})[test_set] = entry
 
 
 def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report) -> tuple[Any, float, float]:
@@ -474,6 +504,8 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
         "sealed": run["sealed"],
         "seal_note": run.pop("_seal_note", ""),
+        # Methods with stage outputs (reconbench.bench.diagnostics): {test set: {output: {measure: mean}, "final": {...}}}.
+        "stage_diagnostics": run.pop("_stage_diagnostics", None),
         # Where the cell's wall time went (seconds), to measure the cost of process isolation:
         # method_process_seconds - fit_seconds - reconstruct_seconds is the isolation overhead
         # (start-up, sealing, job transfer, replies); cell_seconds also holds data loading and scoring.

@@ -117,6 +117,9 @@ class StageOutcome:
     traceback: str = ""
     seconds: float = 0.0
     predictions: np.ndarray | None = None
+    #: The method's decoded intermediates (``Method.stage_outputs``), name -> (M, D), or an error text.
+    stage_outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    stage_error: str = ""
 
 
 @dataclass
@@ -129,6 +132,9 @@ class MethodRun:
     seal_note: str = ""
     peak_memory_mb: float = float("nan")
     stage_log: Any = None
+    #: ``Method.stage_spaces()``: output name -> description (JSON fields and ``arrays``), or an error text.
+    stage_spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stage_spaces_error: str = ""
     #: ``{weights name: sha256}`` of the pinned weights the method loaded in its own process.
     weights: dict[str, str] = field(default_factory=dict)
     #: Wall seconds of the method process as the parent saw it: from asking for the process
@@ -643,6 +649,21 @@ def run_method(
                 position = names.index(test_set) + 1 if test_set in names else n_stages
                 stage = names[position] if position < len(names) else "done"
                 report(f"reconstruct {stage}", position + 1, n_stages)
+            elif kind == "stage_outputs":
+                data = None if header.get("error") else child.read()
+                target = outcome.test_sets.get(str(header.get("test_set")))
+                if target is not None:
+                    target.stage_outputs, target.stage_error = _npz_from(header, data)
+            elif kind == "stage_spaces":
+                data = None if header.get("error") else child.read()
+                arrays, outcome.stage_spaces_error = _npz_from(header, data)
+                described = header.get("spaces")
+                if isinstance(described, dict) and not outcome.stage_spaces_error:
+                    outcome.stage_spaces = {
+                        str(name): {**fields, "arrays": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.split("/", 1)[0] == name}}
+                        for name, fields in described.items()
+                        if isinstance(fields, dict)
+                    }
             elif kind == "done":
                 outcome.stage_log = header.get("stage_log")
                 outcome.weights = _pinned_weights(header.get("weights"))
@@ -676,6 +697,21 @@ def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
         raise TypeError(f"dtype {dtype} is not numeric")
     shape = tuple(int(s) for s in header.get("shape", ()))
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def _npz_from(header: Mapping[str, Any], data: bytes | None) -> tuple[dict[str, np.ndarray], str]:
+    """Arrays of an ``.npz`` frame (numeric only, never pickles) and an error text ("" if none)."""
+    if header.get("error") or data is None:
+        return {}, str(header.get("error") or "no data")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError) as exc:
+        return {}, f"malformed stage message ({exc})"
+    for name, array in arrays.items():
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            return {}, f"stage array {name!r} has dtype {array.dtype}, not numeric"
+    return arrays, ""
 
 
 # --- child side ------------------------------------------------------------
@@ -845,6 +881,39 @@ def _stages(method: Any, test_inputs: Mapping[str, Any], name: str) -> Iterator[
         yield test_set, {"error": "", "seconds": seconds, "shape": list(array.shape), "dtype": array.dtype.str}, array.tobytes()
 
 
+def _npz_bytes(arrays: Mapping[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(value, order="C") for name, value in arrays.items()})
+    return buffer.getvalue()
+
+
+def _send_stage_outputs(reply: int, method: Any, test_set: str, test_input: Any) -> None:
+    """The method's decoded intermediates of one test set, for the stage-wise diagnostics (never fatal)."""
+    try:
+        outputs = method.stage_outputs(test_input)
+        if not isinstance(outputs, Mapping):
+            raise TypeError(f"stage_outputs returned {type(outputs).__name__}, expected a dict of arrays")
+        data = _npz_bytes({str(k): np.asarray(v, dtype=np.float32) for k, v in outputs.items()})
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - diagnostics are optional
+        _send(reply, {"type": "stage_outputs", "test_set": test_set, "error": _error_text(exc)})
+        return
+    _send(reply, {"type": "stage_outputs", "test_set": test_set, "error": ""}, data)
+
+
+def _send_stage_spaces(reply: int, method: Any) -> None:
+    """How the true value of each stage output is computed (JSON fields + arrays), never fatal."""
+    try:
+        spaces = method.stage_spaces()
+        fields = {str(name): {k: v for k, v in space.items() if k != "arrays"} for name, space in spaces.items()}
+        json.dumps(fields)
+        arrays = {f"{name}/{k}": np.asarray(v, dtype=np.float64) for name, space in spaces.items() for k, v in (space.get("arrays") or {}).items()}
+        data = _npz_bytes(arrays)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - diagnostics are optional
+        _send(reply, {"type": "stage_spaces", "error": _error_text(exc)})
+        return
+    _send(reply, {"type": "stage_spaces", "error": "", "spaces": fields}, data)
+
+
 #: The globals a job pickle may name (what :func:`run_method` sends): the two data contracts and numpy's array
 #: rebuilders (out-of-band ``_frombuffer``, in-band ``_reconstruct``, under both module spellings). Anything else
 #: (``os.system``, ``builtins.eval``...) is refused before it is looked up, as the weights unpickler
@@ -945,6 +1014,10 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
         return
     for test_set, header, data in _stages(method, test_inputs, request["method"]):
         _send(reply, {"type": "reconstruction", "test_set": test_set, **header}, data)
+        if not header.get("error") and callable(getattr(method, "stage_outputs", None)):
+            _send_stage_outputs(reply, method, test_set, test_inputs[test_set])
+    if callable(getattr(method, "stage_spaces", None)):
+        _send_stage_spaces(reply, method)
     _send(reply, {"type": "done", "stage_log": _json_safe(getattr(method, "stage_log_", None)), "weights": _loaded_weights()})
 
 

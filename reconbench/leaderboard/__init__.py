@@ -18,7 +18,7 @@ from reconbench.core.types import RowNote
 from reconbench.leaderboard.html import to_html
 from reconbench.leaderboard.render import to_csv, to_markdown
 from reconbench.leaderboard.tables import read_citations, summarise
-from reconbench.store.results import load_results
+from reconbench.store.results import load_diagnostics, load_results
 
 __all__ = ["write_leaderboard", "summarise", "read_citations", "to_markdown", "to_csv", "to_html"]
 
@@ -64,7 +64,8 @@ def write_leaderboard(
         # The legend explains the reference rows the tables show, not every reference that exists.
         shown = set(summary["method"])
         notes = {name: note for name, note in notes.items() if name in shown}
-    atomic.write_text(out / "leaderboard.md", to_markdown(summary, title=title, notes=notes))
+    diagnostics = load_diagnostics(results_dir)
+    atomic.write_text(out / "leaderboard.md", to_markdown(summary, title=title, notes=notes, diagnostics=diagnostics))
     atomic.write_text(out / "leaderboard.csv", to_csv(summary))
-    atomic.write_text(out / "leaderboard.html", to_html(summary, rows, results_dir, title=title, notes=notes))
+    atomic.write_text(out / "leaderboard.html", to_html(summary, rows, results_dir, title=title, notes=notes, diagnostics=diagnostics))
     return out

@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from reconbench.core.types import RowNote
+from reconbench.leaderboard.diagnostics import diagnostics_html
 from reconbench.leaderboard.render import (
     ARROW,
     describe,
@@ -26,6 +27,7 @@ from reconbench.leaderboard.render import (
     fmt,
     legend,
     metrics_of,
+    seed_range_text,
     tables,
 )
 from reconbench.leaderboard.sweep import sweep_html
@@ -174,7 +176,9 @@ def _cell_html(row: pd.Series | None) -> str:
         return "–"
     mark = " ≈" if row["tied_with_best"] else ""
     interval = "" if math.isnan(row["ci_low"]) else f'<br><span class="ci">[{fmt(row["ci_low"])}, {fmt(row["ci_high"])}]</span>'
-    return f"{fmt(row['mean'])}{mark}{interval}"
+    seeds = seed_range_text(row).strip()
+    spread = f'<br><span class="ci">{_esc(seeds)}</span>' if seeds else ""
+    return f"{fmt(row['mean'])}{mark}{interval}{spread}"
 
 
 def _board_table(rows: pd.DataFrame, metrics: Sequence[str], notes: Mapping[str, RowNote] | None = None) -> str:
@@ -208,8 +212,10 @@ def to_html(
     title: str = "reconbench leaderboard",
     preamble: str = "",
     notes: Mapping[str, RowNote] | None = None,
+    diagnostics: pd.DataFrame | None = None,
 ) -> str:
-    """The whole leaderboard as one self-contained HTML page (``notes``: reference captions, see ``render.entry_label``)."""
+    """The whole leaderboard as one self-contained HTML page (``notes``: reference captions, see ``render.entry_label``;
+    ``diagnostics``: the stage-wise diagnostics section, from a results folder's ``diagnostics.csv``)."""
     results_dir = Path(results_dir)
     body = [f"<h1>{_esc(title)}</h1>"]
     if preamble:
@@ -230,6 +236,7 @@ def to_html(
         grid = reconstruction_grid(results_dir, rows, raw, dataset, test_set)
         if grid:
             body.append("<h3>Reconstructions</h3>" + grid)
+    body += diagnostics_html(diagnostics)
     versions = sorted(set(raw.loc[raw["code_version"] != "", "code_version"])) if "code_version" in raw else []
     body.append(f"<footer>reconbench; code version(s): {_esc(', '.join(versions) or 'unknown')}.</footer>")
     return (

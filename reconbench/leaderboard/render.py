@@ -69,7 +69,16 @@ def cell_text(row: pd.Series | None, *, markdown: bool = True) -> str:
         text += f" ({int(omitted)} NaN omitted)"
     if row.get("unsealed", False) is True:
         text += " (unsealed)"
+    text += seed_range_text(row)
     return text
+
+
+def seed_range_text(row: pd.Series) -> str:
+    """`` {seeds a–b}``: the range of the per-seed means when an entry ran several seeds, else ``""``."""
+    low, high = row.get("seed_min", float("nan")), row.get("seed_max", float("nan"))
+    if not isinstance(low, (int, float)) or pd.isna(low) or pd.isna(high):
+        return ""
+    return f" {{seeds {fmt(low)}–{fmt(high)}}}"
 
 
 def entry_label(method: str, param_set: str, kind: str, notes: Mapping[str, RowNote] | None = None) -> str:
@@ -95,8 +104,12 @@ def describe(rows: pd.DataFrame) -> str:
         return ""
     n_images = int(computed["n_images"].max())
     n_subjects = int(computed["n_subjects"].max())
-    n_seeds = int(computed["n_seeds"].max())
-    return f"{n_images} test images (over {n_subjects} subject(s)), {n_seeds} seed(s) per method."
+    low_seeds, n_seeds = int(computed["n_seeds"].min()), int(computed["n_seeds"].max())
+    seeds = str(n_seeds) if low_seeds == n_seeds else f"{low_seeds}–{n_seeds}"
+    text = f"{n_images} test images (over {n_subjects} subject(s)), {seeds} seed(s) per method."
+    if "n_seeds" in rows and (pd.to_numeric(rows["n_seeds"], errors="coerce") > 1).any():
+        text += " With several seeds, the mean and its interval are over the images' seed-averaged scores, and {seeds a–b} is the range of the per-seed means."
+    return text
 
 
 def legend(notes: Mapping[str, RowNote] | None = None) -> str:
@@ -112,8 +125,16 @@ def legend(notes: Mapping[str, RowNote] | None = None) -> str:
     )
 
 
-def to_markdown(summary: pd.DataFrame, *, title: str = "reconbench leaderboard", preamble: str = "", notes: Mapping[str, RowNote] | None = None) -> str:
-    """The whole leaderboard as Markdown: one table per dataset and test set (``notes``: see :func:`entry_label`)."""
+def to_markdown(
+    summary: pd.DataFrame,
+    *,
+    title: str = "reconbench leaderboard",
+    preamble: str = "",
+    notes: Mapping[str, RowNote] | None = None,
+    diagnostics: pd.DataFrame | None = None,
+) -> str:
+    """The whole leaderboard as Markdown: one table per dataset and test set (``notes``: see :func:`entry_label`),
+    then the stage-wise diagnostics (``diagnostics``: a results folder's ``diagnostics.csv``), if any."""
     lines = [f"# {title}", ""]
     if preamble:
         lines += [preamble, ""]
@@ -143,6 +164,9 @@ def to_markdown(summary: pd.DataFrame, *, title: str = "reconbench leaderboard",
         if sources:
             lines += ["", "Literature rows: " + "; ".join(sources)]
         lines.append("")
+    from reconbench.leaderboard.diagnostics import diagnostics_markdown  # here: it builds on this module
+
+    lines += diagnostics_markdown(diagnostics)
     return "\n".join(lines)
 
 

@@ -69,6 +69,9 @@ SUMMARY_COLUMNS = [
     # correlation of a constant image); whether the entry ran unsealed (any cell).
     "n_omitted",
     "unsealed",
+    # With several seeds: the lowest and highest per-seed mean (over the same images), else NaN.
+    "seed_min",
+    "seed_max",
 ]
 
 
@@ -146,6 +149,7 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
         entries = []  # (method, param_set, params_hash, kind) -> {metric: unit series}
         for (method, param_set, phash, kind), group in table_rows.groupby(["method", "param_set", "params_hash", "kind"], sort=True):
             per_metric = {m: _unit_values(g) for m, g in group.groupby("metric")}
+            seed_means = {m: g.groupby("seed")["value"].mean() for m, g in group.groupby("metric")}
             entries.append(
                 {
                     "method": method,
@@ -155,6 +159,7 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
                     "units": per_metric,
                     "n_subjects": group["subject"].nunique(),
                     "n_seeds": group["seed"].nunique(),
+                    "seed_range": {m: (float(v.min()), float(v.max())) if len(v) > 1 else (float("nan"), float("nan")) for m, v in seed_means.items()},
                     "unsealed": bool((group["sealed"] == "no").any()) if "sealed" in group else False,
                 }
             )
@@ -224,6 +229,8 @@ def summarise(rows: pd.DataFrame, *, citations: pd.DataFrame | None = None, n_bo
                         "source": "computed here",
                         "n_omitted": entry["omitted"].get(metric, 0),
                         "unsealed": entry["unsealed"],
+                        "seed_min": entry["seed_range"][metric][0],
+                        "seed_max": entry["seed_range"][metric][1],
                     }
                 )
 

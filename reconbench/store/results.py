@@ -23,6 +23,7 @@ Layout of a results folder::
 
     RESULTS/
       results.parquet, results.csv       every row of every cell
+      diagnostics.csv                    stage-wise diagnostics of the cells that have them
       cells/<cell_key>.parquet, .json    one cell (the unit of resume)
       cells/quarantine/                  corrupt cell files moved aside, with the reason
       .lock                              held by the run writing the folder
@@ -432,17 +433,73 @@ class ResultStore:
 
     # -- consolidated tables -------------------------------------------------
     def consolidate(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """Write ``results.parquet`` and ``results.csv`` from the stored cells; return the rows."""
+        """Write ``results.parquet`` and ``results.csv`` from the stored cells, and
+        ``diagnostics.csv`` from their records' stage-wise diagnostics (rows of cells
+        without a record, adopted from a committed folder, are kept); return the rows."""
+        keys = self.cell_keys() if keys is None else list(keys)
         rows = self.load_cells(keys)
         with atomic.atomic_path(self.root / "results.parquet") as tmp:
             rows.to_parquet(tmp, index=False)
         with atomic.atomic_path(self.root / "results.csv") as tmp:
             rows.to_csv(tmp, index=False, float_format="%.10g")
+        diagnostics = diagnostics_frame(self.record(key) for key in keys)
+        existing = load_diagnostics(self.root)
+        if existing is not None and len(existing):
+            # Cells adopted from a committed results.parquet have no record: keep their diagnostics.
+            entry = ["dataset", "subject", "method", "param_set", "seed"]
+            known = set(map(tuple, diagnostics[entry].astype(str).values)) if len(diagnostics) else set()
+            present = set(map(tuple, rows[entry].astype(str).values)) if len(rows) else set()
+            keys_of = existing[entry].astype(str).apply(tuple, axis=1)
+            kept = existing[keys_of.map(lambda k: k not in known and k in present)]
+            diagnostics = pd.concat([diagnostics, kept[DIAGNOSTIC_COLUMNS]], ignore_index=True) if len(kept) else diagnostics
+            diagnostics = diagnostics.sort_values(DIAGNOSTIC_COLUMNS[:8], kind="stable").reset_index(drop=True)
+        if len(diagnostics):
+            with atomic.atomic_path(self.root / DIAGNOSTICS_FILE) as tmp:
+                diagnostics.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
         return rows
 
     def load(self) -> pd.DataFrame:
         """The consolidated rows (``results.parquet``)."""
         return load_results(self.root)
+
+
+#: Stage-wise diagnostics of a results folder: one row per (cell, test set, stage output, measure).
+DIAGNOSTICS_FILE = "diagnostics.csv"
+DIAGNOSTIC_COLUMNS = ["dataset", "subject", "test_set", "method", "param_set", "seed", "output", "measure", "value", "n_images"]
+
+
+def diagnostics_frame(records: Iterable[Mapping[str, Any] | None]) -> pd.DataFrame:
+    """Long table of the ``stage_diagnostics`` of cell records (see ``reconbench.bench.diagnostics``):
+    per test set, each stage output's measures, and the final image's metric means as output ``final``
+    (measure ``image/<metric>``). Sorted, so the same cells give the same file."""
+    out = []
+    for record in records:
+        if not record or not record.get("stage_diagnostics"):
+            continue
+        spec = record.get("spec") or {}
+        base = {k: spec.get(k) for k in ("dataset", "subject", "method", "param_set")} | {"seed": int(spec.get("seed", 0))}
+        for test_set, entry in record["stage_diagnostics"].items():
+            n_images = entry.get("n_images")
+            for output, measures in entry.items():
+                if not isinstance(measures, Mapping):
+                    continue
+                for measure, value in measures.items():
+                    measure = f"image/{measure}" if output == "final" else measure
+                    out.append(base | {"test_set": test_set, "output": output, "measure": measure, "value": float(value), "n_images": n_images})
+    frame = pd.DataFrame(out, columns=DIAGNOSTIC_COLUMNS)
+    return frame.sort_values(DIAGNOSTIC_COLUMNS[:8], kind="stable").reset_index(drop=True)
+
+
+def load_diagnostics(results_dir: str | Path) -> pd.DataFrame | None:
+    """The ``diagnostics.csv`` of a results folder, or None when it has none."""
+    path = Path(results_dir) / DIAGNOSTICS_FILE
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [c for c in DIAGNOSTIC_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ReconbenchError(f"{path} lacks the column(s) {', '.join(missing)}; expected {', '.join(DIAGNOSTIC_COLUMNS)}")
+    return frame
 
 
 def load_results(path: str | Path) -> pd.DataFrame:

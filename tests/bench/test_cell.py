@@ -7,6 +7,7 @@ import shutil
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reconbench.bench.runner import run_benchmark
@@ -104,3 +105,13 @@ def test_cell_record_keeps_a_methods_stage_log(tiny_data_dir, weights_cache, tmp
         assert entry["cache_hit"] is False and entry["seconds"] > 0
         # Peak resident memory (MB) of the process during the stage: within the cell's overall peak.
         assert 10 < entry["peak_rss_mb"] <= record["peak_memory_mb"] + 1
+    # Stage-wise diagnostics (reconbench.bench.diagnostics): the decoded shape map, no semantic stage in this set,
+    # and the final image's means equal to the cell's rows.
+    natural = record["stage_diagnostics"]["natural"]
+    assert set(natural) == {"shape_map", "final", "n_images"} and natural["n_images"] == 10
+    assert set(natural["shape_map"]) == {"space_identification", "image/pixcorr"}
+    assert 0.0 <= natural["shape_map"]["space_identification"] <= 1.0
+    rows = summary.rows[(summary.rows["test_set"] == "natural") & (summary.rows["metric"] == "pixcorr")]
+    assert natural["final"]["pixcorr"] == pytest.approx(rows["value"].mean())
+    table = pd.read_csv(tmp_path / "out" / "diagnostics.csv")
+    assert set(table["output"]) == {"shape_map", "final"} and set(table["test_set"]) == {"natural", "shapes", "letters"}

@@ -82,6 +82,16 @@ def test_seeds_are_averaged_per_image_before_the_interval() -> None:
     row = _get(summary, "m", "pairwise_identification")
     assert row["mean"] == pytest.approx(0.5)
     assert row["n_images"] == 3 and row["n_seeds"] == 2
+    # The seed spread: the lowest and highest per-seed mean over the images (numpy's means of the two rows).
+    assert (row["seed_min"], row["seed_max"]) == (pytest.approx(values[0].mean()), pytest.approx(values[1].mean()))
+    from reconbench.leaderboard.render import cell_text, to_markdown
+
+    assert cell_text(row).endswith("{seeds 0.400–0.600}")
+    assert "1–2 seed(s) per method" in to_markdown(
+        summarise(make_rows({("m", "method", "pairwise_identification"): values, ("n", "method", "pairwise_identification"): values[:1]}, seeds=(0, 1)))
+    )
+    single = _get(summarise(make_rows({("m", "method", "pairwise_identification"): values[:1]})), "m", "pairwise_identification")
+    assert np.isnan(single["seed_min"]) and "seeds" not in cell_text(single)
 
 
 def test_chance_and_literature_rows(tmp_path, three_methods) -> None:

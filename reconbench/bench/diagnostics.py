@@ -1,0 +1,141 @@
+"""Stage-wise diagnostics: where a multi-stage method loses information.
+
+A method may expose, besides its reconstructions, the intermediate quantities it
+decoded from the test responses (``Method.stage_outputs(test)``: name -> array
+(M, D)) and, for each, how the TRUE value of that quantity is computed from an
+image (``Method.stage_spaces()``: name -> a data-only description, arrays
+included). The harness computes the true values from the held-out test images
+here, in its own process: no code of the method runs on a test image and no
+test image reaches the method process.
+
+Space kinds:
+
+``shape_map``
+    ``{"size", "blur_sigma", "shape_kind"}``: the method's shape map
+    (:func:`reconbench.methods._shape.shape_maps`, a pure function of the image).
+``feature_pca``
+    ``{"net", "layer", "pool"}`` and arrays ``mean``, ``scale``, ``components``,
+    ``score_scale``: pooled pretrained features, standardised and projected, with
+    statistics fitted on training images.
+``none``
+    No image-side value exists (for example an MLP's hidden layer, a function of
+    the responses): the output is recorded, not identified.
+
+For each output, per test image: **identification in its own space** (pairwise
+identification with Pearson correlation between the decoded and the true values;
+chance 0.5). For a ``shape_map`` output also: the decoded map **scored as a
+reconstruction** with the run's metrics (the map, standardised per image, shown as
+the grayscale image ``clip(0.5 + 0.2 z, 0, 1)`` and resized to the evaluation size;
+PixCorr and pairwise identification do not depend on that scaling except through
+the clipping; SSIM and LPIPS do). The final image's scores are the cell's rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from reconbench.core.errors import ReconbenchError
+from reconbench.core.images import resize
+from reconbench.metrics.identification import correlation_matrix, identification_from_similarity
+
+#: Identification of a decoded quantity against the true ones, in its own space.
+SPACE_IDENTIFICATION = "space_identification"
+#: Grey level of one standard deviation of a shape map shown as an image.
+SHAPE_IMAGE_CONTRAST = 0.2
+
+
+def true_values(space: Mapping[str, Any], images: np.ndarray) -> np.ndarray | None:
+    """The true value of a stage output for each image, shape (M, D); None for kind ``none``.
+
+    Raises
+    ------
+    ReconbenchError
+        An unknown space kind, or a description missing a field.
+    """
+    kind = space.get("kind")
+    try:
+        if kind == "shape_map":
+            from reconbench.methods._shape import shape_maps
+
+            maps = shape_maps(images, size=int(space["size"]), blur_sigma=float(space["blur_sigma"]), kind=str(space["shape_kind"]))
+            return maps.reshape(maps.shape[0], -1)
+        if kind == "feature_pca":
+            from reconbench.decoders.features import feature_vectors
+
+            arrays = space["arrays"]
+            features = feature_vectors(np.asarray(images, dtype=np.float32), net=str(space["net"]), layer=str(space["layer"]), pool=int(space["pool"]))
+            projected = ((features - arrays["mean"]) / arrays["scale"]) @ np.asarray(arrays["components"]).T
+            return (projected / float(np.asarray(arrays["score_scale"]).reshape(-1)[0])).astype(np.float32)
+    except KeyError as exc:
+        raise ReconbenchError(f"stage space of kind {kind!r} has no field {exc.args[0]!r}") from None
+    if kind == "none":
+        return None
+    raise ReconbenchError(f"unknown stage space kind {kind!r}; known: shape_map, feature_pca, none")
+
+
+def shape_map_images(maps: np.ndarray, size: int) -> np.ndarray:
+    """Flattened square maps (M, s*s) -> grayscale images (M, 3, size, size) in [0, 1]."""
+    maps = np.asarray(maps, dtype=np.float64)
+    side = int(round(np.sqrt(maps.shape[1])))
+    if side * side != maps.shape[1]:
+        raise ReconbenchError(f"shape maps of length {maps.shape[1]} are not square")
+    z = (maps - maps.mean(1, keepdims=True)) / (maps.std(1, keepdims=True) + 1e-12)
+    gray = np.clip(0.5 + SHAPE_IMAGE_CONTRAST * z, 0.0, 1.0).reshape(-1, 1, side, side)
+    return resize(np.repeat(gray, 3, axis=1).astype(np.float32), size)
+
+
+def stage_diagnostics(
+    outputs: Mapping[str, np.ndarray],
+    spaces: Mapping[str, Mapping[str, Any]],
+    true_images: np.ndarray,
+    metric_specs: Mapping[str, Any],
+    size: int,
+) -> dict[str, dict[str, list[float]]]:
+    """Per-image diagnostics of one test set.
+
+    Parameters
+    ----------
+    outputs : mapping of str to ndarray, shape (M, D)
+        The method's decoded stage outputs, rows in the order of ``true_images``.
+    spaces : mapping of str to dict
+        The method's stage spaces (see the module docstring).
+    true_images : ndarray, shape (M, 3, H, W), float in [0, 1]
+    metric_specs : mapping of str to MetricSpec
+        The run's metrics (for shape maps scored as reconstructions).
+    size : int
+        Evaluation resolution.
+
+    Returns
+    -------
+    dict
+        ``{output name: {measure: per-image values}}``; measures are
+        ``space_identification`` and, for shape maps, ``image/<metric>``.
+
+    Raises
+    ------
+    ReconbenchError
+        An output without a space, or with the wrong number of rows.
+    """
+    from reconbench.bench.evaluator import score
+
+    n = int(true_images.shape[0])
+    result: dict[str, dict[str, list[float]]] = {}
+    for name in sorted(outputs):
+        decoded = np.asarray(outputs[name], dtype=np.float32)
+        if decoded.ndim != 2 or decoded.shape[0] != n:
+            raise ReconbenchError(f"stage output {name!r} has shape {decoded.shape}, expected ({n}, D)")
+        if name not in spaces:
+            raise ReconbenchError(f"stage output {name!r} has no stage space; the method's stage_spaces() names {', '.join(sorted(spaces)) or 'none'}")
+        measures: dict[str, list[float]] = {}
+        truth = true_values(spaces[name], true_images)
+        if truth is not None:
+            if truth.shape != decoded.shape:
+                raise ReconbenchError(f"stage output {name!r} has shape {decoded.shape} but its true values have shape {truth.shape}")
+            measures[SPACE_IDENTIFICATION] = [float(v) for v in identification_from_similarity(correlation_matrix(decoded, truth))]
+        if spaces[name].get("kind") == "shape_map":
+            scores = score(shape_map_images(decoded, size), resize(np.asarray(true_images, dtype=np.float32), size), metric_specs)
+            measures.update({f"image/{metric}": [float(v) for v in values] for metric, values in scores.items()})
+        result[name] = measures
+    return result
