@@ -101,4 +101,4 @@ VOLUME ["/out"]
 # without one): `docker stop` unwinds the run, the write under way is abandoned atomically.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["reconbench"]
-CMD ["bench", "--preset", "default", "--out", "/out"]
+CMD ["bench", "--preset", "default", "--out", "/out", "--jobs", "2"]

@@ -238,10 +238,15 @@ def bench(
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
     cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process (default: none)."),
+    seeds: str = typer.Option("0", help="Comma-separated seeds (the committed results/default adds 1,2 for the divide-and-conquer family)."),
 ) -> None:
     """The main job: simulate PRESET if absent, run every method on it (seed 0), write results and leaderboard."""
     from reconbench.bench.runner import print_summary, run_preset
 
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
     summary = run_preset(
         preset,
         layout=layout,
@@ -258,6 +263,7 @@ def bench(
         progress=True,
         cell_timeout=cell_timeout,
         cell_memory=cell_memory,
+        seeds=seed_list,
     )
     print_summary(summary)
 

@@ -465,10 +465,11 @@ def run_preset(
     progress: bool = False,
     cell_timeout: float | None = None,
     cell_memory: float | None = None,
+    seeds: Sequence[int] = (0,),
 ) -> RunSummary:
     """The main job: simulate ``preset`` (seed 0) into ``data`` if it is not there,
     run every discovered method (or the ``methods`` given) with all its
-    parameter sets (seed 0) and write
+    parameter sets (with ``seeds``, default 0) and write
     results and the leaderboard into ``out`` (default ``results/<preset>``).
 
     A second call skips every finished cell and rewrites identical files.
@@ -478,7 +479,7 @@ def run_preset(
     if layout not in LAYOUTS:
         raise ReconbenchError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     data = Path(data).expanduser() if data is not None else default_bench_data(preset, layout)
-    check_run_options((0,), jobs, threads)
+    check_run_options(seeds, jobs, threads)
     out = Path(out) if out is not None else Path("results") / (preset if layout == "ds001506" else f"{SIMULATED_GOD}-{preset}")
     check_out_folder(out, data)
     found = simulated_preset(data)
@@ -498,7 +499,7 @@ def run_preset(
         out,
         subjects=subjects or BENCH_SUBJECTS.get(preset),
         methods=methods or BENCH_METHODS.get(preset),
-        seeds=(0,),
+        seeds=tuple(int(s) for s in seeds),
         methods_dir=methods_dir,
         jobs=jobs,
         scheduler=scheduler,
