@@ -237,6 +237,11 @@ def to_html(
         if grid:
             body.append("<h3>Reconstructions</h3>" + grid)
     body += diagnostics_html(diagnostics)
+    studies = sorted(results_dir.glob("*/*.html"))
+    studies = [p for p in studies if p.parent.name != "leaderboard"]
+    if studies:
+        links = ", ".join(f'<a href="../{_esc(p.relative_to(results_dir).as_posix())}">{_esc(p.relative_to(results_dir).as_posix())}</a>' for p in studies)
+        body.append(f'<p class="note">Studies beside this leaderboard: {links}.</p>')
     versions = sorted(set(raw.loc[raw["code_version"] != "", "code_version"])) if "code_version" in raw else []
     body.append(f"<footer>reconbench; code version(s): {_esc(', '.join(versions) or 'unknown')}.</footer>")
     return (

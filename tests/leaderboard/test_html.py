@@ -31,3 +31,14 @@ def test_interval_plot_has_one_row_per_entry(three_methods) -> None:
     entries = rows[(rows["metric"] == "pairwise_identification") & (rows["kind"] != "chance")]
     for method in entries["method"]:
         assert html.escape(method) in svg
+
+
+def test_study_pages_beside_the_leaderboard_are_linked(three_methods, tmp_path) -> None:
+    summary = summarise(three_methods)
+    assert "Studies beside" not in to_html(summary, three_methods, tmp_path)
+    (tmp_path / "convergence").mkdir()
+    (tmp_path / "convergence" / "convergence.html").write_text("<html></html>")
+    (tmp_path / "leaderboard").mkdir()
+    (tmp_path / "leaderboard" / "leaderboard.html").write_text("<html></html>")  # the page itself is no study
+    page = to_html(summary, three_methods, tmp_path)
+    assert 'Studies beside this leaderboard: <a href="../convergence/convergence.html">convergence/convergence.html</a>.' in page
