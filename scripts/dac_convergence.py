@@ -105,11 +105,11 @@ def _one_run(data: str, subject: str, inputs: str, seed: int, steps: int, every:
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
 
 
-def _svg(runs: list[dict], metric: str, width: int = 420, height: int = 280) -> str:
+def _svg(runs: list[dict], metric: str, width: int = 560, height: int = 280) -> str:
     """One metric against log2(steps): a line per run, stars for full-schedule runs."""
     import math
 
-    left, right, top, bottom = 46, 10, 22, 40
+    left, right, top, bottom = 46, 140, 22, 40
     pw, ph = width - left - right, height - top - bottom
     points = [(p["step"], p[metric]) for r in runs for p in r["points"] + r.get("full_schedule", [])]
     x0, x1 = math.log2(min(s for s, _ in points)), math.log2(max(s for s, _ in points))
@@ -130,8 +130,9 @@ def _svg(runs: list[dict], metric: str, width: int = 420, height: int = 280) -> 
     for frac in (0.0, 0.5, 1.0):
         v = y0 + pad + frac * (y1 - y0 - 2 * pad)
         parts.append(f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" fill="#555">{v:.3f}</text>')
+    first = min(s for s, _ in points)
     for step in sorted({s for s, _ in points}):
-        if math.log2(step) % 1 == 0 or step == max(s for s, _ in points):
+        if math.log2(step / first) % 1 == 0:  # the first step and its doublings
             parts.append(f'<text x="{sx(step):.1f}" y="{top + ph + 14}" text-anchor="middle" fill="#555">{step}</text>')
     parts.append(f'<text x="{left + pw / 2:.1f}" y="{top + ph + 30}" text-anchor="middle" fill="#333">generator steps (log scale)</text>')
     for i, run in enumerate(runs):
@@ -146,7 +147,7 @@ def _svg(runs: list[dict], metric: str, width: int = 420, height: int = 280) -> 
             parts.append(
                 f'<text x="{sx(p["step"]):.1f}" y="{sy(p[metric]) + 5:.1f}" text-anchor="middle" font-size="16" fill="{colour}">★<title>full schedule of {p["step"]}: {p[metric]:.3f}</title></text>'
             )
-        parts.append(f'<text x="{left + 6}" y="{top + 14 + 13 * i}" fill="{colour}">inputs={html.escape(run["inputs"])} seed {run["seed"]}</text>')
+        parts.append(f'<text x="{left + pw + 8}" y="{top + 14 + 13 * i}" fill="{colour}">inputs={html.escape(run["inputs"])}, seed {run["seed"]}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -177,7 +178,7 @@ def _write_html(runs: list[dict], meta: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="simulated (or ds001506) data folder")
+    parser.add_argument("--data", help="simulated (or ds001506) data folder")
     parser.add_argument("--dataset", default="simulated:default", help="dataset name for the evaluation resolution")
     parser.add_argument("--subject", default="sub-01")
     parser.add_argument("--inputs", default="true,mixed")
@@ -187,8 +188,16 @@ def main(argv=None) -> int:
     parser.add_argument("--also-full-schedule", default="", help="comma-separated step counts trained with a full schedule of their own")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--replot", action="store_true", help="only rewrite convergence.html from <out>/convergence.json")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.replot:
+        stored = json.loads((out / "convergence.json").read_text())
+        _write_html(stored["runs"], stored, out / "convergence.html")
+        print(f"wrote {out}/convergence.html")
+        return 0
+    if args.data is None:
+        parser.error("--data is required (unless --replot)")
     out.mkdir(parents=True, exist_ok=True)
     jobs = []
     for inputs in args.inputs.split(","):
@@ -208,7 +217,7 @@ def main(argv=None) -> int:
             f"({runs[0]['n_fit_images']} images), scored on the {runs[0]['n_validation']} validation-fold images "
             f"(training categories; the test categories are never read). One schedule of {args.steps} steps per curve "
             "(linear learning-rate decay over its second half), scored every "
-            f"{args.every} steps; stars: a run with a full schedule of that many steps."
+            f"{args.every} steps." + (" Stars: a run with a full schedule of that many steps." if args.also_full_schedule else "")
         ),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
     }
