@@ -19,6 +19,7 @@ from typing import Iterator
 
 import pandas as pd
 
+from reconbench.core.types import TEST_SETS
 from reconbench.leaderboard.render import fmt
 
 #: (output, measure, column title) in stage order.
@@ -41,6 +42,11 @@ EXPLANATION = (
 )
 
 
+def _table_order(dataset: str, test_set: str) -> tuple:
+    # The main tables' order: natural, shapes, letters (then any other test set by name).
+    return (dataset, TEST_SETS.index(test_set) if test_set in TEST_SETS else len(TEST_SETS), test_set)
+
+
 def _entry(method: str, param_set: str) -> str:
     return method if param_set in ("", "default") else f"{method} [{param_set}]"
 
@@ -57,7 +63,8 @@ def diagnostic_tables(frame: pd.DataFrame | None) -> Iterator[tuple[str, str, li
     """``(dataset, test_set, header, rows of cell texts)`` per table, ordered by the final pairwise id."""
     if frame is None or frame.empty:
         return
-    for (dataset, test_set), group in frame.groupby(["dataset", "test_set"], sort=True):
+    groups = sorted(frame.groupby(["dataset", "test_set"]), key=lambda item: _table_order(*item[0]))
+    for (dataset, test_set), group in groups:
         # Per seed: the mean over subjects of each measure; then over seeds in the cell text.
         per_seed = group.groupby(["method", "param_set", "seed", "output", "measure"], as_index=False)["value"].mean()
         entries = []

@@ -154,3 +154,14 @@ def test_consolidation_keeps_the_diagnostics_of_cells_adopted_without_a_record(t
 def test_records_round_trip_through_json() -> None:
     record = json.loads(json.dumps(_record(0, 0.5)))
     assert diagnostics_frame([record])["value"].notna().all()
+
+
+def test_diagnostic_tables_follow_the_test_set_order_of_the_leaderboard() -> None:
+    records = []
+    for test_set in ("letters", "natural", "shapes"):
+        record = _record(0, 0.6)
+        record["stage_diagnostics"] = {test_set: record["stage_diagnostics"]["natural"]}
+        records.append(record)
+    text = "\n".join(diagnostics_markdown(diagnostics_frame(records)))
+    positions = [text.index(f"### simulated:tiny · {name}") for name in ("natural", "shapes", "letters")]
+    assert positions == sorted(positions)
