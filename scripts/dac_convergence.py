@@ -77,12 +77,13 @@ def _one_run(data: str, subject: str, inputs: str, seed: int, steps: int, every:
             return {"checkpoint": self._checkpoint, "checkpoint_every": every}
 
         def _checkpoint(self, step, net):
-            # ``decode`` without its fitted-generator check (the generator is still training).
-            shape_pred = self.shape_decoder_.predict({roi: val_input.fmri[roi] for roi in self.shape_rois})
-            semantic_pred = self.semantic_decoder_.predict(val_input.fmri[self.semantic_roi]) if self.use_semantics else None
-            config = _generator.generator_config(self.size_, iterations=steps)
-            shape_in = _generator.prepare_shape_inputs(shape_pred, config.resolution)
-            generated = _generator.generate(net, shape_in, semantic_pred, threads=config.threads)
+            # The decoders are fixed while the generator trains: decode the validation responses once.
+            if not hasattr(self, "validation_inputs_"):
+                config = _generator.generator_config(self.size_, self.generator_style, iterations=steps)
+                shape_pred, semantic_pred = self._decode(val_input)
+                self.validation_inputs_ = (_generator.prepare_shape_inputs(shape_pred, config.resolution), semantic_pred, config.threads)
+            shape_in, semantic_pred, threads = self.validation_inputs_
+            generated = _generator.generate(net, shape_in, semantic_pred, threads=threads)
             recon = resize(resize(generated, self.output_size_), size)
             values = score(recon, truth, metrics)
             point = {"step": step, "seconds": time.perf_counter() - started, **{k: float(np.mean(v)) for k, v in values.items()}}

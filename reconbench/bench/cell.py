@@ -291,8 +291,7 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         test_input = split.test_inputs[test_set]
         if spec.kind == "oracle":
             true_ids, true_images = split.test_images[test_set]
-            position = {sid: k for k, sid in enumerate(np.asarray(true_ids).astype(str))}
-            order = [position[str(s)] for s in test_input.stimulus_ids]
+            order = _rows_in_order(true_ids, test_input.stimulus_ids)
             test_input = dataclasses.replace(test_input, oracle_images=np.asarray(true_images)[order])
         test_inputs[test_set] = test_input
     cls = get_method(spec.method, spec.methods_dir)
@@ -352,6 +351,12 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
     return reconstruct_seconds, score_seconds, outcome.peak_memory_mb
 
 
+def _rows_in_order(true_ids: Any, ids: Any) -> list[int]:
+    """Positions in ``true_ids`` of each of ``ids`` (the test images in a method's order)."""
+    position = {str(sid): k for k, sid in enumerate(np.asarray(true_ids).astype(str))}
+    return [position[str(s)] for s in np.asarray(ids).astype(str)]
+
+
 def _diagnose_into(run, test_set, result, outcome, prediction_ids, true_ids, true_images, metric_specs, size, rows) -> None:
     """Stage-wise diagnostics of one test set into ``run["_stage_diagnostics"]`` (:mod:`reconbench.bench.diagnostics`):
     per stage output, the mean of each measure over the test images; the final image's means come from ``rows``.
@@ -364,18 +369,14 @@ def _diagnose_into(run, test_set, result, outcome, prediction_ids, true_ids, tru
             raise ReconbenchError(f"stage_outputs: {result.stage_error}")
         if outcome.stage_spaces_error:
             raise ReconbenchError(f"stage_spaces: {outcome.stage_spaces_error}")
-        position = {str(sid): k for k, sid in enumerate(np.asarray(true_ids).astype(str))}
-        order = [position[str(s)] for s in np.asarray(prediction_ids).astype(str)]
+        order = _rows_in_order(true_ids, prediction_ids)
         measures = stage_diagnostics(result.stage_outputs, outcome.stage_spaces, np.asarray(true_images)[order], metric_specs, size)
         entry = {name: {measure: float(np.mean(values)) for measure, values in by_measure.items()} for name, by_measure in measures.items()}
         entry["n_images"] = len(order)
     except Exception as exc:  # noqa: BLE001 - a diagnostic's failure is recorded, never fatal
         entry = {"error": _error_text(exc)}
-    final = {row["metric"]: [] for row in rows if row["test_set"] == test_set}
-    for row in rows:
-        if row["test_set"] == test_set:
-            final[row["metric"]].append(row["value"])
-    entry["final"] = {metric: float(np.mean(values)) for metric, values in final.items()}
+    scored = pd.DataFrame([row for row in rows if row["test_set"] == test_set], columns=["metric", "value"])
+    entry["final"] = {metric: float(value) for metric, value in scored.groupby("metric")["value"].mean().items()}
     run.setdefault("_stage_diagnostics", {})[test_set] = entry
 
 

@@ -951,7 +951,7 @@ class _JobUnpickler(pickle.Unpickler):
 
 
 def load_restricted(data: Any, buffers: Any = None, *, allowed: frozenset | set = frozenset(_JOB_GLOBALS), what: str = "a job message") -> Any:
-    """Unpickle ``data`` admitting only ``allowed`` globals (out-of-band ``buffers`` as in :func:`pickle.loads`)."""
+    """Unpickle ``data`` with :class:`_JobUnpickler`, admitting only ``allowed`` globals (``buffers``: the out-of-band buffers)."""
     return _JobUnpickler(io.BytesIO(data), buffers=buffers, allowed=allowed, what=what).load()
 
 

@@ -19,8 +19,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from reconbench.core.types import TEST_SETS
-from reconbench.leaderboard.render import fmt
+from reconbench.leaderboard.render import entry_label, fmt, table_order
 
 #: (output, measure, column title) in stage order.
 COLUMNS = (
@@ -42,15 +41,6 @@ EXPLANATION = (
 )
 
 
-def _table_order(dataset: str, test_set: str) -> tuple:
-    # The main tables' order: natural, shapes, letters (then any other test set by name).
-    return (dataset, TEST_SETS.index(test_set) if test_set in TEST_SETS else len(TEST_SETS), test_set)
-
-
-def _entry(method: str, param_set: str) -> str:
-    return method if param_set in ("", "default") else f"{method} [{param_set}]"
-
-
 def _text(values: pd.Series) -> str:
     if values.empty:
         return "–"
@@ -63,7 +53,7 @@ def diagnostic_tables(frame: pd.DataFrame | None) -> Iterator[tuple[str, str, li
     """``(dataset, test_set, header, rows of cell texts)`` per table, ordered by the final pairwise id."""
     if frame is None or frame.empty:
         return
-    groups = sorted(frame.groupby(["dataset", "test_set"]), key=lambda item: _table_order(*item[0]))
+    groups = sorted(frame.groupby(["dataset", "test_set"]), key=lambda item: table_order(*item[0]))
     for (dataset, test_set), group in groups:
         # Per seed: the mean over subjects of each measure; then over seeds in the cell text.
         per_seed = group.groupby(["method", "param_set", "seed", "output", "measure"], as_index=False)["value"].mean()
@@ -73,7 +63,7 @@ def diagnostic_tables(frame: pd.DataFrame | None) -> Iterator[tuple[str, str, li
             for output, measure, _ in COLUMNS:
                 cells.append(_text(rows.loc[(rows["output"] == output) & (rows["measure"] == measure), "value"]))
             final = rows.loc[(rows["output"] == "final") & (rows["measure"] == "image/pairwise_identification"), "value"]
-            entries.append((-(float(final.mean()) if len(final) else 0.0), _entry(str(method), str(param_set)), cells))
+            entries.append((-(float(final.mean()) if len(final) else 0.0), entry_label(str(method), str(param_set), "method"), cells))
         entries.sort()
         yield str(dataset), str(test_set), ["method", *(title for _, _, title in COLUMNS)], [[name, *cells] for _, name, cells in entries]
 

@@ -26,14 +26,14 @@ def fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def table_order(dataset: str, test_set: str) -> tuple:
+    """Sort key of a (dataset, test set) table: by dataset, then test sets as in TEST_SETS, then by name."""
+    return (dataset, TEST_SETS.index(test_set) if test_set in TEST_SETS else len(TEST_SETS), test_set)
+
+
 def tables(summary: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """Yield ``(dataset, test_set, rows)`` in a stable order (test sets as in TEST_SETS)."""
-
-    def order(item: tuple[str, str]) -> tuple:
-        dataset, test_set = item
-        return (dataset, TEST_SETS.index(test_set) if test_set in TEST_SETS else len(TEST_SETS), test_set)
-
-    keys = sorted({(d, t) for d, t in zip(summary["dataset"], summary["test_set"])}, key=order)
+    keys = sorted({(d, t) for d, t in zip(summary["dataset"], summary["test_set"])}, key=lambda key: table_order(*key))
     for dataset, test_set in keys:
         yield dataset, test_set, summary[(summary["dataset"] == dataset) & (summary["test_set"] == test_set)]
 

@@ -531,6 +531,10 @@ class DivideAndConquer(Method):
     def decode(self, test: TestInput) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded generator inputs: shape maps (M, s*s) and semantic vectors (M, D) or None."""
         self.check_is_fitted("shape_decoder_", "generator_")
+        return self._decode(test)
+
+    def _decode(self, test: TestInput) -> tuple[np.ndarray, np.ndarray | None]:
+        """``decode`` once the decoders are fitted (the generator may still be training)."""
         self._check_rois(test.fmri, f"test set {test.name!r}")
         shape_pred = self.shape_decoder_.predict({roi: test.fmri[roi] for roi in self.shape_rois})
         semantic_pred = None
