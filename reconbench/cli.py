@@ -344,16 +344,51 @@ def compare(
 #: Exit status after SIGTERM (128 + 15, what a shell reports for a terminated process).
 SIGTERM_EXIT = 143
 
+#: Seconds between deliveries of a SIGTERM whose first exception was swallowed.
+SIGTERM_REDELIVER_SECONDS = 1.0
+
+_terminating = False  # a SIGTERM arrived
+_command_ended = False  # main() has returned or unwound: only interpreter shutdown is left
+
 
 def _terminate(signum: int, frame: object) -> None:
     # As PID 1 in a container the kernel drops SIGTERM unless the process handles
     # it. Raising unwinds like Ctrl-C: the atomic write under way removes its
     # temporary file, the results-folder lock is released, nothing half-written stays.
+    global _terminating
+    if _terminating and (_command_ended or isinstance(sys.exc_info()[1], SystemExit)):
+        return  # a repeat while the first one unwinds or the interpreter shuts down: let the cleanups finish
+    if not _terminating:
+        _terminating = True
+        import threading
+
+        threading.Thread(target=_redeliver, name="sigterm-redeliver", daemon=True).start()
     raise SystemExit(SIGTERM_EXIT)
 
 
+def _redeliver() -> None:
+    # The handler runs wherever the main thread happens to be, and some library code
+    # swallows the exception there: seen as a SIGTERM arriving while numpy.random's
+    # compiled module was being imported, after which the command ran on. So the signal
+    # is delivered again until the process has ended (a daemon thread dies with it).
+    import _thread
+    import signal
+    import time
+
+    while True:
+        time.sleep(SIGTERM_REDELIVER_SECONDS)
+        _thread.interrupt_main(signal.SIGTERM)
+
+
 def install_signal_handlers() -> None:
-    """Make SIGTERM end the command cleanly (``docker stop`` then takes well under its 10 s)."""
+    """Make SIGTERM end the command cleanly (``docker stop`` then takes well under its 10 s).
+
+    The handler raises ``SystemExit(143)``; if that exception is swallowed (library
+    code that catches everything at the instant it arrives), the signal is delivered
+    again every :data:`SIGTERM_REDELIVER_SECONDS` until the process ends. A repeat
+    that arrives while the first exception is still unwinding does nothing, so the
+    cleanups (removal of the temporary files) are not cut short.
+    """
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
@@ -371,6 +406,7 @@ def _permission_message(exc: PermissionError) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``reconbench`` console script."""
+    global _command_ended
     install_signal_handlers()
     try:
         app(args=argv, standalone_mode=True)
@@ -380,3 +416,5 @@ def main(argv: list[str] | None = None) -> None:
     except PermissionError as exc:
         typer.echo(f"error: {_permission_message(exc)}", err=True)
         sys.exit(2)
+    finally:
+        _command_ended = True

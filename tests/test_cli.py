@@ -281,6 +281,64 @@ def test_sigterm_ends_a_write_cleanly_with_status_143(tmp_path):
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet"]
 
 
+def _signalled_script(body: str) -> tuple[int, float, str]:
+    """Run ``body`` after installing the handlers; SIGTERM it once it prints 'ready'.
+    Return its exit status, the seconds it took to end, and its standard output after 'ready'."""
+    import signal
+    import time
+
+    script = "import sys, time\nfrom reconbench.cli import install_signal_handlers\ninstall_signal_handlers()\n" + body
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        status = process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail("SIGTERM did not end the process within 20 s")
+    return status, time.monotonic() - started, process.stdout.read()
+
+
+def test_sigterm_is_delivered_again_when_library_code_swallows_it():
+    """The flaky PID-1 test's cause: a SIGTERM arriving while numpy.random's compiled
+    module was being imported raised a SystemExit that the import swallowed, and the
+    simulator ran on. The handler now delivers the signal again until the process ends."""
+    from reconbench.cli import SIGTERM_REDELIVER_SECONDS
+
+    status, seconds, out = _signalled_script(
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "except SystemExit:\n"
+        "    print('swallowed', flush=True)\n"  # what the library did
+        "for _ in range(600):\n"
+        "    time.sleep(0.1)\n"
+        "print('ran on', flush=True)\n"
+    )
+    assert status == 143 and out.split() == ["swallowed"]
+    assert seconds < SIGTERM_REDELIVER_SECONDS + 5
+
+
+def test_a_repeated_sigterm_does_not_cut_the_cleanup_short():
+    """While the first SystemExit unwinds (a temporary folder being removed), the repeats
+    do nothing: a cleanup longer than the repeat interval runs to its end."""
+    from reconbench.cli import SIGTERM_REDELIVER_SECONDS
+
+    status, seconds, out = _signalled_script(
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "finally:\n"
+        f"    for step in range({int(3 * SIGTERM_REDELIVER_SECONDS / 0.1)}):\n"
+        "        time.sleep(0.1)\n"
+        "    print('cleaned up', flush=True)\n"
+    )
+    assert status == 143 and out.split() == ["cleaned", "up"]
+    assert seconds >= 3 * SIGTERM_REDELIVER_SECONDS  # the slow cleanup was not interrupted by the repeats
+
+
 def test_an_unwritable_folder_is_one_line_naming_it_and_the_user_fix(tmp_path, capsys, monkeypatch):
     """Finding 9: an unwritable data or output mount gave a raw PermissionError."""
     import reconbench.datasets.simulated.simulate as simulate_module
