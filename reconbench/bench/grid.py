@@ -174,3 +174,26 @@ def build_cells(
                     )
                 )
     return cells
+
+
+def spread_shared_work(cells: Sequence[CellSpec], methods: Mapping[str, type[Method]]) -> list[CellSpec]:
+    """Order ``cells`` so that no group of cells sharing an expensive stage starts twice
+    before every group has started once.
+
+    A group is the cells of one dataset, subject and seed whose method returns the same
+    :meth:`~reconbench.core.method.Method.shared_work_key` (e.g. the divide-and-conquer
+    sets that reuse one trained generator); a cell without a key is a group of its own.
+    The result takes the first cell of every group (in the given order), then the second
+    of every group, and so on: parallel workers then train distinct stages side by side
+    and the later cells of a group find its stage in the stage cache. Same cells, other
+    order; results do not depend on it.
+    """
+    groups: dict[Any, list[CellSpec]] = {}
+    for index, cell in enumerate(cells):
+        hint = getattr(methods.get(cell.method), "shared_work_key", None)
+        key = hint(cell.params) if hint is not None and cell.kind != "reference" else None
+        groups.setdefault(("shared", cell.dataset, cell.subject, cell.seed, key) if key is not None else ("own", index), []).append(cell)
+    ordered: list[CellSpec] = []
+    for position in range(max((len(group) for group in groups.values()), default=0)):
+        ordered.extend(group[position] for group in groups.values() if position < len(group))
+    return ordered

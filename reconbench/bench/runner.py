@@ -32,7 +32,7 @@ import pandas as pd
 from reconbench.bench.cell import run_cell
 from reconbench.bench.evaluator import default_metrics, score
 from reconbench.bench.executors import execute
-from reconbench.bench.grid import build_cells, parse_method_selection
+from reconbench.bench.grid import build_cells, parse_method_selection, spread_shared_work
 from reconbench.bench.registry import discover_methods
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.stage_cache import default_stage_cache
@@ -319,6 +319,8 @@ def _run_locked(
         raise ReconbenchError(f"--cell-timeout must be >= 0 and --cell-memory > 0, got {cell_timeout} and {cell_memory}")
     cells = [dataclasses.replace(c, cell_timeout=float(cell_timeout) or None, cell_memory_mb=cell_memory, seal=bool(seal)) for c in cells]
     todo = [c for c in cells if force or not store.finished(c.key, c.config_hash, retry_failed=retry_failed)]
+    # Cells that share a stage (one generator, several decoder ablations) do not start side by side.
+    todo = spread_shared_work(todo, available)
     n_failed = 0
     failures: list[tuple[str, str]] = []
     unsealed: list[tuple[str, str]] = []

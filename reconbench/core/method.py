@@ -40,6 +40,9 @@ class Method(abc.ABC):
         True only for ceilings that are handed the true test images
         (``TestInput.oracle_images``); they are marked as oracles everywhere
         and never ranked against real methods.
+
+    Optional class method ``shared_work_key(params)`` (a scheduling hint, see
+    :meth:`shared_work_key`).
     """
 
     name: ClassVar[str] = ""
@@ -47,6 +50,19 @@ class Method(abc.ABC):
     citation: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
     is_oracle: ClassVar[bool] = False
+
+    @classmethod
+    def shared_work_key(cls, params: Mapping[str, Any]) -> str | None:
+        """Scheduling hint: a key shared by the parameter sets (of this or another method)
+        that compute the same expensive stage from the same seed, e.g. one trained
+        generator that several decoder ablations reuse through the stage cache.
+
+        The harness starts the first cell of each such group before the second cell of
+        any group, so that parallel workers do not compute one stage twice side by side.
+        Only the order of the cells depends on it, never a result. ``None`` (the
+        default): this set shares nothing.
+        """
+        return None
 
     def get_params(self) -> dict[str, Any]:
         """Return the ``__init__`` keyword arguments as stored on ``self``."""

@@ -28,12 +28,14 @@ is the wiring, cross-fitting and the stage cache.
 
 from __future__ import annotations
 
+import inspect
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
 from reconbench.core.errors import ReconbenchError
+from reconbench.core.hashing import stable_hash
 from reconbench.core.images import resize
 from reconbench.core.method import Method
 from reconbench.core.profiling import PeakMemory
@@ -184,6 +186,28 @@ class DivideAndConquer(Method):
         # As close to the published code as these data allow; the class docstring lists the differences.
         "published": {"semantic_decoder": "classifier_mlp", "generator_style": "published", "shape_blur": 0.0},
     }
+
+    #: Parameters that change only the decoders: parameter sets that differ in these alone
+    #: train one generator (when it trains on true inputs in the ridge semantic space).
+    DECODER_ONLY_PARAMS: ClassVar[frozenset[str]] = frozenset({"shape_rois", "semantic_roi", "samples", "decoded_folds"})
+    #: What the generator's semantic input is made of (subclasses that change it say so).
+    GENERATOR_SEMANTICS: ClassVar[str] = "semantic_vectors"
+
+    @classmethod
+    def shared_work_key(cls, params: Mapping[str, Any]) -> str | None:
+        """The generator's identity: equal for the sets whose generator stage-cache entry is
+        the same (``default``, ``shape_v1``, ``shape_lvc``, ``swapped`` and the oracle's
+        ``default`` share one), so the harness does not train it twice side by side."""
+        values: dict[str, Any] = {}
+        for klass in (DivideAndConquer, cls):  # the oracle passes the base defaults on
+            for name, parameter in inspect.signature(klass.__init__).parameters.items():
+                if parameter.default is not inspect.Parameter.empty:
+                    values[name] = parameter.default
+        values.update(params)
+        values.pop("random_state", None)  # the cell's seed; the harness groups by seed itself
+        if values.get("generator_inputs") == "true" and values.get("semantic_decoder") == "ridge":
+            values = {name: value for name, value in values.items() if name not in cls.DECODER_ONLY_PARAMS}
+        return "generator:" + stable_hash({"semantics": cls.GENERATOR_SEMANTICS, **values})
 
     def __init__(
         self,

@@ -49,6 +49,9 @@ class DivideAndConquerKMeans(DivideAndConquer):
 
     name = "divide_and_conquer_kmeans"
     parameter_sets = {"default": {}, "mlp": {"cluster_classifier": "mlp"}}
+    # The cluster classifier only decodes; the generator trains on the centroids either way.
+    DECODER_ONLY_PARAMS = DivideAndConquer.DECODER_ONLY_PARAMS | {"cluster_classifier"}
+    GENERATOR_SEMANTICS = "kmeans_centroids"
 
     def __init__(
         self,

@@ -52,3 +52,30 @@ def test_the_config_hash_follows_data_and_code(tiny_data_dir, tmp_path) -> None:
     # pixel_ridge imports the shared decoders, mean_image does not: their hashes cover different files.
     assert method_code_hash(methods["pixel_ridge"]) != method_code_hash(methods["mean_image"])
     assert len(method_code_hash(methods["mean_image"])) == 16
+
+
+def test_cells_sharing_a_generator_do_not_start_side_by_side(tiny_data_dir) -> None:
+    """Issue 15 (use the cores): at -j 2, `default` and `shape_v1` started together and both
+    trained the one generator they share (378 s and 381 s, the same stage key)."""
+    from reconbench.bench.grid import spread_shared_work
+
+    methods = discover_methods()
+    selection = parse_method_selection(["divide_and_conquer,divide_and_conquer_oracle,mean_image"], methods)
+    cells = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0, 1], ["pixcorr"], {})
+    ordered = spread_shared_work(cells, methods)
+    assert sorted(c.key for c in ordered) == sorted(c.key for c in cells)  # same cells
+    labels = [(c.method, c.param_set, c.seed) for c in ordered]
+    # Seed 0: the shared generator of default/shape_v1/shape_lvc/swapped/the oracle's default
+    # is trained by the first of them; the others come after every other set has started.
+    shared = [("divide_and_conquer", s, 0) for s in ("default", "shape_v1", "shape_lvc", "swapped")] + [("divide_and_conquer_oracle", "default", 0)]
+    first_rest = labels.index(shared[1])
+    starters = labels[:first_rest]
+    assert shared[0] in starters and not set(shared[1:]) & set(starters)
+    for own in ("no_semantics", "mixed_training", "extra_images", "perceptual", "published"):
+        assert ("divide_and_conquer", own, 0) in starters and ("divide_and_conquer", own, 1) in starters
+    assert ("mean_image", "default", 0) in starters and ("nearest-category", "default", 0) in starters
+    # The order within a group is kept.
+    assert [label for label in labels if label in shared] == shared
+    # Without hints the order is unchanged.
+    plain = [c for c in cells if c.method == "mean_image" or c.kind == "reference"]
+    assert spread_shared_work(plain, methods) == plain

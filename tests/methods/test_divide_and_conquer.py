@@ -202,3 +202,40 @@ def test_stage_spaces_describe_the_true_values_of_the_stage_outputs(fitted, tiny
     shape_pred, semantic_pred = fitted.decode(tiny_split.test_inputs["natural"])
     np.testing.assert_array_equal(outputs["shape_map"], shape_pred)
     np.testing.assert_array_equal(outputs["semantic"], semantic_pred)
+
+
+def test_shared_work_keys_agree_with_the_generator_stage_keys(tiny_split, weights_cache, stage_cache_dir, monkeypatch):
+    """The scheduling hint (``shared_work_key``) against the stage cache itself: two sets
+    have equal hints exactly when their generator entries have equal keys (the generator is
+    not trained here: the lookup is stopped once its key is known)."""
+    from reconbench.core.stage_cache import StageCache
+    from reconbench.methods.divide_and_conquer_kmeans import DivideAndConquerKMeans
+    from reconbench.methods.divide_and_conquer_oracle import DivideAndConquerOracle
+
+    class Stop(Exception):
+        pass
+
+    original = StageCache.get_or_compute
+    seen: list[str] = []
+
+    def stop_at_generator(self, stage, key, compute):
+        if stage == "generator":
+            seen.append(key)
+            raise Stop
+        return original(self, stage, key, compute)
+
+    monkeypatch.setattr(StageCache, "get_or_compute", stop_at_generator)
+    hints, keys = {}, {}
+    for cls in (DivideAndConquer, DivideAndConquerOracle, DivideAndConquerKMeans):
+        for name, params in cls.parameter_sets.items():
+            with pytest.raises(Stop):
+                cls(random_state=0, **params).fit(tiny_split.train)
+            hints[cls.name, name] = cls.shared_work_key(params)
+            keys[cls.name, name] = seen[-1]
+    pairs = [(a, b) for a in keys for b in keys if a < b]
+    assert [(a, b) for a, b in pairs if (hints[a] == hints[b]) != (keys[a] == keys[b])] == []
+    # 13 sets, 7 generators: default, shape_v1, shape_lvc, swapped and the oracle share one;
+    # no_semantics and the oracle's no_semantics another; the two K-means sets a third.
+    assert len(set(keys.values())) == 7
+    assert keys["divide_and_conquer", "shape_v1"] == keys["divide_and_conquer_oracle", "default"]
+    assert keys["divide_and_conquer", "no_semantics"] == keys["divide_and_conquer_oracle", "no_semantics"]
