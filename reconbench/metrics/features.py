@@ -8,6 +8,8 @@ from :mod:`reconbench.metrics.weights`; missing weights raise
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import os
 from typing import Any
 
@@ -18,6 +20,26 @@ from reconbench.metrics.weights import load_trunk
 
 #: Networks accepted by :func:`image_features`.
 NETWORKS = ("alexnet", "vgg16")
+
+#: Bytes of features :func:`image_features` keeps for reuse in this process (the held-out
+#: images of a test set are scored by every cell a worker runs, and twice per cell when the
+#: method reports stage outputs). 0 disables the reuse.
+FEATURE_MEMO_BYTES = 384 * 2**20
+_memo: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
+
+
+def clear_feature_memo() -> None:
+    """Forget the features :func:`image_features` kept for reuse."""
+    _memo.clear()
+
+
+def _remember(key: tuple, features: np.ndarray) -> None:
+    if features.nbytes > FEATURE_MEMO_BYTES:
+        return
+    _memo[key] = features
+    _memo.move_to_end(key)
+    while sum(value.nbytes for value in _memo.values()) > FEATURE_MEMO_BYTES:
+        _memo.popitem(last=False)
 
 
 def feature_layers(net: str) -> list[str]:
@@ -86,13 +108,22 @@ def image_features(
     smallest = min_input_size(net, layer)
     if min(images.shape[2:]) < smallest:
         raise MetricInputError(f"{net} {layer} needs images of at least {smallest} x {smallest} pixels, got {images.shape[2]} x {images.shape[3]}")
-    trunk = load_trunk(net, cache)
+    trunk = load_trunk(net, cache)  # also when the features are reused: the cell records the weights
+    # The same images through the same weights, layer, batches and thread count give the same
+    # features: reuse them (a copy, so callers may modify theirs).
+    batch = np.ascontiguousarray(images, dtype=np.float32)
+    key = (id(trunk), layer, int(batch_size), torch.get_num_threads(), batch.shape, hashlib.sha256(batch.data).hexdigest())
+    if key in _memo:
+        _memo.move_to_end(key)
+        return _memo[key].copy()
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
     chunks = []
     with torch.no_grad():
         for start in range(0, images.shape[0], int(batch_size)):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + int(batch_size)], dtype=np.float32))
-            (activation,) = trunk((batch - mean) / std, [layer])
+            part = torch.from_numpy(np.ascontiguousarray(images[start : start + int(batch_size)], dtype=np.float32))
+            (activation,) = trunk((part - mean) / std, [layer])
             chunks.append(activation.numpy())
-    return np.concatenate(chunks, axis=0)
+    features = np.concatenate(chunks, axis=0)
+    _remember(key, features.copy())
+    return features
