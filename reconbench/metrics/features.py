@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -26,20 +27,31 @@ NETWORKS = ("alexnet", "vgg16")
 #: method reports stage outputs). 0 disables the reuse.
 FEATURE_MEMO_BYTES = 384 * 2**20
 _memo: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
+_memo_lock = threading.Lock()  # a Dask worker may score in several threads of one process
 
 
 def clear_feature_memo() -> None:
     """Forget the features :func:`image_features` kept for reuse."""
-    _memo.clear()
+    with _memo_lock:
+        _memo.clear()
+
+
+def _recall(key: tuple) -> np.ndarray | None:
+    with _memo_lock:
+        if key not in _memo:
+            return None
+        _memo.move_to_end(key)
+        return _memo[key].copy()
 
 
 def _remember(key: tuple, features: np.ndarray) -> None:
     if features.nbytes > FEATURE_MEMO_BYTES:
         return
-    _memo[key] = features
-    _memo.move_to_end(key)
-    while sum(value.nbytes for value in _memo.values()) > FEATURE_MEMO_BYTES:
-        _memo.popitem(last=False)
+    with _memo_lock:
+        _memo[key] = features
+        _memo.move_to_end(key)
+        while sum(value.nbytes for value in _memo.values()) > FEATURE_MEMO_BYTES:
+            _memo.popitem(last=False)
 
 
 def feature_layers(net: str) -> list[str]:
@@ -113,9 +125,9 @@ def image_features(
     # features: reuse them (a copy, so callers may modify theirs).
     batch = np.ascontiguousarray(images, dtype=np.float32)
     key = (id(trunk), layer, int(batch_size), torch.get_num_threads(), batch.shape, hashlib.sha256(batch.data).hexdigest())
-    if key in _memo:
-        _memo.move_to_end(key)
-        return _memo[key].copy()
+    reused = _recall(key)
+    if reused is not None:
+        return reused
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
     chunks = []

@@ -111,3 +111,23 @@ def test_reused_features_are_those_of_a_fresh_forward_pass(weights_cache, images
     assert image_features(images, "alexnet", "conv5", cache=weights_cache).shape != first.shape
     assert len(features_module._memo) == 3
     features_module.clear_feature_memo()
+
+
+def test_reuse_is_safe_from_several_threads(weights_cache, monkeypatch) -> None:
+    """A Dask worker may score in several threads of one process: the kept features are
+    shared, evicted under a small budget, and every thread still gets its own images' features."""
+    import concurrent.futures
+
+    from reconbench.metrics import features as features_module
+
+    batches = [np.random.default_rng(seed).random((2, 3, 67, 67), dtype=np.float32) for seed in range(6)]
+    expected = [image_features(b, "alexnet", "conv2", cache=weights_cache) for b in batches]
+    one = expected[0].nbytes
+    monkeypatch.setattr(features_module, "FEATURE_MEMO_BYTES", 2 * one)  # room for two entries
+    features_module.clear_feature_memo()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: image_features(batches[i % 6], "alexnet", "conv2", cache=weights_cache), range(24)))
+    for i, features in enumerate(got):
+        np.testing.assert_array_equal(features, expected[i % 6])
+    assert sum(v.nbytes for v in features_module._memo.values()) <= 2 * one
+    features_module.clear_feature_memo()
