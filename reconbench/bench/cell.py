@@ -52,6 +52,7 @@ from reconbench.core.types import GroundTruthView
 from reconbench.datasets.layouts import detect_layout
 from reconbench.datasets.simulated.ground_truth import read_categories, read_category_embedding, read_noise_free
 from reconbench.datasets.splits import load_split
+from reconbench.metrics.features import reusing_features
 from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
 from reconbench.references import get_reference
 from reconbench.store.results import COLUMNS, cell_key, code_version, package_versions, png_bytes, reconstruction_dir
@@ -476,7 +477,10 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         peak_mb = memory.peak_mb
     else:
         method = None
-        reconstruct_seconds, score_seconds, peak_mb = _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
+        # The held-out images' network features are kept for this worker's later cells (and the
+        # stage diagnostics' second scoring); the method's own process keeps nothing.
+        with reusing_features():
+            reconstruct_seconds, score_seconds, peak_mb = _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
     report("done", 1 + len(test_sets), 1 + len(test_sets))
     run["reconstruct_seconds"] = reconstruct_seconds
     run["score_seconds"] = score_seconds

@@ -190,8 +190,8 @@ def spread_shared_work(cells: Sequence[CellSpec], methods: Mapping[str, type[Met
     """
     groups: dict[Any, list[CellSpec]] = {}
     for index, cell in enumerate(cells):
-        hint = getattr(methods.get(cell.method), "shared_work_key", None)
-        key = hint(cell.params) if hint is not None and cell.kind != "reference" else None
+        hint = getattr(methods.get(cell.method), "shared_work_key", None)  # reference rows are no methods: None
+        key = hint(cell.params) if hint is not None else None
         groups.setdefault(("shared", cell.dataset, cell.subject, cell.seed, key) if key is not None else ("own", index), []).append(cell)
     ordered: list[CellSpec] = []
     for position in range(max((len(group) for group in groups.values()), default=0)):

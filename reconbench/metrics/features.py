@@ -9,6 +9,7 @@ from :mod:`reconbench.metrics.weights`; missing weights raise
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import threading
@@ -22,12 +23,30 @@ from reconbench.metrics.weights import load_trunk
 #: Networks accepted by :func:`image_features`.
 NETWORKS = ("alexnet", "vgg16")
 
-#: Bytes of features :func:`image_features` keeps for reuse in this process (the held-out
-#: images of a test set are scored by every cell a worker runs, and twice per cell when the
-#: method reports stage outputs). 0 disables the reuse.
+#: Bytes of features :func:`image_features` keeps for reuse inside :func:`reusing_features`
+#: (the harness: the held-out images of a test set are scored by every cell a worker runs,
+#: and twice per cell when the method reports stage outputs). 0 disables the reuse.
 FEATURE_MEMO_BYTES = 384 * 2**20
 _memo: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
 _memo_lock = threading.Lock()  # a Dask worker may score in several threads of one process
+_reuse_depth = 0  # open reusing_features() blocks in this process
+
+
+@contextlib.contextmanager
+def reusing_features():
+    """Inside the block, :func:`image_features` keeps what it computes (up to
+    :data:`FEATURE_MEMO_BYTES`, the least recently used first out) and returns a copy for
+    the same images, weights, layer, batch size and thread count: the bytes a new forward
+    pass gives. Outside every such block it neither hashes nor keeps anything, so a
+    method's process (fitting on its training images) pays nothing for it."""
+    global _reuse_depth
+    with _memo_lock:
+        _reuse_depth += 1
+    try:
+        yield
+    finally:
+        with _memo_lock:
+            _reuse_depth -= 1
 
 
 def clear_feature_memo() -> None:
@@ -121,13 +140,13 @@ def image_features(
     if min(images.shape[2:]) < smallest:
         raise MetricInputError(f"{net} {layer} needs images of at least {smallest} x {smallest} pixels, got {images.shape[2]} x {images.shape[3]}")
     trunk = load_trunk(net, cache)  # also when the features are reused: the cell records the weights
-    # The same images through the same weights, layer, batches and thread count give the same
-    # features: reuse them (a copy, so callers may modify theirs).
-    batch = np.ascontiguousarray(images, dtype=np.float32)
-    key = (id(trunk), layer, int(batch_size), torch.get_num_threads(), batch.shape, hashlib.sha256(batch.data).hexdigest())
-    reused = _recall(key)
-    if reused is not None:
-        return reused
+    key = None
+    if _reuse_depth and FEATURE_MEMO_BYTES:  # see reusing_features
+        whole = np.ascontiguousarray(images, dtype=np.float32)
+        key = (id(trunk), layer, int(batch_size), torch.get_num_threads(), whole.shape, hashlib.sha256(whole.data).hexdigest())
+        reused = _recall(key)
+        if reused is not None:
+            return reused
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
     chunks = []
@@ -137,5 +156,6 @@ def image_features(
             (activation,) = trunk((part - mean) / std, [layer])
             chunks.append(activation.numpy())
     features = np.concatenate(chunks, axis=0)
-    _remember(key, features.copy())
+    if key is not None:
+        _remember(key, features.copy())
     return features

@@ -85,31 +85,30 @@ def test_layer_names_and_errors(weights_cache, images) -> None:
 
 
 def test_reused_features_are_those_of_a_fresh_forward_pass(weights_cache, images, monkeypatch) -> None:
-    """Features are kept per process (a worker scores the same held-out images in every cell):
-    a repeat gives the bytes a fresh forward pass gives, as a copy, recorded weights included;
-    other images, another layer or another batch size are computed anew."""
+    """Inside reusing_features (the harness's scoring: a worker scores the same held-out images
+    in every cell) a repeat gives the bytes a fresh forward pass gives, as a copy, recorded
+    weights included; other images, another layer or another batch size are computed anew.
+    Outside it (a method's process) nothing is kept."""
     from reconbench.metrics import features as features_module
     from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
 
     features_module.clear_feature_memo()
-    first = image_features(images, "alexnet", "conv2", cache=weights_cache)
-    forget_loaded_hashes()
-    again = image_features(images.copy(), "alexnet", "conv2", cache=weights_cache)
-    assert "alexnet" in loaded_hashes()  # the weights are named on a reuse too
-    monkeypatch.setattr(features_module, "FEATURE_MEMO_BYTES", 0)
-    features_module.clear_feature_memo()
     fresh = image_features(images, "alexnet", "conv2", cache=weights_cache)
-    np.testing.assert_array_equal(again, fresh)
-    again[:] = -1.0  # the caller's copy; what is kept is untouched
-    monkeypatch.setattr(features_module, "FEATURE_MEMO_BYTES", 384 * 2**20)
-    features_module.clear_feature_memo()
-    image_features(images, "alexnet", "conv2", cache=weights_cache)
-    np.testing.assert_array_equal(image_features(images, "alexnet", "conv2", cache=weights_cache), first)
-    other = images.copy()
-    other[0, 0, 0, 0] = 1.0 - other[0, 0, 0, 0]
-    assert not np.array_equal(image_features(other, "alexnet", "conv2", cache=weights_cache), first)
-    assert image_features(images, "alexnet", "conv5", cache=weights_cache).shape != first.shape
-    assert len(features_module._memo) == 3
+    assert len(features_module._memo) == 0  # outside the block: nothing kept
+    with features_module.reusing_features():
+        first = image_features(images, "alexnet", "conv2", cache=weights_cache)
+        forget_loaded_hashes()
+        again = image_features(images.copy(), "alexnet", "conv2", cache=weights_cache)
+        assert "alexnet" in loaded_hashes()  # the weights are named on a reuse too
+        np.testing.assert_array_equal(again, fresh)
+        np.testing.assert_array_equal(first, fresh)
+        again[:] = -1.0  # the caller's copy; what is kept is untouched
+        np.testing.assert_array_equal(image_features(images, "alexnet", "conv2", cache=weights_cache), fresh)
+        other = images.copy()
+        other[0, 0, 0, 0] = 1.0 - other[0, 0, 0, 0]
+        assert not np.array_equal(image_features(other, "alexnet", "conv2", cache=weights_cache), fresh)
+        assert image_features(images, "alexnet", "conv5", cache=weights_cache).shape != fresh.shape
+        assert len(features_module._memo) == 3
     features_module.clear_feature_memo()
 
 
@@ -125,7 +124,7 @@ def test_reuse_is_safe_from_several_threads(weights_cache, monkeypatch) -> None:
     one = expected[0].nbytes
     monkeypatch.setattr(features_module, "FEATURE_MEMO_BYTES", 2 * one)  # room for two entries
     features_module.clear_feature_memo()
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    with features_module.reusing_features(), concurrent.futures.ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda i: image_features(batches[i % 6], "alexnet", "conv2", cache=weights_cache), range(24)))
     for i, features in enumerate(got):
         np.testing.assert_array_equal(features, expected[i % 6])
