@@ -1,4 +1,6 @@
-# reconbench: `docker run` reproduces the committed leaderboard, offline.
+# reconbench: `docker run` recomputes the default preset's headline grid, offline, and ends with
+# a reproduction verdict against the committed results/default (exit status 1 when it does not
+# reproduce).
 #
 #   DOCKER_BUILDKIT=1 docker build -t reconbench .
 #   docker run --rm --network none -v "$PWD/out:/out" --user "$(id -u):$(id -g)" reconbench
@@ -86,6 +88,9 @@ RUN useradd --create-home --home-dir /home/reconbench --uid 1000 --user-group re
     && chmod 1777 /home/reconbench \
     && mkdir /out && chown reconbench:reconbench /out
 COPY --from=weights /opt/reconbench/cache /opt/reconbench/cache
+# The reference of the verdict: the committed leaderboard, its result rows and its tolerances.
+COPY results/default/results.parquet results/default/tolerances.json /opt/reconbench/reference/default/
+COPY results/default/leaderboard/leaderboard.csv /opt/reconbench/reference/default/leaderboard/
 COPY README.md ./
 COPY reconbench ./reconbench
 RUN --mount=type=cache,target=/root/.cache/pip \
@@ -101,4 +106,4 @@ VOLUME ["/out"]
 # without one): `docker stop` unwinds the run, the write under way is abandoned atomically.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["reconbench"]
-CMD ["bench", "--preset", "default", "--out", "/out", "--jobs", "2"]
+CMD ["bench", "--preset", "default", "--out", "/out", "--jobs", "2", "--reference", "/opt/reconbench/reference/default"]

@@ -139,6 +139,13 @@ def _split_list(values: Optional[list[str]]) -> Optional[list[str]]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _parse_seeds(seeds: str) -> list[int]:
+    try:
+        return [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+
+
 @app.command()
 def run(
     dataset: str = typer.Option(
@@ -170,10 +177,7 @@ def run(
     """Run the grid (method x parameter set x subject x seed) and score every test set."""
     from reconbench.bench.runner import print_summary, resolve_run_data, run_benchmark
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError as exc:
-        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    seed_list = _parse_seeds(seeds)
     summary = run_benchmark(
         dataset,
         resolve_run_data(dataset, data),
@@ -221,32 +225,44 @@ def list_command(
     print_listing(methods_dir)
 
 
-@app.command()
+def _grid_help() -> str:
+    from reconbench.bench.runner import BENCH_GRIDS
+
+    lines = [f"{preset} {name}: {grid.description}" for preset, grids in BENCH_GRIDS.items() for name, grid in grids.items()]
+    return "Which grid of the preset: headline (default) or all. " + "; ".join(lines) + "."
+
+
+@app.command(
+    epilog="Measured on 2 CPU cores (README, 'Run the benchmark'): the default preset's headline grid about 13 min, "
+    "its 'all' grid (the committed results/default, 47 cells) about 90 min; ci about 5 min; tiny under a minute."
+)
 def bench(
     preset: str = typer.Option("default", help="Simulated preset: tiny, ci, default or full."),
     layout: str = typer.Option("ds001506", help="File layout of the simulated data: ds001506 (dataset simulated:PRESET) or god (simulated-god:PRESET)."),
     data: Optional[Path] = typer.Option(
         None, help="Data folder (default: $RECONBENCH_DATA, else ~/reconbench_data/simulated-PRESET, or simulated-god-PRESET); simulated there if absent."
     ),
-    out: Optional[Path] = typer.Option(None, help="Results folder (default: results/PRESET)."),
+    out: Optional[Path] = typer.Option(None, help="Results folder (default: runs/PRESET); finished cells in it are skipped, so an interrupted run resumes."),
+    grid: str = typer.Option("headline", help=_grid_help()),
     jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
     subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: sub-01 for the default preset, every subject otherwise)."),
-    methods: Optional[list[str]] = typer.Option(None, help="Only these methods (NAME or NAME:PARAM_SET); default: all."),
+    methods: Optional[list[str]] = typer.Option(None, help="Only these methods (NAME or NAME:PARAM_SET); default: the grid's."),
     methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
     scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
     threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
     cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process (default: none)."),
-    seeds: str = typer.Option("0", help="Comma-separated seeds (the committed results/default adds 1,2 for the divide-and-conquer family)."),
+    seeds: Optional[str] = typer.Option(None, help="Comma-separated seeds (default: the grid's); a method without a seed runs once."),
+    reference: Optional[Path] = typer.Option(None, help="Reference results folder for the verdict (default: results/PRESET, when present)."),
+    verdict: bool = typer.Option(
+        True, "--compare/--no-compare", help="End with a reproduction verdict against the reference (exit 1 when it does not reproduce)."
+    ),
 ) -> None:
-    """The main job: simulate PRESET if absent, run every method on it (seed 0), write results and leaderboard."""
-    from reconbench.bench.runner import print_summary, run_preset
+    """The main job: simulate PRESET if absent, run its grid into a folder of your own, write results and
+    leaderboard, and say whether the run reproduces the committed reference."""
+    from reconbench.bench.runner import default_bench_reference, print_summary, run_preset
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError as exc:
-        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
     summary = run_preset(
         preset,
         layout=layout,
@@ -263,9 +279,45 @@ def bench(
         progress=True,
         cell_timeout=cell_timeout,
         cell_memory=cell_memory,
-        seeds=seed_list,
+        seeds=None if seeds is None else _parse_seeds(seeds),
+        grid=grid,
     )
     print_summary(summary)
+    if verdict:
+        reproduced = reproduction_verdict(
+            summary,
+            reference if reference is not None else default_bench_reference(preset, layout),
+            explicit=reference is not None,
+            plugins=methods_dir is not None,
+        )
+        if not reproduced:
+            raise typer.Exit(code=1)
+
+
+def reproduction_verdict(summary, reference: Path, *, explicit: bool, plugins: bool = False) -> bool:
+    """Compare a finished run's grid with ``reference`` and print the verdict; False when it does not reproduce.
+
+    Every built-in entry of the grid must be in the reference and within tolerance; with
+    ``plugins`` (a ``--methods-dir``), entries the reference lacks are listed, not failed. Without a reference folder (none committed for the preset) there is nothing to reproduce: a
+    note, and True, unless the reference was asked for by name.
+    """
+    from reconbench.leaderboard.regression import compare_leaderboards, print_comparison
+
+    typer.echo("", err=True)
+    if not (reference / "leaderboard" / "leaderboard.csv").is_file() and not (reference / "leaderboard.csv").is_file():
+        if explicit:
+            raise ReconbenchError(f"--reference {reference}: no leaderboard there (expected {reference / 'leaderboard' / 'leaderboard.csv'})")
+        typer.echo(f"no verdict: no reference leaderboard at {reference} (pass --reference DIR to compare with one)", err=True)
+        return True
+    if reference.resolve() == summary.out.resolve():
+        typer.echo(f"no verdict: {summary.out} is the reference itself (write a new run into another --out to compare)", err=True)
+        return True
+    if summary.leaderboard_dir is None:
+        raise ReconbenchError("the run wrote no leaderboard to compare")
+    typer.echo(f"reproduction check against {reference}:", err=True)
+    report = compare_leaderboards(summary.leaderboard_dir / "leaderboard.csv", reference, entries=summary.entries, allow_added=plugins)
+    print_comparison(report, verdicts=("REPRODUCED", "NOT REPRODUCED"))
+    return report.ok
 
 
 @app.command()
@@ -292,10 +344,7 @@ def sweep(
     """Run methods over a grid of one simulator setting (one simulated dataset per value) and plot score against setting."""
     from reconbench.bench.sweep import run_sweep
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError as exc:
-        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+    seed_list = _parse_seeds(seeds)
     summary = run_sweep(
         preset,
         knob,
@@ -331,11 +380,14 @@ def compare(
     reference: Path = typer.Argument(..., help="Committed reference leaderboard.csv (or its results folder)."),
     tolerance: Optional[float] = typer.Option(None, help="One flat absolute tolerance for every score, instead of the measured per-row tolerances."),
     tolerances: Optional[Path] = typer.Option(None, help="Tolerance file (default: tolerances.json beside the reference, measured across environments)."),
+    subset: bool = typer.Option(
+        False, "--subset", help="Compare only the entries (method and parameter set) NEW has; by default every reference row must be in NEW and no other."
+    ),
 ) -> None:
-    """Fail (exit 1) when any score moved more than its tolerance from the reference, or a reference row is missing."""
+    """Fail (exit 1) when any score moved more than its tolerance from the reference, or the two cover different rows."""
     from reconbench.leaderboard.regression import compare_leaderboards, print_comparison
 
-    report = compare_leaderboards(new, reference, tolerance=tolerance, tolerances=tolerances)
+    report = compare_leaderboards(new, reference, tolerance=tolerance, tolerances=tolerances, subset=subset)
     print_comparison(report)
     if not report.ok:
         raise typer.Exit(code=1)

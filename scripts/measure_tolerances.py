@@ -34,6 +34,7 @@ from reconbench.leaderboard.tolerances import (
     ENVIRONMENTS,
     PLAIN_THREADS,
     SAFETY,
+    SEED_FACTOR,
     Environment,
     cpu_flags,
     derive_tolerances,
@@ -42,12 +43,27 @@ from reconbench.leaderboard.tolerances import (
 )
 
 
-def bench(preset: str, data: Path, out: Path, environment: Environment | None, methods: str | None) -> None:
+def bench(preset: str, data: Path, out: Path, environment: Environment | None, methods: str | None, grid: str = "headline") -> None:
     """Run ``reconbench bench`` in a child process with the environment's variables."""
     environment = environment or Environment("plain", {}, PLAIN_THREADS)
     env = environment.process_environment(os.environ)
     threads = environment.threads
-    command = [sys.executable, "-m", "reconbench", "bench", "--preset", preset, "--data", str(data), "--out", str(out), "--threads", str(threads)]
+    command = [
+        sys.executable,
+        "-m",
+        "reconbench",
+        "bench",
+        "--preset",
+        preset,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--threads",
+        str(threads),
+        "--no-compare",
+    ]
+    command += ["--grid", grid]
     if methods:
         command += ["--methods", methods]
     name = environment.name
@@ -62,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True, help="folder for the data and the reruns")
     parser.add_argument("--regenerate-reference", action="store_true")
     parser.add_argument("--methods", default=None, help="restrict the reruns to these methods (default: the preset's)")
+    parser.add_argument("--grid", default="headline", help="the preset's grid the reference was made with (headline or all)")
     parser.add_argument("--safety", type=float, default=SAFETY)
+    parser.add_argument("--seed-factor", type=float, default=SEED_FACTOR)
+    parser.add_argument("--regenerate", default=None, help="the command that regenerates the reference, recorded for 'compare' (default: this script's)")
     parser.add_argument("--only", default=None, help="comma-separated environment names (default: all supported)")
     parser.add_argument("--parallel", type=int, default=1, help="reruns at a time (results do not depend on it)")
     args = parser.parse_args(argv)
@@ -76,13 +95,30 @@ def main(argv: list[str] | None = None) -> int:
     data = args.work / "data"
     if args.regenerate_reference:
         shutil.rmtree(args.reference, ignore_errors=True)
-        bench(args.preset, data, args.reference, None, args.methods)
+        bench(args.preset, data, args.reference, None, args.methods, args.grid)
     reruns = {e.name: args.work / e.name for e in environments}
     todo = [e for e in environments if not (reruns[e.name] / "leaderboard" / "leaderboard.csv").is_file()]
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        list(pool.map(lambda e: bench(args.preset, data, reruns[e.name], e, args.methods), todo))
+        list(pool.map(lambda e: bench(args.preset, data, reruns[e.name], e, args.methods, args.grid), todo))
     notes = f"measured on: {platform_line()}; skipped: {', '.join(skipped) or 'none'}"
-    content = derive_tolerances(args.reference, reruns, environments, safety=args.safety, preset=args.preset, notes=notes)
+    if args.methods:
+        notes += f"; reruns restricted to {args.methods} (and the reference rows)"
+    regenerate = args.regenerate or (
+        f"python scripts/measure_tolerances.py --preset {args.preset} --grid {args.grid} --reference {args.reference} --work WORK_FOLDER --regenerate-reference"
+        + (f" --methods {args.methods}" if args.methods else "")
+        + (f" --only {args.only}" if args.only else "")
+    )
+    content = derive_tolerances(
+        args.reference,
+        reruns,
+        environments,
+        safety=args.safety,
+        seed_factor=args.seed_factor,
+        preset=args.preset,
+        notes=notes,
+        require_all=not args.methods,
+        regenerate=regenerate,
+    )
     write_tolerances(args.reference / "tolerances.json", content)
     for env in content["environments"]:
         print(f"{env['name']:>22}: largest change {env['largest_change']:.4g}")

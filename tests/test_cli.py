@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from reconbench.cli import app, main
+from reconbench.core.errors import ReconbenchError
 from reconbench.store.results import load_results
 from tests.data.bdata_files import LETTER_NAMES, build_dataset, session_specs, write_session_file
 from tests.data.grid_run import REPO
@@ -392,19 +394,35 @@ def test_cli_run_with_the_readme_example(tiny_data_dir, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_bench_simulates_when_absent_then_skips(tmp_path, monkeypatch) -> None:
-    """The README's main command, cut down to one method: simulate, run, rerun."""
+def test_bench_simulates_when_absent_then_skips_and_ends_with_a_verdict(tmp_path, monkeypatch) -> None:
+    """The README's main command, cut down to one method: simulate, run, verdict, rerun."""
     monkeypatch.setenv("RECONBENCH_DATA", str(tmp_path / "data"))
     out = tmp_path / "results"
     args = ["bench", "--preset", "tiny", "--out", str(out), "--methods-dir", str(REPO / "examples"), "--methods", "my_lowres_ridge:default"]
-    result = CliRunner().invoke(app, args)
+    # The first run is its own reference: the same cells on the same machine deviate by exactly 0.
+    result = CliRunner().invoke(app, [*args, "--no-compare"])
     assert result.exit_code == 0, result.output
+    assert "reproduction check" not in result.output
     assert (tmp_path / "data" / "ground_truth" / "simulation.json").is_file()
     first = (out / "leaderboard" / "leaderboard.html").read_bytes()
-    result = CliRunner().invoke(app, args)
+    shutil.copytree(out, tmp_path / "reference", ignore=shutil.ignore_patterns("cells", "reconstructions"))
+    result = CliRunner().invoke(app, [*args, "--reference", str(tmp_path / "reference")])
     assert result.exit_code == 0, result.output
     assert "0 run, 4 already done (skipped)" in result.output
+    assert "REPRODUCED: 45 of 45 scores within tolerance, largest deviation 0;" in result.output
     assert (out / "leaderboard" / "leaderboard.html").read_bytes() == first
+    # A reference that moved: NOT REPRODUCED, exit 1, the row named.
+    moved = pd.read_csv(tmp_path / "reference" / "leaderboard" / "leaderboard.csv", dtype={"params_hash": str})
+    moved.loc[(moved["method"] == "my_lowres_ridge") & (moved["test_set"] == "natural") & (moved["metric"] == "ssim"), "mean"] += 0.5
+    moved.to_csv(tmp_path / "reference" / "leaderboard" / "leaderboard.csv", index=False)
+    (tmp_path / "reference" / "results.parquet").unlink()  # compare the leaderboards' means
+    result = CliRunner().invoke(app, [*args, "--reference", str(tmp_path / "reference")])
+    assert result.exit_code == 1, result.output
+    assert "NOT REPRODUCED: 44 of 45 scores within tolerance" in result.output
+    assert "moved: simulated:tiny natural my_lowres_ridge[default] ssim" in result.output
+    # A reference asked for by name that is not there: an error naming it (one line, exit 2, from main()).
+    result = CliRunner().invoke(app, [*args, "--reference", str(tmp_path / "absent")])
+    assert isinstance(result.exception, ReconbenchError) and f"--reference {tmp_path / 'absent'}: no leaderboard there" in str(result.exception)
 
 
 @pytest.mark.weights

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from reconbench.bench.cell import CellSpec
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
-from reconbench.core.method import Method, params_hash
+from reconbench.core.method import Method, params_hash, seed_keyword
 from reconbench.datasets.ds001506.loader import default_image_size
 from reconbench.datasets.layouts import layouts_found
 from reconbench.datasets.simulated.ground_truth import ground_truth_folder, noise_free_path, read_simulation_info, simulation_json_path, stimuli_tsv_path
@@ -115,8 +115,9 @@ def build_cells(
     references: bool = True,
     threads: int = 1,
 ) -> list[CellSpec]:
-    """The grid: one :class:`CellSpec` per method x parameter set x subject x seed,
-    plus one cell per subject for each reference row (:mod:`reconbench.references`)
+    """The grid: one :class:`CellSpec` per method x parameter set x subject x seed
+    (a method without a seed keyword, :func:`~reconbench.core.method.seed_keyword`,
+    runs once, as seed 0), plus one cell per subject for each reference row (:mod:`reconbench.references`)
     whose ground truth the data folder has."""
     data = str(Path(data).resolve())
     cells = []
@@ -145,7 +146,8 @@ def build_cells(
                 if only_set is not None and param_set != only_set:
                     continue
                 kind = "oracle" if getattr(cls, "is_oracle", False) else "method"
-                for seed in seeds:
+                # A method that takes no seed cannot depend on it: one cell, seed 0.
+                for seed in seeds if seed_keyword(cls) is not None else (0,):
                     cells.append(
                         CellSpec(
                             method=name,

@@ -123,6 +123,8 @@ class RunSummary:
     repairs: list[str] | None = None
     #: Cells of this run whose method process ran without filesystem sealing, and why.
     unsealed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: The grid's entries, (dataset, method, param_set, params_hash), reference rows included.
+    entries: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
 
 
 def _progress_display(enabled: bool):
@@ -369,6 +371,7 @@ def _run_locked(
         leaderboard_dir=leaderboard_dir,
         repairs=list(repairs),
         unsealed=unsealed,
+        entries=sorted({(c.dataset, c.method, c.param_set, c.params_hash) for c in cells}),
     )
 
 
@@ -414,22 +417,72 @@ def print_summary(summary: RunSummary) -> None:
 #: take minutes on 2 CPU cores. ``--subjects sub-01,sub-02,sub-03`` runs all.
 BENCH_SUBJECTS: dict[str, tuple[str, ...] | None] = {"tiny": None, "ci": None, "default": ("sub-01",), "full": None}
 
-#: Methods ``reconbench bench`` runs per preset when ``--methods`` is not given (absent: every discovered method
-#: with every parameter set). ``ci`` is the regression preset: one cell per kind of computation (floor, linear
-#: decoders, retrieval, K-means classifier, the generator trained on true and on mixed inputs, K-means semantics,
-#: the generator's oracle), so that the regression check runs in about two minutes.
-BENCH_METHODS: dict[str, tuple[str, ...]] = {
-    "ci": (
-        "mean_image",
-        "pixel_ridge",
-        "nearest_neighbor",
-        "category_prototype",
-        "divide_and_conquer:default",
-        "divide_and_conquer:mixed_training",
-        "divide_and_conquer_kmeans",
-        "divide_and_conquer_oracle:default",
-    ),
+#: The parameter sets of the divide-and-conquer family that the headline grid runs: the method as the
+#: simulator's default and as published, the swapped ROI assignment, K-means semantics and the generator's oracle.
+HEADLINE_GENERATOR_SETS = (
+    "divide_and_conquer:default",
+    "divide_and_conquer:published",
+    "divide_and_conquer:swapped",
+    "divide_and_conquer_kmeans",
+    "divide_and_conquer_oracle:default",
+)
+BASELINES = ("mean_image", "pixel_ridge", "nearest_neighbor", "category_prototype")
+
+
+@dataclass(frozen=True)
+class BenchGrid:
+    """What ``reconbench bench --grid NAME`` runs on a preset: methods (``NAME`` or ``NAME:SET``;
+    None: every discovered method with every parameter set) and seeds (a method without a seed
+    runs once, :func:`reconbench.core.method.seed_keyword`). The reference rows always run."""
+
+    methods: tuple[str, ...] | None
+    seeds: tuple[int, ...]
+    description: str
+
+
+#: The grids of ``reconbench bench`` per preset (``--grid``); ``headline`` is the default.
+#: ``ci`` is the regression preset: one cell per kind of computation (floor, linear decoders,
+#: retrieval, K-means classifiers, the generator trained on true and on mixed inputs, K-means
+#: semantics, the generator's oracle), each seeded one with three seeds, so that its tolerances can
+#: bound the seeded rows by their seed spread (README, "Regression checks").
+BENCH_GRIDS: dict[str, dict[str, BenchGrid]] = {
+    "tiny": {
+        "headline": BenchGrid(None, (0,), "every method and parameter set, seed 0"),
+        "all": BenchGrid(None, (0, 1, 2), "every method and parameter set, seeds 0, 1, 2"),
+    },
+    "ci": {
+        "headline": BenchGrid(
+            (*BASELINES, "divide_and_conquer:default", "divide_and_conquer:mixed_training", "divide_and_conquer_kmeans", "divide_and_conquer_oracle:default"),
+            (0, 1, 2),
+            "the regression grid: the baselines, divide-and-conquer default and mixed_training, both K-means sets and the oracle, seeds 0, 1, 2",
+        ),
+        "all": BenchGrid(None, (0, 1, 2), "every method and parameter set, seeds 0, 1, 2"),
+    },
+    "default": {
+        "headline": BenchGrid(
+            (*BASELINES, *HEADLINE_GENERATOR_SETS),
+            (0,),
+            "the baselines and divide-and-conquer default, published, swapped, both K-means sets and the oracle, seed 0",
+        ),
+        "all": BenchGrid(None, (0, 1, 2), "every method and parameter set (all ablations), seeds 0, 1, 2: the committed results/default"),
+    },
+    "full": {
+        "headline": BenchGrid(
+            (*BASELINES, *HEADLINE_GENERATOR_SETS),
+            (0,),
+            "the baselines and divide-and-conquer default, published, swapped, both K-means sets and the oracle, seed 0",
+        ),
+        "all": BenchGrid(None, (0, 1, 2), "every method and parameter set, seeds 0, 1, 2"),
+    },
 }
+GRID_NAMES = ("headline", "all")
+
+
+def bench_grid(preset: str, grid: str = "headline") -> BenchGrid:
+    """The :class:`BenchGrid` named ``grid`` of ``preset``."""
+    if grid not in GRID_NAMES:
+        raise ReconbenchError(f"unknown grid {grid!r}; expected one of {', '.join(GRID_NAMES)}")
+    return BENCH_GRIDS[preset][grid]
 
 
 def simulated_dataset_name(preset: str, layout: str = "ds001506") -> str:
@@ -442,6 +495,22 @@ def default_bench_data(preset: str, layout: str = "ds001506") -> Path:
     (:meth:`reconbench.datasets.catalog.Dataset.default_folder`: ``$RECONBENCH_DATA``,
     else ``~/reconbench_data/simulated-<preset>``, or ``simulated-god-<preset>``)."""
     return get_dataset(simulated_dataset_name(preset, layout)).default_folder()
+
+
+def preset_folder_name(preset: str, layout: str = "ds001506") -> str:
+    """``<preset>`` (ds001506 layout) or ``simulated-god-<preset>``: the name of a preset's results folders."""
+    return preset if layout == "ds001506" else f"{SIMULATED_GOD}-{preset}"
+
+
+def default_bench_out(preset: str, layout: str = "ds001506") -> Path:
+    """Where ``reconbench bench`` writes by default: ``runs/<preset>``, beside (never into) the
+    committed reference ``results/<preset>``."""
+    return Path("runs") / preset_folder_name(preset, layout)
+
+
+def default_bench_reference(preset: str, layout: str = "ds001506") -> Path:
+    """The committed reference ``reconbench bench`` compares with by default: ``results/<preset>``."""
+    return Path("results") / preset_folder_name(preset, layout)
 
 
 def resolve_run_data(dataset: str, data: str | Path | None) -> Path:
@@ -467,12 +536,14 @@ def run_preset(
     progress: bool = False,
     cell_timeout: float | None = None,
     cell_memory: float | None = None,
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] | None = None,
+    grid: str = "headline",
 ) -> RunSummary:
     """The main job: simulate ``preset`` (seed 0) into ``data`` if it is not there,
-    run every discovered method (or the ``methods`` given) with all its
-    parameter sets (with ``seeds``, default 0) and write
-    results and the leaderboard into ``out`` (default ``results/<preset>``).
+    run the preset's ``grid`` (:data:`BENCH_GRIDS`; ``methods`` and ``seeds``
+    replace its methods and seeds) and write results and the leaderboard into
+    ``out`` (default ``runs/<preset>``: a folder of the user's own, never the
+    committed reference ``results/<preset>``, so that every cell is computed).
 
     A second call skips every finished cell and rewrites identical files.
     """
@@ -481,8 +552,10 @@ def run_preset(
     if layout not in LAYOUTS:
         raise ReconbenchError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     data = Path(data).expanduser() if data is not None else default_bench_data(preset, layout)
+    chosen = bench_grid(preset, grid)
+    seeds = tuple(int(s) for s in (seeds if seeds is not None else chosen.seeds))
     check_run_options(seeds, jobs, threads)
-    out = Path(out) if out is not None else Path("results") / (preset if layout == "ds001506" else f"{SIMULATED_GOD}-{preset}")
+    out = Path(out) if out is not None else default_bench_out(preset, layout)
     check_out_folder(out, data)
     found = simulated_preset(data)
     if found is None:
@@ -500,8 +573,8 @@ def run_preset(
         data,
         out,
         subjects=subjects or BENCH_SUBJECTS.get(preset),
-        methods=methods or BENCH_METHODS.get(preset),
-        seeds=tuple(int(s) for s in seeds),
+        methods=methods or chosen.methods,
+        seeds=seeds,
         methods_dir=methods_dir,
         jobs=jobs,
         scheduler=scheduler,

@@ -62,11 +62,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from reconbench.core.method import SEED_KEYWORDS, seed_keyword  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.core.paths import CACHE_ENV, DATA_ENV, cache_dir
 from reconbench.core.stage_cache import STAGE_CACHE_ENV
 
-#: Keyword names through which a method receives the cell's seed.
-SEED_KEYWORDS = ("seed", "random_state")
 #: Environment variable naming the parent's pid (the child exits if it has already gone).
 PARENT_ENV = "RECONBENCH_SANDBOX_PARENT"
 #: How often the parent checks the child's resident memory while it waits (seconds).
@@ -719,14 +718,10 @@ def _npz_from(header: Mapping[str, Any], data: bytes | None) -> tuple[dict[str, 
 
 def method_kwargs(cls: type, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """``params`` plus the cell's seed as ``seed`` or ``random_state`` when ``cls.__init__`` takes one."""
-    import inspect
-
     kwargs = dict(params)
-    signature = inspect.signature(cls.__init__).parameters
-    for keyword in SEED_KEYWORDS:
-        if keyword in signature:
-            kwargs[keyword] = int(seed)
-            break
+    keyword = seed_keyword(cls)
+    if keyword is not None:
+        kwargs[keyword] = int(seed)
     return kwargs
 
 

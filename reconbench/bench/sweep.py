@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from reconbench.bench.runner import (
-    BENCH_METHODS,
     BENCH_SUBJECTS,
     LeaderboardWriter,
     RunSummary,
+    bench_grid,
     check_out_folder,
     check_run_options,
     run_benchmark,
@@ -155,7 +155,7 @@ def run_sweep(
             folder,
             out,
             subjects=subjects or BENCH_SUBJECTS.get(preset),
-            methods=methods or BENCH_METHODS.get(preset),
+            methods=methods or bench_grid(preset).methods,
             seeds=seeds,
             methods_dir=methods_dir,
             jobs=jobs,

@@ -22,6 +22,20 @@ class NotFittedError(RuntimeError):
     """``reconstruct`` was called before ``fit``."""
 
 
+#: ``__init__`` keywords through which a method receives the cell's seed (the first one present).
+SEED_KEYWORDS = ("seed", "random_state")
+
+
+def seed_keyword(cls: type) -> str | None:
+    """The keyword of ``cls.__init__`` that takes the cell's seed (:data:`SEED_KEYWORDS`), or None.
+
+    A method without one cannot depend on the seed: the harness runs it once
+    (seed 0), whatever seeds a run asks for.
+    """
+    signature = inspect.signature(cls.__init__).parameters
+    return next((keyword for keyword in SEED_KEYWORDS if keyword in signature), None)
+
+
 class Method(abc.ABC):
     """Base class of every reconstruction method.
 

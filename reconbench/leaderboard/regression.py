@@ -1,27 +1,36 @@
 """Regression check: compare a new leaderboard with a committed reference.
 
-``reconbench compare NEW REFERENCE`` (and ``tox -e regression``) fails when,
-for any computed row of the reference (kinds ``method``, ``oracle``,
-``reference``; matched on dataset, test set, method, parameter set, params hash
-and metric):
+``reconbench compare NEW REFERENCE`` (and ``tox -e regression``, and the
+verdict that ends ``reconbench bench``) fails when, for any computed row
+(kinds ``method``, ``oracle``, ``reference``; matched on dataset, test set,
+method, parameter set, params hash and metric):
 
-- the row is missing from the new leaderboard, or its new mean is not a number, or
-- its mean moved by more than the row's tolerance in absolute value.
+- its mean moved by more than the row's tolerance in absolute value, or is not
+  a number;
+- the reference has it and the new run does not, or the new run has it and the
+  reference does not: a stale reference fails, and the report names the
+  command that regenerates it (``regenerate`` of the tolerance file).
+
+``entries`` (the harness's own grid) or ``subset=True`` (the entries the new
+run has) restrict the comparison to part of the reference: the other entries of
+the reference are not required.
+
+**Seeds.** When both sides have their ``results.parquet``, the means are
+computed from the result rows (:func:`~reconbench.leaderboard.tolerances.row_means`),
+and for every entry the reference's mean is taken over the seeds the new run
+has, where the reference holds them all: a seed-0 run is compared with the
+reference's seed 0, so a rerun on the machine that made the reference
+deviates by exactly 0. Otherwise the leaderboard CSVs' means are compared.
 
 The tolerance of each row comes from the tolerance file beside the reference
-(``tolerances.json``, measured across execution environments; see
-:mod:`reconbench.leaderboard.tolerances`), or is one flat number when
-``tolerance=`` is given (``--tolerance``). Without either, the flat
-``DEFAULT_TOLERANCE`` is used and the report says so.
+(``tolerances.json``; see :mod:`reconbench.leaderboard.tolerances`), or is one
+flat number when ``tolerance=`` is given (``--tolerance``). Without either, the
+flat ``DEFAULT_TOLERANCE`` is used and the report says so. Chance and
+literature rows are constants and not compared.
 
-Rows only in the new leaderboard (a method added since) are listed, not
-failed. Chance and literature rows are constants and not compared.
-
-Thread counts: float rounding, and so every score of a cell that trains a
-generator, depends on the torch/BLAS thread count. The report states the
-spread measured for each environment of the tolerance file (the thread-count
-environments among them), and the thread count per cell of the new and the
-reference rows where ``results.parquet`` beside each leaderboard records it.
+Thread counts: the report states the spread measured for each environment of
+the tolerance file, and the thread count per cell of both runs where their
+``results.parquet`` records it.
 """
 
 from __future__ import annotations
@@ -29,14 +38,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
 from reconbench.core.errors import ReconbenchError
-from reconbench.leaderboard.tolerances import KEY_COLUMNS, Tolerances, find_tolerance_file, read_leaderboard_rows
+from reconbench.leaderboard.tolerances import (
+    ENTRY_COLUMNS,
+    KEY_COLUMNS,
+    Tolerances,
+    find_tolerance_file,
+    read_leaderboard_rows,
+    results_beside,
+    row_means,
+)
 
 MATCH_COLUMNS = list(KEY_COLUMNS)
 DEFAULT_TOLERANCE = 0.01
+
+
+#: Said when a reference's tolerance file does not name the command that regenerates it.
+REGENERATE_HINT = "regenerate the reference (README, 'Regression checks')"
 
 
 @dataclass
@@ -50,10 +72,29 @@ class Comparison:
     added: pd.DataFrame  # new rows absent from the reference
     max_change: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: The command that regenerates the reference (from its tolerance file), for a stale reference.
+    regenerate: str = REGENERATE_HINT
+    #: The row with the largest deviation (MATCH_COLUMNS + change, tolerance), if any row was compared.
+    largest: dict | None = None
 
     @property
     def ok(self) -> bool:
-        return self.moved.empty and self.missing.empty
+        return self.moved.empty and self.missing.empty and self.added.empty
+
+    @property
+    def n_within(self) -> int:
+        return self.n_compared - len(self.moved)
+
+
+Entry = tuple[str, str, str, str]
+
+
+def _entries_of(frame: pd.DataFrame) -> list[Entry]:
+    return list(zip(*(frame[c].astype(str) for c in ENTRY_COLUMNS)))
+
+
+def _keep_entries(frame: pd.DataFrame, entries: set[Entry]) -> pd.DataFrame:
+    return frame[[e in entries for e in _entries_of(frame)]].reset_index(drop=True)
 
 
 def compare_leaderboards(
@@ -62,6 +103,9 @@ def compare_leaderboards(
     *,
     tolerance: float | None = None,
     tolerances: str | Path | Tolerances | None = None,
+    entries: Iterable[Entry] | None = None,
+    subset: bool = False,
+    allow_added: bool = False,
 ) -> Comparison:
     """Compare two leaderboard CSVs (or folders holding them); see the module docstring.
 
@@ -71,6 +115,14 @@ def compare_leaderboards(
         One flat absolute tolerance for every row (overrides any tolerance file).
     tolerances : path or Tolerances, optional
         Per-row tolerances; default: the ``tolerances.json`` beside ``reference``.
+    entries : iterable of (dataset, method, param_set, params_hash), optional
+        Compare these entries only (a run's grid): both sides are restricted to
+        them, and each must be complete in the new run.
+    subset : bool
+        Compare only the entries the new run has (a partial rerun of a reference).
+    allow_added : bool
+        Rows only in the new run are listed, not failed (methods from a plugin
+        folder, which no committed reference holds).
     """
     notes: list[str] = []
     table: Tolerances | None = None
@@ -99,6 +151,13 @@ def compare_leaderboards(
         raise ReconbenchError(
             f"the leaderboards cover different datasets: new {', '.join(sorted(new_datasets)) or 'none'}, reference {', '.join(sorted(ref_datasets))}"
         )
+    if entries is not None:
+        wanted = {tuple(str(v) for v in e) for e in entries}
+        new_rows, ref_rows = _keep_entries(new_rows, wanted), _keep_entries(ref_rows, wanted)
+    elif subset:
+        ref_rows = _keep_entries(ref_rows, set(_entries_of(new_rows)))
+    new_rows, ref_rows, seed_note = _means_over_matching_seeds(new, reference, new_rows, ref_rows)
+    notes += seed_note
     merged = ref_rows.drop(columns="n_images").merge(
         new_rows.drop(columns="n_images"), on=MATCH_COLUMNS, how="outer", suffixes=("_reference", "_new"), indicator=True
     )
@@ -119,15 +178,51 @@ def compare_leaderboards(
     passed = both["change"].abs() <= both["tolerance"]
     moved = both[~passed]
     finite = both["change"].abs().dropna()
+    largest = None
+    if len(finite):
+        at = finite.idxmax()
+        largest = {**{c: both.at[at, c] for c in MATCH_COLUMNS}, "change": float(both.at[at, "change"]), "tolerance": float(both.at[at, "tolerance"])}
+    regenerate = str(table.content.get("regenerate") or REGENERATE_HINT) if table is not None else REGENERATE_HINT
+    added = merged.loc[merged["_merge"] == "right_only", MATCH_COLUMNS].reset_index(drop=True)
+    if allow_added and len(added):
+        notes.append(f"{len(added)} row(s) of entries the reference does not hold were not compared")
+        added = added.iloc[0:0]
     return Comparison(
         tolerance_source=source,
         n_compared=len(both),
         moved=moved[MATCH_COLUMNS + ["mean_reference", "mean_new", "change", "tolerance"]].reset_index(drop=True),
         missing=merged.loc[merged["_merge"] == "left_only", MATCH_COLUMNS].reset_index(drop=True),
-        added=merged.loc[merged["_merge"] == "right_only", MATCH_COLUMNS].reset_index(drop=True),
+        added=added,
         max_change=float(finite.max()) if len(finite) else 0.0,
         notes=notes,
+        regenerate=regenerate,
+        largest=largest,
     )
+
+
+def _means_over_matching_seeds(new, reference, new_rows: pd.DataFrame, ref_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Replace both sides' means by means computed from their result rows, the reference's over
+    the seeds the new run has (see the module docstring); unchanged when either side lacks its rows."""
+    from reconbench.store.results import load_results
+
+    new_found, ref_found = results_beside(new), results_beside(reference)
+    if new_found is None or ref_found is None:
+        return new_rows, ref_rows, []
+    new_results, ref_results = load_results(new_found), load_results(ref_found)
+    seeds_of = lambda frame: {e: frozenset(int(s) for s in g["seed"]) for e, g in frame.groupby(list(ENTRY_COLUMNS))}  # noqa: E731
+    new_seeds, ref_seeds = seeds_of(new_results), seeds_of(ref_results)
+    matched = {e: seeds for e, seeds in new_seeds.items() if e in ref_seeds and seeds < ref_seeds[e]}
+    notes = []
+    if matched:
+        shown = sorted({",".join(map(str, sorted(s))) for s in matched.values()})
+        notes.append(f"{len(matched)} entr{'y' if len(matched) == 1 else 'ies'} compared with the reference's mean over the same seed(s) ({'; '.join(shown)})")
+
+    def with_means(rows: pd.DataFrame, results: pd.DataFrame, seeds) -> pd.DataFrame:
+        means = row_means(results, seeds).astype({c: str for c in KEY_COLUMNS})
+        out = rows.drop(columns="mean").astype({c: str for c in KEY_COLUMNS}).merge(means[[*KEY_COLUMNS, "mean"]], on=list(KEY_COLUMNS), how="left")
+        return out[[*KEY_COLUMNS, "mean", "n_images"]]
+
+    return with_means(new_rows, new_results, None), with_means(ref_rows, ref_results, matched), notes
 
 
 def measured_spread_notes(table: Tolerances) -> list[str]:
@@ -145,20 +240,10 @@ def measured_spread_notes(table: Tolerances) -> list[str]:
     return [f"measured spread of the means (largest move per environment, {table.source}): " + ", ".join(parts)]
 
 
-def _rows_beside(leaderboard: str | Path) -> Path | None:
-    """The ``results.parquet`` of the results folder a leaderboard CSV (or folder) belongs to, if any."""
-    path = Path(leaderboard)
-    folder = path if path.is_dir() else path.parent
-    for candidate in (folder / "results.parquet", folder.parent / "results.parquet"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def run_thread_counts(leaderboard: str | Path) -> list[int] | None:
     """Thread counts per cell recorded in the rows beside a leaderboard; None when no rows
     are found or they predate the ``threads`` column."""
-    rows = _rows_beside(leaderboard)
+    rows = results_beside(leaderboard)
     if rows is None:
         return None
     try:
@@ -187,23 +272,40 @@ def thread_count_notes(new: str | Path, reference: str | Path) -> list[str]:
     return [line]
 
 
-def print_comparison(report: Comparison) -> None:
-    """Print what moved, what is missing and what was added (names printed literally, never as markup)."""
+def _label(r) -> str:
+    return f"{r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}"
+
+
+def print_comparison(report: Comparison, *, verdicts: tuple[str, str] = ("OK", "REGRESSION")) -> None:
+    """Print the verdict line (``verdicts``: the word for a pass and for a failure), then what
+    moved, what is missing and what was added (names printed literally, never as markup)."""
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    verdict, style = ("OK", "green") if report.ok else ("REGRESSION", "red")
+    verdict, style = (verdicts[0], "green") if report.ok else (verdicts[1], "red")
     console.print(verdict, style=style, end="")
-    console.print(f": {report.n_compared} scores compared, largest change {report.max_change:.4g} (tolerances: {report.tolerance_source})", markup=False)
+    largest = ""
+    if report.largest is not None and report.max_change > 0:
+        largest = f" ({_label(report.largest)}: {report.largest['change']:+.4g}, tolerance {report.largest['tolerance']:.4g})"
+    console.print(
+        f": {report.n_within} of {report.n_compared} scores within tolerance, largest deviation {report.max_change:.4g}{largest}"
+        f"; {len(report.missing)} missing, {len(report.added)} not in the reference (tolerances: {report.tolerance_source})",
+        markup=False,
+    )
     for note in report.notes:
         console.print(f"  note: {note}", markup=False)
     for _, r in report.moved.iterrows():
         console.print(
-            f"  moved: {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}: "
-            f"{r['mean_reference']:.4f} -> {r['mean_new']:.4f} ({r['change']:+.4f}; tolerance {r['tolerance']:.4g})",
+            f"  moved: {_label(r)}: {r['mean_reference']:.4f} -> {r['mean_new']:.4f} ({r['change']:+.4f}; tolerance {r['tolerance']:.4g})",
             markup=False,
         )
     for _, r in report.missing.iterrows():
-        console.print(f"  missing: {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}", markup=False)
+        console.print(f"  missing (in the reference, not in the new run): {_label(r)}", markup=False)
     for _, r in report.added.iterrows():
-        console.print(f"  new (not in reference): {r['dataset']} {r['test_set']} {r['method']}[{r['param_set']}] {r['metric']}", markup=False)
+        console.print(f"  new (not in the reference): {_label(r)}", markup=False)
+    if len(report.missing) or len(report.added):
+        console.print(
+            "  the two runs cover different rows: a failed cell (see the run's summary), or a reference older than the grid; "
+            f"to regenerate the reference: {report.regenerate}",
+            markup=False,
+        )

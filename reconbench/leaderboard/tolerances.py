@@ -1,24 +1,34 @@
-"""Regression tolerances derived from measurement, one per leaderboard row.
+"""Regression tolerances, one per leaderboard row, by a rule written in the file.
 
-Float results differ slightly between CPUs (BLAS, ATen and oneDNN kernels, thread
-counts), and a GAN trained for a few hundred steps amplifies those differences,
-so one flat tolerance is either too loose for a linear decoder (deterministic to
-about 1e-7) or too tight for a generator. A *tolerance file*
-(``results/<preset>/tolerances.json``) therefore holds, for every computed row of
-a reference leaderboard (dataset, test set, method, parameter set, params hash,
-metric):
+Float results differ between CPUs (BLAS, ATen and oneDNN kernels, thread
+counts). For a linear decoder that is a rounding error (about 1e-7); for a
+method that trains stochastically (a GAN) it is chaotic: another CPU perturbs
+its training the way a new seed does, so no set of environments emulated on
+one machine bounds what an unseen CPU does to it. A *tolerance file*
+(``results/<preset>/tolerances.json``) therefore holds, for every computed row
+of a reference leaderboard (dataset, test set, method, parameter set, params
+hash, metric):
 
-- ``measured``: the largest absolute change of the row's mean over reruns of the
-  preset under a set of execution environments (recorded in the file with the
-  variables each set and its own largest change), and
-- ``tolerance = max(floor, safety x measured)``, where ``floor`` is
-  ``STEP_FLOOR`` steps of the metric's resolution for the identification
-  metrics (the mean over N images moves in steps of 1 / (N (N - 1)); see
-  :meth:`reconbench.metrics.registry.MetricSpec.resolution`) and
-  ``CONTINUOUS_FLOOR`` for continuous metrics (leaderboard CSVs keep 6
-  significant digits).
+- ``measured``: the largest absolute change of the row's mean over reruns of
+  the preset under a set of execution environments (recorded in the file with
+  the variables each set and its own largest change), or null where the row
+  was not rerun;
+- ``seed_sd``: for a row the reference holds with several seeds (a method that
+  takes a seed: every divide-and-conquer set, the oracles included), the
+  standard deviation of its per-seed means, and ``pooled_seed_sd``, the root
+  mean square of ``seed_sd`` over the seeded rows of its dataset, test set and
+  metric (three seeds give a noisy estimate; the pool steadies it);
+- ``tolerance``:
 
-``reconbench compare`` uses the file that sits beside the reference
+  - seeded rows: ``max(floor, safety x measured, seed_factor x max(seed_sd, pooled_seed_sd))``;
+  - other rows: ``max(floor, safety x measured)``;
+
+  where ``floor`` is ``STEP_FLOOR`` steps of the metric's resolution for the
+  identification metrics (the mean over N images moves in steps of
+  1 / (N (N - 1)); :meth:`reconbench.metrics.registry.MetricSpec.resolution`)
+  and ``CONTINUOUS_FLOOR`` for continuous metrics.
+
+``reconbench compare`` uses the file beside the reference
 (:func:`find_tolerance_file`) unless ``--tolerance`` asks for one flat number.
 ``scripts/measure_tolerances.py`` runs the measurement and writes the file.
 """
@@ -37,7 +47,7 @@ from reconbench.core.atomic import write_text
 from reconbench.core.errors import ReconbenchError
 from reconbench.metrics.registry import REGISTRY
 
-FORMAT_VERSION = "reconbench-tolerances/1"
+FORMAT_VERSION = "reconbench-tolerances/2"
 TOLERANCE_FILE = "tolerances.json"
 #: Identification metrics: the floor is this many steps of 1 / (N (N - 1)).
 STEP_FLOOR = 2
@@ -47,6 +57,12 @@ CONTINUOUS_FLOOR = 1e-4
 #: The measured spread is multiplied by this: the environments emulated on one machine are a sample of the CPUs
 #: a user has, not all of them.
 SAFETY = 3.0
+#: Seeded rows: this many standard deviations of the seed-to-seed spread. A new run's mean on another CPU
+#: differs from the reference's like two independent draws at worst (sd x sqrt(2) when one seed is compared
+#: with one seed, less when means over seeds are compared), so 5 sd leave 3.5 such sds to spare.
+SEED_FACTOR = 5.0
+#: A row is seeded when the reference holds it with at least this many seeds.
+MIN_SEEDS = 2
 KEY_COLUMNS = ("dataset", "test_set", "method", "param_set", "params_hash", "metric")
 COMPARED_KINDS = ("method", "oracle", "reference")
 
@@ -62,8 +78,9 @@ def _row_key(row: Mapping) -> tuple[str, ...]:
     return tuple(str(row[c]) for c in KEY_COLUMNS)
 
 
-def read_leaderboard_rows(path: str | Path) -> pd.DataFrame:
-    """The computed rows of a leaderboard CSV (or of a results folder holding one): key columns, ``mean``, ``n_images``."""
+def read_leaderboard_rows(path: str | Path, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """The computed rows of a leaderboard CSV (or of a results folder holding one): key columns, ``mean``,
+    ``n_images`` and the ``extra`` columns present (e.g. ``n_seeds``)."""
     path = Path(path)
     if path.is_dir():
         candidates = [path / "leaderboard.csv", path / "leaderboard" / "leaderboard.csv"]
@@ -82,7 +99,7 @@ def read_leaderboard_rows(path: str | Path) -> pd.DataFrame:
     duplicated = table.duplicated(list(KEY_COLUMNS))
     if duplicated.any():
         raise ReconbenchError(f"{path}: duplicate rows for {table.loc[duplicated, list(KEY_COLUMNS)].iloc[0].to_dict()}")
-    return table[[*KEY_COLUMNS, "mean", "n_images"]].reset_index(drop=True)
+    return table[[*KEY_COLUMNS, "mean", "n_images", *(c for c in extra if c in table.columns)]].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,7 @@ ENVIRONMENTS = (
     Environment("threads-1", {}, 1),
     Environment("threads-4", {}, 4),
     Environment("aten-default", {"ATEN_CPU_CAPABILITY": "default"}, PLAIN_THREADS),
+    Environment("aten-avx2", {"ATEN_CPU_CAPABILITY": "avx2"}, PLAIN_THREADS),
     Environment("aten-avx512", {"ATEN_CPU_CAPABILITY": "avx512"}, PLAIN_THREADS),
     Environment("openblas-sandybridge", {"OPENBLAS_CORETYPE": "Sandybridge"}, PLAIN_THREADS),
     Environment("openblas-prescott", {"OPENBLAS_CORETYPE": "Prescott"}, PLAIN_THREADS),
@@ -141,44 +159,99 @@ def supported(environment: Environment, flags: set[str]) -> bool:
     return not (environment.variables.get("ATEN_CPU_CAPABILITY") == "avx512" and "avx512f" not in flags)
 
 
+#: The columns naming an entry (one cell family: a method's parameter set on one dataset).
+ENTRY_COLUMNS = ("dataset", "method", "param_set", "params_hash")
+
+
+def results_beside(leaderboard: str | Path) -> Path | None:
+    """The ``results.parquet`` of the results folder a leaderboard CSV (or folder) belongs to, if any."""
+    path = Path(leaderboard)
+    folder = path if path.is_dir() else path.parent
+    for candidate in (folder / "results.parquet", folder.parent / "results.parquet"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _scored_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The scores a leaderboard row is computed from: status ok, a metric, a compared kind."""
+    return rows[(rows["status"] == "ok") & (rows["metric"] != "") & rows["kind"].isin(COMPARED_KINDS)]
+
+
+def seed_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per leaderboard row and seed, the mean score over its images (NaN scores left out):
+    :data:`KEY_COLUMNS` + ``seed``, ``mean``."""
+    scored = _scored_rows(rows)
+    return scored.groupby([*KEY_COLUMNS, "seed"], sort=True)["value"].mean().rename("mean").reset_index()
+
+
+def row_means(rows: pd.DataFrame, seeds: Mapping[tuple[str, ...], frozenset[int]] | None = None) -> pd.DataFrame:
+    """Per leaderboard row, the mean as the tables compute it (each image's score averaged over
+    seeds, then the mean over images, NaN left out), from result rows.
+
+    ``seeds`` maps an entry (:data:`ENTRY_COLUMNS`) to the seeds to keep; entries
+    it does not name keep all their seeds. Returns :data:`KEY_COLUMNS`, ``mean``, ``n_seeds``.
+    """
+    scored = _scored_rows(rows)
+    if seeds:
+        entry = list(zip(*(scored[c].astype(str) for c in ENTRY_COLUMNS)))
+        keep = [e not in seeds or int(seed) in seeds[e] for e, seed in zip(entry, scored["seed"])]
+        scored = scored[keep]
+    units = scored.groupby([*KEY_COLUMNS, "subject", "stimulus_id"], sort=True)["value"].mean()
+    means = units.groupby(level=list(range(len(KEY_COLUMNS)))).mean().rename("mean")
+    counts = scored.groupby(list(KEY_COLUMNS))["seed"].nunique().rename("n_seeds")
+    return pd.concat([means, counts], axis=1).reset_index()
+
+
 def derive_tolerances(
     reference: str | Path,
     reruns: Mapping[str, str | Path],
     environments: Sequence[Environment],
     *,
     safety: float = SAFETY,
+    seed_factor: float = SEED_FACTOR,
     preset: str | None = None,
     notes: str = "",
     require_all: bool = True,
+    regenerate: str = "",
 ) -> dict:
-    """Build a tolerance file's content from a reference leaderboard and its reruns.
+    """Build a tolerance file's content from a reference results folder and its reruns.
 
     Parameters
     ----------
     reference : path
-        The reference leaderboard CSV (or results folder).
+        The reference results folder (its ``leaderboard/leaderboard.csv`` and,
+        for the seed spread, its ``results.parquet``).
     reruns : mapping of str to path
         Environment name -> leaderboard of the same preset rerun in that
-        environment. Every computed reference row must be in every rerun.
+        environment (may be empty: seeded rows are then bounded by their seed
+        spread alone).
     environments : sequence of Environment
         What each rerun changed (names match ``reruns``).
     safety : float
         Factor on the measured spread.
+    seed_factor : float
+        Factor on the seed-to-seed standard deviation of seeded rows.
     require_all : bool
-        False: reruns may cover only some reference rows (e.g. a subset of
-        methods of an expensive preset); rows no rerun covers get no entry
-        (``compare`` then uses the largest tolerance of their test set and
-        metric and says so) and are counted in ``unmeasured_rows``.
+        False: reruns may cover only some reference rows (e.g. the deterministic
+        methods of an expensive preset); a row that no rerun covers and that
+        has a single seed gets no entry (``compare`` then uses the largest
+        tolerance of its test set and metric and says so) and is counted in
+        ``unmeasured_rows``.
+    regenerate : str
+        The command that regenerates the reference; ``compare`` names it when
+        the reference is stale.
 
     Returns
     -------
     dict
-        JSON-ready: format, preset, safety, floors, the environments with their
-        largest change, and one entry per reference row (keys, n_images,
-        resolution, measured, tolerance).
+        JSON-ready: format, preset, the rule and its constants, the
+        environments with their largest change, and one entry per row (keys,
+        n_images, resolution, n_seeds, seed_sd, pooled_seed_sd, measured, tolerance).
     """
-    if not (math.isfinite(safety) and safety >= 1):
-        raise ReconbenchError(f"safety factor must be a finite number >= 1, got {safety}")
+    for name, value in (("safety", safety), ("seed factor", seed_factor)):
+        if not (math.isfinite(value) and value >= 1):
+            raise ReconbenchError(f"{name} must be a finite number >= 1, got {value}")
     names = {e.name for e in environments}
     if set(reruns) != names:
         raise ReconbenchError(f"reruns {sorted(reruns)} do not match the environments {sorted(names)}")
@@ -197,38 +270,79 @@ def derive_tolerances(
             raise ReconbenchError(f"rerun {name!r} ({path}) lacks {int(absent.sum())} reference row(s), e.g. {row}")
         covered |= ~absent
         change = (merged["mean_new"] - merged["mean"]).abs()
-        env_max[name] = float(change.max())
+        env_max[name] = float(change.max()) if change.notna().any() else 0.0
         measured = pd.concat([measured, change.fillna(0.0)], axis=1).max(axis=1)
+
+    spread = _seed_spread(reference, ref)
     rows = []
     for i, row in ref.iterrows():
-        if not covered[i]:
+        seeded = spread["n_seeds"][i] >= MIN_SEEDS
+        if not (covered[i] or seeded):
             continue
         spec = REGISTRY.get(row["metric"])
         n = int(row["n_images"])
-        resolution = spec.resolution(n) if spec is not None else None
         floor = metric_floor(row["metric"], n)
+        tolerance = max(floor, safety * float(measured[i])) if covered[i] else floor
+        if seeded:
+            tolerance = max(tolerance, seed_factor * max(spread["seed_sd"][i], spread["pooled_seed_sd"][i]))
         rows.append(
             {
                 **{c: str(row[c]) for c in KEY_COLUMNS},
                 "n_images": n,
-                "resolution": resolution,
-                "measured": float(measured[i]),
-                "tolerance": float(max(floor, safety * measured[i])),
+                "resolution": spec.resolution(n) if spec is not None else None,
+                "n_seeds": int(spread["n_seeds"][i]),
+                "seed_sd": float(spread["seed_sd"][i]) if seeded else None,
+                "pooled_seed_sd": float(spread["pooled_seed_sd"][i]) if seeded else None,
+                "measured": float(measured[i]) if covered[i] else None,
+                "tolerance": float(tolerance),
             }
         )
     return {
         "format": FORMAT_VERSION,
         "preset": preset,
         "safety": safety,
+        "seed_factor": seed_factor,
+        "min_seeds": MIN_SEEDS,
         "step_floor": STEP_FLOOR,
         "continuous_floor": CONTINUOUS_FLOOR,
-        "rule": "tolerance = max(floor, safety * measured); floor = step_floor / (N (N - 1)) for identification "
-        "metrics, continuous_floor otherwise; measured = largest |rerun mean - reference mean| over the environments",
+        "rule": "seeded rows (n_seeds >= min_seeds): tolerance = max(floor, safety * measured, seed_factor * max(seed_sd, pooled_seed_sd)); "
+        "other rows: tolerance = max(floor, safety * measured); floor = step_floor / (N (N - 1)) for identification metrics, "
+        "continuous_floor otherwise; measured = largest |rerun mean - reference mean| over the environments (null: not rerun); "
+        "seed_sd = standard deviation (ddof 1) of the row's per-seed means; pooled_seed_sd = root mean square of seed_sd over "
+        "the seeded rows of the same dataset, test set and metric",
+        "regenerate": regenerate,
         "notes": notes,
-        "unmeasured_rows": int((~covered).sum()),
+        "unmeasured_rows": int(len(ref) - len(rows)),
         "environments": [{"name": e.name, "variables": dict(e.variables), "threads": e.threads, "largest_change": env_max[e.name]} for e in environments],
         "rows": rows,
     }
+
+
+def _seed_spread(reference: str | Path, ref: pd.DataFrame) -> pd.DataFrame:
+    """For each row of ``ref``: ``n_seeds``, ``seed_sd`` (ddof 1; NaN with one seed) and
+    ``pooled_seed_sd`` (root mean square over the seeded rows of its dataset, test set and metric),
+    from the ``results.parquet`` beside the reference."""
+    from reconbench.store.results import load_results
+
+    spread = pd.DataFrame({"n_seeds": 1, "seed_sd": math.nan, "pooled_seed_sd": math.nan}, index=ref.index)
+    listed = read_leaderboard_rows(reference, extra=("n_seeds",))
+    if "n_seeds" in listed and (pd.to_numeric(listed["n_seeds"], errors="coerce").fillna(1) < MIN_SEEDS).all():
+        return spread
+    found = results_beside(reference)
+    if found is None:
+        raise ReconbenchError(f"{reference}: rows with several seeds but no results.parquet beside the leaderboard to measure their seed spread from")
+    per_seed = seed_means(load_results(found))
+    stats = per_seed.groupby(list(KEY_COLUMNS))["mean"].agg(n_seeds="count", seed_sd=lambda v: float(v.std(ddof=1)) if len(v) > 1 else math.nan)
+    stats = stats.reset_index()
+    seeded = stats[stats["n_seeds"] >= MIN_SEEDS]
+    pooled = seeded.groupby(["dataset", "test_set", "metric"])["seed_sd"].apply(lambda v: float(math.sqrt((v**2).mean()))).rename("pooled_seed_sd")
+    stats = stats.merge(pooled.reset_index(), on=["dataset", "test_set", "metric"], how="left")
+    keyed = ref[list(KEY_COLUMNS)].astype(str).merge(stats.astype({c: str for c in KEY_COLUMNS}), on=list(KEY_COLUMNS), how="left")
+    keyed.index = ref.index
+    spread["n_seeds"] = keyed["n_seeds"].fillna(1).astype(int)
+    spread["seed_sd"] = keyed["seed_sd"]
+    spread["pooled_seed_sd"] = keyed["pooled_seed_sd"]
+    return spread
 
 
 def write_tolerances(path: str | Path, content: Mapping) -> None:

@@ -23,19 +23,24 @@ def test_selection_parsing() -> None:
 
 def test_cells_and_reference_cells(tiny_data_dir) -> None:
     methods = discover_methods()
-    selection = [("mean_image", None)]
+    selection = [("mean_image", None), ("divide_and_conquer", "default")]
     cells = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0, 1], ["pairwise_identification"], {})
+    # mean_image takes no seed, so it runs once (seed 0); divide-and-conquer takes random_state: once per seed.
     assert [(c.method, c.kind, c.seed) for c in cells] == [
         ("mean_image", "method", 0),
-        ("mean_image", "method", 1),
+        ("divide_and_conquer", "method", 0),
+        ("divide_and_conquer", "method", 1),
         ("nearest-category", "reference", 0),
         ("noise-free-ridge", "reference", 0),
         ("noise-ceiling", "reference", 0),
     ]
-    assert len({c.key for c in cells}) == 5
-    no_ceiling = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {})
+    assert len({c.key for c in cells}) == 6
+    assert [
+        c.seed for c in build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, [("mean_image", None)], [3, 4], ["pixcorr"], {}, references=False)
+    ] == [0]
+    no_ceiling = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection[:1], [0], ["pixcorr"], {})
     assert [c.method for c in no_ceiling] == ["mean_image", "nearest-category", "noise-free-ridge"]
-    bare = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {}, references=False)
+    bare = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection[:1], [0], ["pixcorr"], {}, references=False)
     assert [c.method for c in bare] == ["mean_image"]
 
 

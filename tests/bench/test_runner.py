@@ -118,3 +118,31 @@ def test_changing_a_methods_code_reruns_its_cells(tiny_data_dir, tmp_path) -> No
     assert run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", **kwargs).n_run == 0
     (folder / "_helper.py").write_text("# a private helper beside the method changed\n")
     assert run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "out", **kwargs).n_run == 1
+
+
+def test_bench_grids_and_default_folders() -> None:
+    from pathlib import Path
+
+    from reconbench.bench.registry import discover_methods
+    from reconbench.bench.runner import BENCH_GRIDS, bench_grid, default_bench_out, default_bench_reference
+    from reconbench.datasets.simulated.simulate import PRESETS
+
+    assert set(BENCH_GRIDS) == set(PRESETS)
+    methods = discover_methods()
+    for preset in PRESETS:
+        for name in ("headline", "all"):
+            grid = bench_grid(preset, name)
+            assert grid.seeds and grid.description
+            for entry in grid.methods or ():
+                method, _, param_set = entry.partition(":")
+                assert method in methods and (not param_set or param_set in methods[method].parameter_sets), entry
+    # The regression preset bounds its seeded rows by their seed spread: three seeds.
+    assert bench_grid("ci").seeds == (0, 1, 2)
+    # The headline grid of default holds the published set and the K-means variant; 'all' is every set, three seeds.
+    assert {"divide_and_conquer:published", "divide_and_conquer_kmeans"} <= set(bench_grid("default").methods)
+    assert bench_grid("default", "all").methods is None and bench_grid("default", "all").seeds == (0, 1, 2)
+    with pytest.raises(ReconbenchError, match="unknown grid 'most'; expected one of headline, all"):
+        bench_grid("default", "most")
+    # A run never writes into the committed reference unless asked to.
+    assert default_bench_out("default") == Path("runs/default") and default_bench_reference("default") == Path("results/default")
+    assert default_bench_out("tiny", "god") == Path("runs/simulated-god-tiny")

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reconbench.cli import app
-from reconbench.leaderboard.regression import compare_leaderboards
+from reconbench.leaderboard.regression import compare_leaderboards, print_comparison
 from reconbench.leaderboard.render import to_csv
 from reconbench.leaderboard.tables import summarise
 
@@ -44,14 +44,35 @@ def test_a_move_beyond_tolerance_fails_and_within_passes(tmp_path, reference) ->
     assert compare_leaderboards(_write(tmp_path, moved), path, tolerance=0.03).ok
 
 
-def test_missing_rows_fail_and_new_rows_do_not(tmp_path, reference) -> None:
+def test_a_stale_reference_fails_both_ways_and_names_the_command_that_regenerates_it(tmp_path, reference, capsys) -> None:
     summary, path = reference
     fewer = summary[summary["method"] != "good"]
     report = compare_leaderboards(_write(tmp_path, fewer), path)
     assert not report.ok and set(report.missing["method"]) == {"good"}
     extra = pd.concat([summary, summary[summary["method"] == "good"].assign(method="brand_new")], ignore_index=True)
     report = compare_leaderboards(_write(tmp_path, extra), path)
-    assert report.ok and set(report.added["method"]) == {"brand_new"}
+    assert not report.ok and set(report.added["method"]) == {"brand_new"} and report.moved.empty
+    print_comparison(report)
+    err = capsys.readouterr().err
+    assert "REGRESSION" in err and "new (not in the reference): simulated:tiny natural brand_new[default]" in err
+    assert "to regenerate the reference" in err
+
+
+def test_subset_and_entries_restrict_the_reference(tmp_path, reference) -> None:
+    summary, path = reference
+    fewer = summary[summary["method"] != "good"]
+    assert compare_leaderboards(_write(tmp_path, fewer), path, subset=True).ok
+    grid = {("simulated:tiny", m, "default", f"h-{m}") for m in ("poor", "near_good", "good")}
+    # The grid asked for good: its absence fails; entries outside the grid are ignored on both sides.
+    report = compare_leaderboards(_write(tmp_path, fewer), path, entries=grid)
+    assert not report.ok and set(report.missing["method"]) == {"good"} and set(report.moved["method"]) == set()
+    report = compare_leaderboards(_write(tmp_path, summary), path, entries=grid)
+    assert report.ok and set(_methods_compared(summary, grid)) == {"good", "near_good", "poor"}
+    assert report.n_compared == 6
+
+
+def _methods_compared(summary, grid):
+    return [m for m in summary["method"].unique() if ("simulated:tiny", m, "default", f"h-{m}") in grid]
 
 
 def test_cli_exit_codes(tmp_path, reference) -> None:

@@ -15,6 +15,8 @@ from reconbench.leaderboard.render import to_csv
 from reconbench.leaderboard.tables import summarise
 from reconbench.leaderboard.tolerances import (
     CONTINUOUS_FLOOR,
+    FORMAT_VERSION,
+    SEED_FACTOR,
     STEP_FLOOR,
     Environment,
     Tolerances,
@@ -153,7 +155,7 @@ def test_bad_tolerance_files_are_refused(tmp_path) -> None:
     path.write_text(
         json.dumps(
             {
-                "format": "reconbench-tolerances/1",
+                "format": FORMAT_VERSION,
                 "rows": [{"dataset": "d", "test_set": "t", "method": "m", "param_set": "p", "params_hash": "h", "metric": "ssim", "tolerance": None}],
             }
         )
@@ -184,3 +186,62 @@ def test_process_environment_clears_every_kernel_variable_and_sets_its_own() -> 
     base = {"HOME": "/root", "OPENBLAS_CORETYPE": "Zen", "ATEN_CPU_CAPABILITY": "avx2", "RECONBENCH_STAGE_CACHE": "/c"}
     env = Environment("x", {"ONEDNN_MAX_CPU_ISA": "SSE41"}, 1).process_environment(base)
     assert env == {"HOME": "/root", "ONEDNN_MAX_CPU_ISA": "SSE41", "RECONBENCH_STAGE_CACHE": "off"}
+
+
+def _results_folder(path, rows):
+    """A results folder as a run leaves it: results.parquet and leaderboard/leaderboard.csv."""
+    (path / "leaderboard").mkdir(parents=True)
+    rows.to_parquet(path / "results.parquet")
+    (path / "leaderboard" / "leaderboard.csv").write_text(to_csv(summarise(rows, n_boot=200, n_perm=200)))
+    return path
+
+
+@pytest.fixture
+def seeded_reference(tmp_path):
+    """A GAN-like entry with three seeds (per-seed offsets), a second seeded entry, and a one-seed ridge."""
+    from tests.leaderboard.conftest import make_rows
+
+    rng = np.random.default_rng(1)
+    base = 0.7 + 0.1 * rng.standard_normal(10)
+    gan = np.stack([base + offset + 0.01 * rng.standard_normal(10) for offset in (0.0, 0.03, -0.02)])
+    other = np.stack([base + offset for offset in (0.0, 0.001, 0.002)])
+    rows = make_rows(
+        {
+            ("gan", "method", "pixcorr"): gan,
+            ("other_gan", "method", "pixcorr"): other,
+            ("ridge", "method", "pixcorr"): base[None, :],
+        },
+        metrics={"pixcorr": (True, None)},
+        seeds=(0, 1, 2),
+    )
+    return rows, gan, other, _results_folder(tmp_path / "ref", rows)
+
+
+def test_seeded_rows_are_bounded_by_their_seed_spread(seeded_reference) -> None:
+    rows, gan, other, ref = seeded_reference
+    content = derive_tolerances(ref, {}, [], preset="test", regenerate="make the reference")
+    found = {r["method"]: r for r in content["rows"]}
+    # numpy, independently: the sd (ddof 1) of the per-seed means, and their root mean square over the seeded rows.
+    sd_gan, sd_other = np.std(gan.mean(axis=1), ddof=1), np.std(other.mean(axis=1), ddof=1)
+    pooled = math.sqrt((sd_gan**2 + sd_other**2) / 2)
+    assert found["gan"]["n_seeds"] == 3 and found["gan"]["seed_sd"] == pytest.approx(sd_gan, rel=1e-9)
+    assert found["gan"]["pooled_seed_sd"] == pytest.approx(pooled, rel=1e-9)
+    assert found["gan"]["tolerance"] == pytest.approx(SEED_FACTOR * max(sd_gan, pooled), rel=1e-9)
+    # A seeded row with a tiny own spread still gets the pooled one (three seeds estimate an sd poorly).
+    assert found["other_gan"]["tolerance"] == pytest.approx(SEED_FACTOR * pooled, rel=1e-9)
+    # A one-seed row that no rerun measured gets no entry.
+    assert "ridge" not in found and content["unmeasured_rows"] == 1
+    assert content["regenerate"] == "make the reference" and "seed_factor" in content["rule"]
+
+
+def test_a_rerun_of_the_same_seed_deviates_by_exactly_zero(tmp_path, seeded_reference) -> None:
+    rows, gan, _, ref = seeded_reference
+    write_tolerances(ref / "tolerances.json", derive_tolerances(ref, {}, []))
+    seed0 = _results_folder(tmp_path / "new", rows[rows["seed"] == 0])
+    report = compare_leaderboards(seed0, ref, subset=True)
+    assert report.ok and report.max_change == 0.0
+    assert any("same seed(s) (0)" in note for note in report.notes)
+    # Without the result rows only the leaderboards' means can be compared: the seed-0 mean against the 3-seed mean.
+    (seed0 / "results.parquet").unlink()
+    report = compare_leaderboards(seed0, ref, subset=True)
+    assert report.max_change == pytest.approx(abs(gan[0].mean() - gan.mean()), abs=1e-5)
