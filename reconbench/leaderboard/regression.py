@@ -48,9 +48,9 @@ from reconbench.leaderboard.tolerances import (
     KEY_COLUMNS,
     Tolerances,
     find_tolerance_file,
+    means_over_matching_seeds,
     read_leaderboard_rows,
     results_beside,
-    row_means,
 )
 
 MATCH_COLUMNS = list(KEY_COLUMNS)
@@ -156,7 +156,7 @@ def compare_leaderboards(
         new_rows, ref_rows = _keep_entries(new_rows, wanted), _keep_entries(ref_rows, wanted)
     elif subset:
         ref_rows = _keep_entries(ref_rows, set(_entries_of(new_rows)))
-    new_rows, ref_rows, seed_note = _means_over_matching_seeds(new, reference, new_rows, ref_rows)
+    new_rows, ref_rows, seed_note = means_over_matching_seeds(new, reference, new_rows, ref_rows)
     notes += seed_note
     merged = ref_rows.drop(columns="n_images").merge(
         new_rows.drop(columns="n_images"), on=MATCH_COLUMNS, how="outer", suffixes=("_reference", "_new"), indicator=True
@@ -198,31 +198,6 @@ def compare_leaderboards(
         regenerate=regenerate,
         largest=largest,
     )
-
-
-def _means_over_matching_seeds(new, reference, new_rows: pd.DataFrame, ref_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Replace both sides' means by means computed from their result rows, the reference's over
-    the seeds the new run has (see the module docstring); unchanged when either side lacks its rows."""
-    from reconbench.store.results import load_results
-
-    new_found, ref_found = results_beside(new), results_beside(reference)
-    if new_found is None or ref_found is None:
-        return new_rows, ref_rows, []
-    new_results, ref_results = load_results(new_found), load_results(ref_found)
-    seeds_of = lambda frame: {e: frozenset(int(s) for s in g["seed"]) for e, g in frame.groupby(list(ENTRY_COLUMNS))}  # noqa: E731
-    new_seeds, ref_seeds = seeds_of(new_results), seeds_of(ref_results)
-    matched = {e: seeds for e, seeds in new_seeds.items() if e in ref_seeds and seeds < ref_seeds[e]}
-    notes = []
-    if matched:
-        shown = sorted({",".join(map(str, sorted(s))) for s in matched.values()})
-        notes.append(f"{len(matched)} entr{'y' if len(matched) == 1 else 'ies'} compared with the reference's mean over the same seed(s) ({'; '.join(shown)})")
-
-    def with_means(rows: pd.DataFrame, results: pd.DataFrame, seeds) -> pd.DataFrame:
-        means = row_means(results, seeds).astype({c: str for c in KEY_COLUMNS})
-        out = rows.drop(columns="mean").astype({c: str for c in KEY_COLUMNS}).merge(means[[*KEY_COLUMNS, "mean"]], on=list(KEY_COLUMNS), how="left")
-        return out[[*KEY_COLUMNS, "mean", "n_images"]]
-
-    return with_means(new_rows, new_results, None), with_means(ref_rows, ref_results, matched), notes
 
 
 def measured_spread_notes(table: Tolerances) -> list[str]:

@@ -203,6 +203,33 @@ def row_means(rows: pd.DataFrame, seeds: Mapping[tuple[str, ...], frozenset[int]
     return pd.concat([means, counts], axis=1).reset_index()
 
 
+def means_over_matching_seeds(new, reference, new_rows: pd.DataFrame, ref_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Replace both sides' means by means computed from their result rows (:func:`row_means`), the
+    reference's over the seeds the new run has where it holds them all: a seed-0 rerun is compared
+    with the reference's seed 0. Unchanged when either side lacks its ``results.parquet``.
+    Returns the new rows, the reference rows and a note (a list of at most one line)."""
+    from reconbench.store.results import load_results
+
+    new_found, ref_found = results_beside(new), results_beside(reference)
+    if new_found is None or ref_found is None:
+        return new_rows, ref_rows, []
+    new_results, ref_results = load_results(new_found), load_results(ref_found)
+    seeds_of = lambda frame: {e: frozenset(int(s) for s in g["seed"]) for e, g in frame.groupby(list(ENTRY_COLUMNS))}  # noqa: E731
+    new_seeds, ref_seeds = seeds_of(new_results), seeds_of(ref_results)
+    matched = {e: seeds for e, seeds in new_seeds.items() if e in ref_seeds and seeds < ref_seeds[e]}
+    notes = []
+    if matched:
+        shown = sorted({",".join(map(str, sorted(s))) for s in matched.values()})
+        notes.append(f"{len(matched)} entr{'y' if len(matched) == 1 else 'ies'} compared with the reference's mean over the same seed(s) ({'; '.join(shown)})")
+
+    def with_means(rows: pd.DataFrame, results: pd.DataFrame, seeds) -> pd.DataFrame:
+        means = row_means(results, seeds).astype({c: str for c in KEY_COLUMNS})
+        out = rows.drop(columns="mean").astype({c: str for c in KEY_COLUMNS}).merge(means[[*KEY_COLUMNS, "mean"]], on=list(KEY_COLUMNS), how="left")
+        return out[[*KEY_COLUMNS, "mean", "n_images"]]
+
+    return with_means(new_rows, new_results, None), with_means(ref_rows, ref_results, matched), notes
+
+
 def derive_tolerances(
     reference: str | Path,
     reruns: Mapping[str, str | Path],
@@ -262,8 +289,8 @@ def derive_tolerances(
     covered = pd.Series(False, index=ref.index)
     env_max: dict[str, float] = {}
     for name, path in reruns.items():
-        new = read_leaderboard_rows(path)
-        merged = ref.merge(new[[*KEY_COLUMNS, "mean"]], on=list(KEY_COLUMNS), how="left", suffixes=("", "_new"))
+        new, paired_ref, _ = means_over_matching_seeds(path, reference, read_leaderboard_rows(path), ref)
+        merged = paired_ref.merge(new[[*KEY_COLUMNS, "mean"]], on=list(KEY_COLUMNS), how="left", suffixes=("", "_new"))
         absent = merged["mean_new"].isna()
         if absent.any() and require_all:
             row = merged.loc[absent, list(KEY_COLUMNS)].iloc[0].to_dict()
