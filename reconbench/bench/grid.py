@@ -114,11 +114,13 @@ def build_cells(
     methods_dir: str | Path | None = None,
     references: bool = True,
     threads: int = 1,
+    device: str = "cpu",
 ) -> list[CellSpec]:
     """The grid: one :class:`CellSpec` per method x parameter set x subject x seed
     (a method without a seed keyword, :func:`~reconbench.core.method.seed_keyword`,
     runs once, as seed 0), plus one cell per subject for each reference row (:mod:`reconbench.references`)
-    whose ground truth the data folder has."""
+    whose ground truth the data folder has. ``device`` (resolved, :mod:`reconbench.core.device`)
+    goes into every spec; it enters no hash but a GPU cell's key."""
     data = str(Path(data).resolve())
     cells = []
     for subject in subjects:
@@ -138,6 +140,7 @@ def build_cells(
             metrics=tuple(metric_names),
             config_hash=config_hash,
             threads=int(threads),
+            device=str(device),
         )
         for name, only_set in selection:
             cls = methods[name]

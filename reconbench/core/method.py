@@ -36,6 +36,17 @@ def seed_keyword(cls: type) -> str | None:
     return next((keyword for keyword in SEED_KEYWORDS if keyword in signature), None)
 
 
+#: The ``__init__`` keyword through which a method receives the cell's device (:mod:`reconbench.core.device`).
+DEVICE_KEYWORD = "device"
+
+
+def takes_device(cls: type) -> bool:
+    """True when ``cls.__init__`` has a ``device`` keyword: the harness hands it the cell's device
+    (``"cpu"``, ``"cuda"`` or ``"cuda:N"``) as it hands the seed. A method without one runs where
+    its code puts it (the CPU, for every built-in without it); the device is not part of the params hash."""
+    return DEVICE_KEYWORD in inspect.signature(cls.__init__).parameters
+
+
 class Method(abc.ABC):
     """Base class of every reconstruction method.
 
