@@ -139,6 +139,25 @@ def deterministic(device: str) -> Iterator[None]:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]
 
 
+@contextlib.contextmanager
+def full_precision(device: str) -> Iterator[None]:
+    """Run a block with TensorFloat-32 off on a CUDA device (cuDNN convolutions use it by
+    default on recent GPUs, which rounds their inputs to 10-bit mantissas): the metric
+    networks score in float32 as on the CPU. Restored after; nothing changes on the CPU."""
+    if not is_cuda(device):
+        yield
+        return
+    import torch
+
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def rng_devices(device: str) -> list[int]:
     """The CUDA device indices whose random state ``torch.random.fork_rng`` must save and restore ([] on the CPU)."""
     if not is_cuda(device):

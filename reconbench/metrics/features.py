@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from reconbench.core.device import device_kind
+from reconbench.core.device import device_kind, full_precision
 from reconbench.metrics.inputs import MetricInputError, as_image_batch
 from reconbench.metrics.weights import load_trunk
 
@@ -158,7 +158,7 @@ def image_features(
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=target).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=target).view(1, 3, 1, 1)
     chunks = []
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(device):
         for start in range(0, images.shape[0], int(batch_size)):
             part = torch.from_numpy(np.ascontiguousarray(images[start : start + int(batch_size)], dtype=np.float32))
             if not on_cpu:

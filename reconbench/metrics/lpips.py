@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from reconbench.core.device import device_kind
+from reconbench.core.device import device_kind, full_precision
 from reconbench.metrics.inputs import MetricInputError, as_image_pair
 from reconbench.metrics.weights import load_lpips
 
@@ -68,7 +68,7 @@ def lpips(
     on_cpu = device_kind(device) == "cpu"
     out = np.empty(pred.shape[0], dtype=np.float64)
     step = int(batch_size)
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(device):
         for start in range(0, pred.shape[0], step):
             p = torch.from_numpy(np.ascontiguousarray(pred[start : start + step], dtype=np.float32))
             t = torch.from_numpy(np.ascontiguousarray(true[start : start + step], dtype=np.float32))

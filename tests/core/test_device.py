@@ -100,3 +100,14 @@ def test_cuda_row_information_and_settings():
     with deterministic("cuda"):
         assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
     assert peak_gpu_memory_mb("cuda") >= 0.0
+
+
+def test_full_precision_changes_nothing_on_the_cpu_and_restores():
+    from reconbench.core.device import full_precision
+
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    with full_precision("cpu"):
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+    with full_precision("cuda"):  # flags only: no GPU needed to set them
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
