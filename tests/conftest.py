@@ -61,3 +61,19 @@ def weights_cache() -> Path:
     cache = cache_dir()
     fetch_weights(cache=cache, progress=False)
     return cache
+
+
+@pytest.fixture(scope="session")
+def alexnet_weights_cache() -> Path:
+    """A weights cache with the AlexNet and LPIPS-AlexNet weights (all the default metrics and the
+    methods need): ``$RECONBENCH_CACHE`` as it is when those verify, else fetched as :func:`weights_cache`.
+    An offline machine (the GPU check, ``scripts/gpu_check.sh``) carries just those files."""
+    from reconbench.core.paths import cache_dir
+    from reconbench.metrics.weights import weights_status
+    from reconbench.metrics.weights_fetch import fetch_weights
+
+    cache = cache_dir()
+    status = weights_status(cache)
+    if not all(status[name]["verified"] for name in ("alexnet", "lpips_alexnet")):
+        fetch_weights(cache=cache, progress=False)
+    return cache

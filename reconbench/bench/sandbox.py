@@ -842,8 +842,9 @@ def readable_folders(methods_dir: str | None) -> list[str]:
 
 
 #: Device files (under ``/dev``) a sealed method process on a CUDA device may open read-write, those
-#: present, beside every ``nvidia<N>``: the NVIDIA control, unified-memory and mode-setting nodes, and the DRM folder.
-CUDA_DEVICE_FILES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "dri")
+#: present, beside every ``nvidia<N>``: the NVIDIA control, unified-memory and mode-setting nodes, the
+#: capability nodes of a GPU partitioned with MIG, and the DRM folder.
+CUDA_DEVICE_FILES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "nvidia-caps", "dri")
 #: Read-only driver information the CUDA driver reads when it starts (its parameters, the GPUs).
 CUDA_DRIVER_INFO = ("/proc/driver/nvidia",)
 

@@ -50,7 +50,7 @@ def test_device_files_are_widened_only_on_cuda(tmp_path) -> None:
 
     dev = tmp_path / "dev"
     (dev / "dri").mkdir(parents=True)
-    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "nvidia-caps", "null", "sda", "nvidiafoo"):
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "null", "sda", "nvidiafoo", "fuse"):
         (dev / name).write_text("")
     assert device_files("cpu", dev) == [] and device_readable("cpu") == []
     expected = [dev / "nvidia0", dev / "nvidia1", dev / "nvidiactl", dev / "nvidia-uvm", dev / "dri"]

@@ -150,7 +150,7 @@ def test_bench_grids_and_default_folders() -> None:
 
 @pytest.mark.weights
 @pytest.mark.cuda
-def test_a_tiny_bench_end_to_end_on_cuda(tiny_data_dir, weights_cache, tmp_path, monkeypatch) -> None:
+def test_a_tiny_bench_end_to_end_on_cuda(tiny_data_dir, alexnet_weights_cache, tmp_path, monkeypatch) -> None:
     """The harness on a GPU: the generator sets train and generate on CUDA in a sealed method process, the
     network metrics score there, every row names the GPU, and a CPU-only method scores as on the CPU."""
     from reconbench.bench.landlock import abi_version

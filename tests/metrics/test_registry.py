@@ -64,10 +64,11 @@ GPU_TOLERANCE = {"lpips": 1e-4, "lpips_vgg": 1e-4}
 
 @pytest.mark.weights
 @pytest.mark.cuda
-def test_every_metric_agrees_between_the_cpu_and_a_gpu(weights_cache) -> None:
+def test_every_metric_agrees_between_the_cpu_and_a_gpu(alexnet_weights_cache) -> None:
     import torch
 
     from reconbench.bench.evaluator import score
+    from reconbench.metrics.weights import weights_status
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (torch sees none)")
@@ -75,7 +76,10 @@ def test_every_metric_agrees_between_the_cpu_and_a_gpu(weights_cache) -> None:
     n = 24
     true = rng.random((n, 3, 64, 64), dtype=np.float32)
     pred = np.clip(true + 0.3 * rng.standard_normal(true.shape).astype(np.float32), 0, 1)
-    specs = {name: get_metric(name) for name in list_metrics(include_optional=True)}
+    names = list_metrics()  # the recipe's metrics; lpips_vgg too where its weights are here
+    if weights_status()["vgg16"]["verified"] and weights_status()["lpips_vgg16"]["verified"]:
+        names.append("lpips_vgg")
+    specs = {name: get_metric(name) for name in names}
     on_cpu = score(pred, true, specs)
     on_gpu = score(pred, true, specs, "cuda")
     for name in specs:

@@ -98,15 +98,16 @@ def test_shared_modules_are_kept_per_device(weights_cache) -> None:
 
 @pytest.mark.weights
 @pytest.mark.cuda
-def test_a_gpu_module_is_a_copy_on_the_gpu(weights_cache) -> None:
+def test_a_gpu_module_is_a_copy_on_the_gpu(alexnet_weights_cache) -> None:
     import torch
 
     from reconbench.metrics.weights import load_trunk
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (torch sees none)")
-    on_cpu, on_gpu = load_trunk("alexnet", weights_cache), load_trunk("alexnet", weights_cache, device="cuda")
+    cache = alexnet_weights_cache
+    on_cpu, on_gpu = load_trunk("alexnet", cache), load_trunk("alexnet", cache, device="cuda")
     assert on_gpu is not on_cpu and next(on_gpu.parameters()).is_cuda and next(on_cpu.parameters()).device.type == "cpu"
-    assert load_trunk("alexnet", weights_cache, device="cuda") is on_gpu
+    assert load_trunk("alexnet", cache, device="cuda") is on_gpu
     for (name, a), (_, b) in zip(on_cpu.state_dict().items(), on_gpu.state_dict().items()):
         assert torch.equal(a, b.cpu()), name
