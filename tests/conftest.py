@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,12 @@ def tiny_grid_run(tiny_data_dir, grid_methods_dir, tmp_path_factory):
         methods_dir=grid_methods_dir,
         jobs=1,
     )
+
+
+def pytest_configure(config):
+    """The tests run on the CPU on every machine: ``auto`` would pick a GPU where there is one, and
+    their expected values are CPU values. Tests marked ``cuda`` name their device themselves."""
+    os.environ["RECONBENCH_DEVICE"] = "cpu"
 
 
 @pytest.fixture(scope="session")
