@@ -19,10 +19,12 @@
 #   them; the default metrics and the methods need nothing else).
 # Optional: GPU_CHECK_FULL_STEPS (published 256 px generator steps timed, default 1500; 15000
 # runs the whole schedule, about 5 min on an H200), GPU_CHECK_BUDGET_S (seconds for every step
-# together, default 570), OUT (a folder: the figures are also written to OUT/gpu_check_figures.txt).
+# together, default 570), GPU_CHECK_STEPS (which of "tests generator bench" to run after the
+# install, default all three: a rerun may skip what has its figures), OUT (a folder: the
+# figures and logs are also written there).
 #
 # Every step runs under `timeout`; a step that fails or runs out of time is reported and the
-# next one runs. The exit status is that of the `cuda` tests.
+# next one runs. The exit status is that of the `cuda` tests (3 when torch sees no GPU).
 set -u
 
 PY=${PYTHON:-python3}
@@ -31,6 +33,8 @@ PY=${PYTHON:-python3}
 export RECONBENCH_CACHE
 FULL_STEPS=${GPU_CHECK_FULL_STEPS:-1500}
 BUDGET=${GPU_CHECK_BUDGET_S:-570}
+STEPS=" ${GPU_CHECK_STEPS-tests generator bench} "  # set and empty: the install only
+wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/reconbench-gpu-check.XXXXXX")
 export RECONBENCH_STAGE_CACHE="$WORK/stages"  # a fresh stage cache: every stage is computed and timed
 export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
@@ -73,7 +77,9 @@ import os, torch
 print(f"FIGURE {'torch, CUDA build, cuDNN':<46} {torch.__version__}, {torch.version.cuda}, {torch.backends.cudnn.version()}")
 print(f"FIGURE {'GPU':<46} {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none: torch sees no CUDA GPU'}")
 print(f"FIGURE {'CPU cores':<46} {os.cpu_count()}")
+raise SystemExit(0 if torch.cuda.is_available() else 3)
 EOF
+SEES_GPU=${PIPESTATUS[0]}
 
 # 1. Install: the carried wheels, then the project itself (no dependency resolution, no index).
 step install_wheels 180 "$PY" -m pip install --no-index --no-deps --ignore-requires-python "$GPU_WHEELS"/*.whl
@@ -84,10 +90,14 @@ fi
 "${RB[@]}" weights status || true  # vgg16 may be absent: only lpips_vgg needs it
 
 # 2. The tests marked `cuda` (in the files that have them: the others need packages this Python may lack).
-mapfile -t CUDA_FILES < <(grep -rl --include='test_*.py' 'mark.cuda' tests | sort)
-step cuda_tests 300 "$PY" -m pytest -m cuda -p no:cacheprovider -q -rs "${CUDA_FILES[@]}"
-TESTS_STATUS=$?
-grep -E "passed|failed|error|skipped" "$WORK/cuda_tests.log" | tail -n 3 | sed 's/^/FIGURE cuda tests:                                      /' | tee -a "$FIGURES"
+if wanted tests; then
+    mapfile -t CUDA_FILES < <(grep -rl --include='test_*.py' 'mark.cuda' tests | sort)
+    step cuda_tests 300 "$PY" -m pytest -m cuda -p no:cacheprovider -q -rs "${CUDA_FILES[@]}"
+    TESTS_STATUS=$?
+    grep -E "passed|failed|error|skipped" "$WORK/cuda_tests.log" | tail -n 3 | sed 's/^/FIGURE cuda tests:                                      /' | tee -a "$FIGURES"
+else
+    TESTS_STATUS=0
+fi
 
 # 3. One published generator at its published size (256 px, 8 levels, batch 16): a first run of 20 steps
 #    (start-up), then 20 steps and GPU_CHECK_FULL_STEPS steps; s/step from the difference of the last two,
@@ -124,13 +134,13 @@ print(f"FIGURE {'full generator: projected 15,000 steps (min)':<46} {per_step * 
 print(f"FIGURE {'full generator: peak GPU memory (MB)':<46} {peak_gpu_memory_mb(device) or 0:.0f}")
 print(f"FIGURE {'full generator: last logged loss_g, loss_pixel':<46} {log['loss_g'][-1]:.4f}, {log['loss_pixel'][-1]:.5f}")
 EOF
-step full_generator 240 "$PY" "$WORK/full_generator.py" "$FULL_STEPS"
-grep '^FIGURE' "$WORK/full_generator.log" >>"$FIGURES" || true
+if wanted generator; then
+    step full_generator 240 "$PY" "$WORK/full_generator.py" "$FULL_STEPS"
+    grep '^FIGURE' "$WORK/full_generator.log" >>"$FIGURES" || true
+fi
 
 # 4. The default preset on the GPU: simulate (CPU), then every cell of its headline grid with -j 1.
-step simulate_default 240 "${RB[@]}" simulate --preset default --out "$WORK/data" --seed 0
-step bench_default_cuda 420 "${RB[@]}" bench --preset default --device cuda -j 1 --no-compare --data "$WORK/data" --out "$WORK/bench"
-"$PY" - "$WORK/bench" <<'EOF' | tee -a "$FIGURES"
+cat >"$WORK/bench_cells.py" <<'EOF'
 import json, sys
 from pathlib import Path
 cells = sorted(Path(sys.argv[1], "cells").glob("*.json"))
@@ -145,9 +155,14 @@ for path in cells:
           f"peak GPU {'-' if gpu is None else f'{gpu:.0f} MB'}, device {record.get('device')}, sealed {record.get('sealed')}")
 print(f"FIGURE {'bench: cells, sum of cell seconds':<46} {len(cells)}, {total:.1f} (goal: every cell within 3 min)")
 EOF
-# How far the GPU run is from the committed CPU reference (information: tolerances were measured across CPUs).
-if [ -f "$WORK/bench/leaderboard/leaderboard.csv" ] && [ -d results/default ]; then
-    step compare_with_cpu_reference 60 "${RB[@]}" compare "$WORK/bench" results/default --subset || true
+if wanted bench; then
+    step simulate_default 240 "${RB[@]}" simulate --preset default --out "$WORK/data" --seed 0
+    step bench_default_cuda 420 "${RB[@]}" bench --preset default --device cuda -j 1 --no-compare --data "$WORK/data" --out "$WORK/bench"
+    "$PY" "$WORK/bench_cells.py" "$WORK/bench" | tee -a "$FIGURES"
+    # How far the GPU run is from the committed CPU reference (information: its tolerances were measured across CPUs).
+    if [ -f "$WORK/bench/leaderboard/leaderboard.csv" ] && [ -d results/default ]; then
+        step compare_with_cpu_reference 60 "${RB[@]}" compare "$WORK/bench" results/default --subset || true
+    fi
 fi
 
 echo
@@ -157,4 +172,8 @@ if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT" && cp "$FIGURES" "$OUT/gpu_check_figures.txt" && cp "$WORK"/*.log "$OUT/" 2>/dev/null
 fi
 echo "total seconds: $(($(date +%s) - STARTED)); logs in $WORK"
+if [ "$SEES_GPU" -ne 0 ]; then
+    echo "torch sees no CUDA GPU here: the cuda tests skipped and nothing ran on a GPU"
+    exit 3
+fi
 exit "$TESTS_STATUS"
