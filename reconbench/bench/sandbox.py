@@ -1004,6 +1004,16 @@ def _loaded_weights() -> dict[str, str]:
     return module.loaded_hashes() if module is not None else {}
 
 
+def _gpu_peak_mb(device: str) -> float | None:
+    """This process's peak GPU memory (MB), or None on the CPU or when CUDA cannot say (a broken context)."""
+    from reconbench.core.device import peak_gpu_memory_mb
+
+    try:
+        return peak_gpu_memory_mb(device)
+    except Exception:  # noqa: BLE001 - a figure, never a reason to lose the reply
+        return None
+
+
 def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     """The method process's work: read the job, seal, fit, reconstruct, reply."""
     message = _load_job(_read_frame(request_fd))
@@ -1025,7 +1035,7 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     import torch  # noqa: F401 - loaded before sealing, as every method imports it
 
     device = str(request.get("device", "cpu"))
-    from reconbench.core.device import is_cuda, peak_gpu_memory_mb, prepare_cuda
+    from reconbench.core.device import is_cuda, prepare_cuda
 
     if is_cuda(device):
         prepare_cuda()  # before the method's first CUDA call
@@ -1053,7 +1063,7 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
         _send(reply, {"type": "fit", "error": "", "seconds": time.perf_counter() - start})
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a method's failure is a result, not a crash
         _send(reply, {"type": "fit", "error": _error_text(exc), "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start})
-        _send(reply, {"type": "done", "stage_log": None, "weights": _loaded_weights(), "gpu_peak_memory_mb": peak_gpu_memory_mb(device)})
+        _send(reply, {"type": "done", "stage_log": None, "weights": _loaded_weights(), "gpu_peak_memory_mb": _gpu_peak_mb(device)})
         return
     for test_set, header, data in _stages(method, test_inputs, request["method"]):
         _send(reply, {"type": "reconstruction", "test_set": test_set, **header}, data)
@@ -1067,7 +1077,7 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
             "type": "done",
             "stage_log": _json_safe(getattr(method, "stage_log_", None)),
             "weights": _loaded_weights(),
-            "gpu_peak_memory_mb": peak_gpu_memory_mb(device),
+            "gpu_peak_memory_mb": _gpu_peak_mb(device),
         },
     )
 
