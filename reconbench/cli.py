@@ -162,6 +162,9 @@ def run(
     jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
     scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler (e.g. tcp://host:8786)."),
     threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs); the same value gives bitwise-identical rows."),
+    device: Optional[str] = typer.Option(
+        None, help="auto, cpu, cuda or cuda:N (default: $RECONBENCH_DEVICE, else auto: CUDA when torch sees a GPU, else the CPU); recorded in every row."
+    ),
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
     leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Write RESULTS/leaderboard at the end."),
@@ -171,7 +174,9 @@ def run(
         help="Seconds a cell's method process may run before it fails as 'timeout' (default per dataset: 600 tiny, 7200 default, 43200 full; 0: none).",
     ),
     cell_memory: Optional[float] = typer.Option(
-        None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none)."
+        None,
+        "--cell-memory",
+        help="Resident (host) memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none). GPU memory is not capped; its peak is recorded in the cell record.",
     ),
 ) -> None:
     """Run the grid (method x parameter set x subject x seed) and score every test set."""
@@ -197,6 +202,7 @@ def run(
         progress=True,
         cell_timeout=cell_timeout,
         cell_memory=cell_memory,
+        device=device,
     )
     print_summary(summary)
 
@@ -250,6 +256,9 @@ def bench(
     methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
     scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
     threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
+    device: Optional[str] = typer.Option(
+        None, help="auto, cpu, cuda or cuda:N (default: $RECONBENCH_DEVICE, else auto: CUDA when torch sees a GPU, else the CPU); recorded in every row."
+    ),
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
     cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process (default: none)."),
@@ -281,6 +290,7 @@ def bench(
         cell_memory=cell_memory,
         seeds=None if seeds is None else _parse_seeds(seeds),
         grid=grid,
+        device=device,
     )
     print_summary(summary)
     if verdict:
@@ -336,6 +346,9 @@ def sweep(
     jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
     scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
     threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
+    device: Optional[str] = typer.Option(
+        None, help="auto, cpu, cuda or cuda:N (default: $RECONBENCH_DEVICE, else auto: CUDA when torch sees a GPU, else the CPU); recorded in every row."
+    ),
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
     cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
@@ -365,6 +378,7 @@ def sweep(
         cell_timeout=cell_timeout,
         cell_memory=cell_memory,
         echo=lambda text: typer.echo(text, err=True),
+        device=device,
     )
     failed = summary.n_failed
     typer.echo(f"sweep of {knob} over {len(summary.points)} point(s) into {summary.out}" + (f"; {failed} cell(s) failed" if failed else ""), err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,12 @@ def tiny_grid_run(tiny_data_dir, grid_methods_dir, tmp_path_factory):
     )
 
 
+def pytest_configure(config):
+    """The tests run on the CPU on every machine: ``auto`` would pick a GPU where there is one, and
+    their expected values are CPU values. Tests marked ``cuda`` name their device themselves."""
+    os.environ["RECONBENCH_DEVICE"] = "cpu"
+
+
 @pytest.fixture(scope="session")
 def weights_cache() -> Path:
     """The weights cache of ``reconbench weights fetch`` (fetched if absent).
@@ -60,4 +67,20 @@ def weights_cache() -> Path:
 
     cache = cache_dir()
     fetch_weights(cache=cache, progress=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def alexnet_weights_cache() -> Path:
+    """A weights cache with the AlexNet and LPIPS-AlexNet weights (all the default metrics and the
+    methods need): ``$RECONBENCH_CACHE`` as it is when those verify, else fetched as :func:`weights_cache`.
+    An offline machine (the GPU check, ``scripts/gpu_check.sh``) carries just those files."""
+    from reconbench.core.paths import cache_dir
+    from reconbench.metrics.weights import weights_status
+    from reconbench.metrics.weights_fetch import fetch_weights
+
+    cache = cache_dir()
+    status = weights_status(cache)
+    if not all(status[name]["verified"] for name in ("alexnet", "lpips_alexnet")):
+        fetch_weights(cache=cache, progress=False)
     return cache

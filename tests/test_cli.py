@@ -165,6 +165,12 @@ def test_simulate_bad_preset_writes_nothing(tmp_path, capsys):
         (["--threads", "-2"], "--threads -2"),
         (["-j", "0"], "--jobs 0"),
         (["--out", "/etc/hostname"], "is a file"),
+        (["--device", "gpu"], "--device 'gpu': expected auto, cpu, cuda or cuda:N"),
+        pytest.param(
+            ["--device", "cuda"],
+            "--device cuda: torch sees no CUDA GPU here",
+            marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CUDA is available here"),
+        ),
     ],
 )
 def test_run_refuses_bad_options_in_one_line(tiny_data_dir, tmp_path, capsys, extra, match):
@@ -435,3 +441,12 @@ def test_cli_status_and_fetch(weights_cache, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["weights", "fetch", "--cache", str(weights_cache)])
     assert exit_info.value.code in (0, None)
+
+
+@pytest.mark.parametrize("command", [["bench", "--preset", "tiny"], ["sweep", "--knob", "snr", "--values", "0.1", "--preset", "tiny"]])
+def test_bench_and_sweep_refuse_a_bad_device_before_any_work(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setenv("RECONBENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("RECONBENCH_SWEEP_DATA", str(tmp_path / "data"))
+    code, _, err = run_main([*command, "--out", str(tmp_path / "out"), "--device", "cuda:x"], capsys)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "expected auto, cpu, cuda or cuda:N" in err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()

@@ -27,11 +27,12 @@ import numpy as np
 import pytest
 
 from reconbench.bench.registry import discover_methods
-from reconbench.core.method import Method, NotFittedError
+from reconbench.core.method import Method, NotFittedError, default_parameter_sets
 
 SEED = 0
 METHODS = discover_methods()
-CASES = [(name, set_name) for name, cls in METHODS.items() for set_name in cls.parameter_sets]
+# Every set the harness runs unless told otherwise; a set for a GPU (explicit_parameter_sets) is tested by its own module.
+CASES = [(name, set_name) for name, cls in METHODS.items() for set_name in default_parameter_sets(cls)]
 
 
 @pytest.fixture(scope="module")

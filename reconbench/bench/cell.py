@@ -45,6 +45,7 @@ from reconbench.bench.executors import limit_threads, run_process_pid
 from reconbench.bench.registry import get_method
 from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.bench.shared_split import load_shared
+from reconbench.core.device import device_info
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
@@ -85,6 +86,10 @@ class CellSpec:
     #: torch/BLAS threads inside the cell (same value in every executor, so
     #: float reductions run in the same order and rows stay bitwise equal).
     threads: int = 1
+    #: The run's device (:func:`reconbench.core.device.resolve_device`: "cpu", "cuda" or "cuda:N"):
+    #: handed to a method that takes a ``device`` keyword, used by the network metrics, recorded in
+    #: every row; part of the cell key only when it is not the CPU.
+    device: str = "cpu"
     #: Wall-clock limit of the method process (seconds); None: no limit.
     cell_timeout: float | None = None
     #: Resident-memory cap of the method process (MB); None: no cap.
@@ -94,7 +99,7 @@ class CellSpec:
 
     @property
     def key(self) -> str:
-        return cell_key(self.method, self.params_hash, self.dataset, self.subject, self.seed)
+        return cell_key(self.method, self.params_hash, self.dataset, self.subject, self.seed, self.device)
 
     @property
     def label(self) -> str:
@@ -235,7 +240,7 @@ def _fit(spec: CellSpec, split) -> Any:
     if spec.kind == "reference":
         return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject))
     cls = get_method(spec.method, spec.methods_dir)
-    method = cls(**method_kwargs(cls, spec.params, spec.seed))
+    method = cls(**method_kwargs(cls, spec.params, spec.seed, spec.device))
     fitted = method.fit(split.train)
     return method if fitted is None else fitted
 
@@ -258,13 +263,13 @@ def _score_into(
     """Check, align and score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
     start = time.perf_counter()
     try:
-        evaluator = Evaluator(true_ids, true_images, size, metric_specs)
+        evaluator = Evaluator(true_ids, true_images, size, metric_specs, device=spec.device)
         aligned = evaluator.prepare(predictions, prediction_ids, method=spec.method)
     except ReconbenchError as exc:  # a malformed output is the method's failure
         errors[test_set] = _error_text(exc)
         tracebacks[test_set] = traceback.format_exc()
         return 0.0
-    scores = score(aligned, evaluator.true_images, metric_specs)
+    scores = score(aligned, evaluator.true_images, metric_specs, spec.device)
     seconds = time.perf_counter() - start
     rows.extend(_rows_for(spec, test_set, true_ids, scores, metric_specs, run))
     thumbs = resize(aligned, min(THUMBNAIL_SIZE, size))
@@ -303,6 +308,7 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "params": dict(spec.params),
         "seed": int(spec.seed),
         "threads": int(spec.threads),
+        "device": str(spec.device),
         "seal": bool(spec.seal),
         "module": cls.__module__,
         "class": cls.__qualname__,
@@ -315,6 +321,7 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
     run["_stage_log"] = _json_safe(outcome.stage_log)
     run["_method_weights"] = outcome.weights
     run["_process"] = {"process_seconds": outcome.process_seconds, "startup_seconds": outcome.startup_seconds}
+    run["_gpu_peak_memory_mb"] = outcome.gpu_peak_memory_mb
     run["fit_seconds"] = outcome.fit.seconds
     if outcome.fit.error:
         errors["fit"] = outcome.fit.error
@@ -461,6 +468,7 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "threads": int(spec.threads),
         "weights": "",
         "sealed": "",
+        **device_info(spec.device),
     }
     forget_loaded_hashes()
     rows: list[dict] = []
@@ -503,6 +511,10 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "config_hash": spec.config_hash,
         "evaluation_size": size,
         "threads": int(spec.threads),
+        "device": run["device"],
+        # Peak GPU memory of the method process (torch.cuda.max_memory_allocated, MB); None on the CPU.
+        # --cell-memory bounds resident (host) memory only.
+        "gpu_peak_memory_mb": run.pop("_gpu_peak_memory_mb", None),
         "weights": run["weights"],
         **{k: run[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
         # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).

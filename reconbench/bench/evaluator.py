@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from reconbench import metrics as metric_registry
+from reconbench.core.device import device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.datasets.catalog import CATALOG, get_dataset
@@ -143,6 +144,7 @@ def score(
     predictions: np.ndarray,
     true_images: np.ndarray,
     metrics: Mapping[str, Any],
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """Score aligned images with each metric.
 
@@ -152,14 +154,20 @@ def score(
         Already aligned and at the evaluation resolution.
     metrics : mapping of str to MetricSpec
         Each spec's ``function(pred, true)`` returns one value per image.
+    device : str
+        The run's device (:mod:`reconbench.core.device`): the metrics whose spec says
+        ``on_device`` (the network metrics) run there; the others, and every metric
+        on the CPU, are called exactly as before.
 
     Returns
     -------
     dict of str to ndarray, shape (M,), float64
     """
     scores = {}
+    on_gpu = device_kind(device) != "cpu"
     for name, spec in metrics.items():
-        values = np.asarray(spec.function(predictions, true_images), dtype=np.float64)
+        kwargs = {"device": device} if on_gpu and getattr(spec, "on_device", False) else {}
+        values = np.asarray(spec.function(predictions, true_images, **kwargs), dtype=np.float64)
         if values.shape != (predictions.shape[0],):
             raise ReconbenchError(f"metric {name} returned shape {values.shape}, expected one value per image ({predictions.shape[0]},)")
         scores[name] = values
@@ -186,9 +194,11 @@ class Evaluator:
     size : int
         Evaluation resolution (see :func:`evaluation_size`).
     metrics : mapping of str to MetricSpec
+    device : str
+        Where the network metrics run (see :func:`score`).
     """
 
-    def __init__(self, true_ids: Sequence[Any], true_images: np.ndarray, size: int, metrics: Mapping[str, Any]):
+    def __init__(self, true_ids: Sequence[Any], true_images: np.ndarray, size: int, metrics: Mapping[str, Any], device: str = "cpu"):
         self.true_ids = _as_id_array(true_ids, "true ids")
         true_images = np.asarray(true_images, dtype=np.float32)
         if true_images.ndim != 4 or true_images.shape[0] != len(self.true_ids):
@@ -196,6 +206,7 @@ class Evaluator:
         self.size = int(size)
         self.true_images = resize(true_images, self.size)
         self.metrics = dict(metrics)
+        self.device = str(device)
 
     def prepare(self, predictions: Any, prediction_ids: Sequence[Any], *, method: str = "method") -> np.ndarray:
         """Check, align by id and resize predictions; returns (M, 3, size, size) float32."""
@@ -204,4 +215,4 @@ class Evaluator:
 
     def evaluate(self, predictions: Any, prediction_ids: Sequence[Any], *, method: str = "method") -> dict[str, np.ndarray]:
         """Return ``{metric: values}``, values shape (M,) in the order of ``true_ids``."""
-        return score(self.prepare(predictions, prediction_ids, method=method), self.true_images, self.metrics)
+        return score(self.prepare(predictions, prediction_ids, method=method), self.true_images, self.metrics, self.device)

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from reconbench.bench.cell import CellSpec
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
-from reconbench.core.method import Method, params_hash, seed_keyword
+from reconbench.core.method import Method, default_parameter_sets, params_hash, seed_keyword
 from reconbench.datasets.ds001506.loader import default_image_size
 from reconbench.datasets.layouts import layouts_found
 from reconbench.datasets.simulated.ground_truth import ground_truth_folder, noise_free_path, read_simulation_info, simulation_json_path, stimuli_tsv_path
@@ -114,11 +114,13 @@ def build_cells(
     methods_dir: str | Path | None = None,
     references: bool = True,
     threads: int = 1,
+    device: str = "cpu",
 ) -> list[CellSpec]:
     """The grid: one :class:`CellSpec` per method x parameter set x subject x seed
     (a method without a seed keyword, :func:`~reconbench.core.method.seed_keyword`,
     runs once, as seed 0), plus one cell per subject for each reference row (:mod:`reconbench.references`)
-    whose ground truth the data folder has."""
+    whose ground truth the data folder has. ``device`` (resolved, :mod:`reconbench.core.device`)
+    goes into every spec; it enters no hash but a GPU cell's key."""
     data = str(Path(data).resolve())
     cells = []
     for subject in subjects:
@@ -138,13 +140,14 @@ def build_cells(
             metrics=tuple(metric_names),
             config_hash=config_hash,
             threads=int(threads),
+            device=str(device),
         )
         for name, only_set in selection:
             cls = methods[name]
             method_config = stable_hash({"config": config_hash, "code": method_code_hash(cls)})
-            for param_set, params in cls.parameter_sets.items():
-                if only_set is not None and param_set != only_set:
-                    continue
+            # A set for a GPU (Method.explicit_parameter_sets) runs only when named.
+            chosen_sets = default_parameter_sets(cls) if only_set is None else {only_set: cls.parameter_sets[only_set]}
+            for param_set, params in chosen_sets.items():
                 kind = "oracle" if getattr(cls, "is_oracle", False) else "method"
                 # A method that takes no seed cannot depend on it: one cell, seed 0.
                 for seed in seeds if seed_keyword(cls) is not None else (0,):

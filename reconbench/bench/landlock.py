@@ -94,8 +94,14 @@ def _handled_rights(abi: int) -> int:
     return rights
 
 
-def seal(readable: Iterable[str | Path], writable: Iterable[str | Path] = ()) -> int:
-    """Restrict this process to reading ``readable`` and writing ``writable`` folders (or files).
+#: Rights on a device file (or a folder of them) opened read-write: reading and writing its
+#: contents, listing a folder; never creating, removing or renaming anything.
+DEVICE_RIGHTS = READ_FILE | WRITE_FILE | READ_DIR
+
+
+def seal(readable: Iterable[str | Path], writable: Iterable[str | Path] = (), devices: Iterable[str | Path] = ()) -> int:
+    """Restrict this process to reading ``readable`` and writing ``writable`` folders (or files),
+    and to opening the ``devices`` (device files, e.g. a GPU's) for reading and writing.
 
     Paths that do not exist are skipped. Irreversible for this process and its children.
 
@@ -120,7 +126,7 @@ def seal(readable: Iterable[str | Path], writable: Iterable[str | Path] = ()) ->
     if ruleset_fd < 0:
         raise SealError(f"landlock_create_ruleset failed: {os.strerror(ctypes.get_errno())}")
     try:
-        rules = [(Path(p), READ_RIGHTS) for p in readable] + [(Path(p), WRITE_RIGHTS) for p in writable]
+        rules = [(Path(p), READ_RIGHTS) for p in readable] + [(Path(p), WRITE_RIGHTS) for p in writable] + [(Path(p), DEVICE_RIGHTS) for p in devices]
         for path, rights in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)

@@ -21,7 +21,11 @@ def print_listing(methods_dir: str | Path | None = None) -> None:
     for column in ("name", "kind", "parameter sets", "citation", "requires"):
         methods.add_column(column, overflow="fold")
     for name, cls in discover_methods(methods_dir).items():
-        sets = "; ".join(f"{k} {params_hash(name, v)}: {json.dumps(dict(v), sort_keys=True, default=repr)}" for k, v in cls.parameter_sets.items())
+        explicit = set(getattr(cls, "explicit_parameter_sets", ()))
+        sets = "; ".join(
+            f"{k} {params_hash(name, v)}: {json.dumps(dict(v), sort_keys=True, default=repr)}" + (" (runs only when named, NAME:SET)" if k in explicit else "")
+            for k, v in cls.parameter_sets.items()
+        )
         methods.add_row(name, "oracle" if cls.is_oracle else "method", sets, cls.citation or "–", ", ".join(cls.requires) or "–")
     console.print(methods)
 

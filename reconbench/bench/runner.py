@@ -34,6 +34,7 @@ from reconbench.bench.evaluator import default_metrics, score
 from reconbench.bench.executors import execute
 from reconbench.bench.grid import build_cells, parse_method_selection, spread_shared_work
 from reconbench.bench.registry import discover_methods
+from reconbench.core.device import resolve_device
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.stage_cache import default_stage_cache
 from reconbench.datasets.catalog import SIMULATED_GOD, get_dataset
@@ -96,13 +97,13 @@ FALLBACK_CELL_TIMEOUT = 24 * 3600.0
 LeaderboardWriter = Callable[[Path, pd.DataFrame], Path]
 
 
-def preflight_metrics(metric_specs: Mapping[str, Any]) -> None:
-    """Run every metric once on two small random images, so a metric that cannot
-    run (e.g. missing weights) stops the run before any method is fitted."""
+def preflight_metrics(metric_specs: Mapping[str, Any], device: str = "cpu") -> None:
+    """Run every metric once on two small random images (on the run's device), so a metric
+    that cannot run (e.g. missing weights) stops the run before any method is fitted."""
     rng = np.random.default_rng(0)
     pred = rng.random((2, 3, 32, 32), dtype=np.float32)
     true = rng.random((2, 3, 32, 32), dtype=np.float32)
-    score(pred, true, metric_specs)
+    score(pred, true, metric_specs, device)
 
 
 @dataclass
@@ -157,6 +158,7 @@ def run_benchmark(
     cell_timeout: float | None = None,
     cell_memory: float | None = None,
     seal: bool = True,
+    device: str | None = None,
 ) -> RunSummary:
     """Run the grid and write results (and, by default, the leaderboard) into ``out``.
 
@@ -203,9 +205,13 @@ def run_benchmark(
         the dataset; 0 means no limit.
     cell_memory : float, optional
         Resident-memory cap (MB) of each cell's method process; past it the
-        cell fails with ``memory limit``. Default: no cap.
+        cell fails with ``memory limit``. Default: no cap. It bounds host memory
+        only; a CUDA cell's peak GPU memory is recorded in its cell record.
     seal : bool
         Seal each method process's filesystem view (Landlock) where the platform allows.
+    device : str, optional
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; default ``$RECONBENCH_DEVICE``, else
+        ``auto`` (:func:`reconbench.core.device.resolve_device`, resolved once here).
 
     Returns
     -------
@@ -221,6 +227,7 @@ def run_benchmark(
             )
         raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
     check_run_options(seeds, jobs, threads)
+    device = resolve_device(device)
     check_out_folder(Path(out), data, stimuli_dir)
     entry.check_folder(data)
     available = discover_methods(methods_dir)
@@ -236,7 +243,7 @@ def run_benchmark(
     if not subjects:
         raise ReconbenchError(f"no subjects found in {data}")
     metric_specs = default_metrics(metrics)
-    preflight_metrics(metric_specs)
+    preflight_metrics(metric_specs, device)
     recipes = {name: str(getattr(spec, "recipe", "")) for name, spec in metric_specs.items()}
 
     store = ResultStore(out)
@@ -268,6 +275,7 @@ def run_benchmark(
             cell_timeout=cell_timeout,
             cell_memory=cell_memory,
             seal=seal,
+            device=device,
         )
 
 
@@ -297,6 +305,7 @@ def _run_locked(
     cell_timeout,
     cell_memory,
     seal,
+    device,
 ) -> RunSummary:
     """The part of :func:`run_benchmark` that runs while it holds the results folder."""
     out = store.root
@@ -313,6 +322,7 @@ def _run_locked(
         methods_dir=methods_dir,
         references=references,
         threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // max(1, jobs)),
+        device=device,
     )
     if cell_timeout is None:
         # A sweep point (simulated:<preset>@<settings>) takes its preset's limit.
@@ -538,6 +548,7 @@ def run_preset(
     cell_memory: float | None = None,
     seeds: Sequence[int] | None = None,
     grid: str = "headline",
+    device: str | None = None,
 ) -> RunSummary:
     """The main job: simulate ``preset`` (seed 0) into ``data`` if it is not there,
     run the preset's ``grid`` (:data:`BENCH_GRIDS`; ``methods`` and ``seeds``
@@ -555,6 +566,7 @@ def run_preset(
     chosen = bench_grid(preset, grid)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else chosen.seeds))
     check_run_options(seeds, jobs, threads)
+    device = resolve_device(device)  # before any simulation: a bad --device stops here
     out = Path(out) if out is not None else default_bench_out(preset, layout)
     check_out_folder(out, data)
     found = simulated_preset(data)
@@ -584,4 +596,5 @@ def run_preset(
         progress=progress,
         cell_timeout=cell_timeout,
         cell_memory=cell_memory,
+        device=device,
     )

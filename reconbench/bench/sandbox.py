@@ -62,7 +62,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from reconbench.core.method import SEED_KEYWORDS, seed_keyword  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.core.method import DEVICE_KEYWORD, SEED_KEYWORDS, seed_keyword, takes_device  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.core.paths import CACHE_ENV, DATA_ENV, cache_dir
 from reconbench.core.stage_cache import STAGE_CACHE_ENV
 
@@ -141,6 +141,9 @@ class MethodRun:
     process_seconds: float = float("nan")
     #: Wall seconds from asking for the process to its ``ready`` message (start-up and sealing).
     startup_seconds: float = float("nan")
+    #: Peak GPU memory the method process allocated (``torch.cuda.max_memory_allocated``, MB), as it
+    #: reported it (a non-negative finite number, else None); None on the CPU.
+    gpu_peak_memory_mb: float | None = None
 
 
 #: Arrays already in shared memory (:func:`share_array`, :mod:`reconbench.bench.shared_split`):
@@ -666,6 +669,7 @@ def run_method(
             elif kind == "done":
                 outcome.stage_log = header.get("stage_log")
                 outcome.weights = _pinned_weights(header.get("weights"))
+                outcome.gpu_peak_memory_mb = _reported_megabytes(header.get("gpu_peak_memory_mb"))
                 break
     except _PeerGone:
         failed = StageOutcome(error=f"MethodProcessError: {child.cause}", traceback=f"{child.cause} (during {stage})")
@@ -688,6 +692,13 @@ def _pinned_weights(reported: Any) -> dict[str, str]:
     if not isinstance(reported, dict):
         return {}
     return {name: sha for name, sha in sorted(reported.items()) if name in WEIGHT_FILES and sha == PINNED_SHA256[WEIGHT_FILES[name]]}
+
+
+def _reported_megabytes(value: Any) -> float | None:
+    """A memory figure the method process reported: a non-negative finite number, else None (the child is not trusted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+        return None
+    return float(value)
 
 
 def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
@@ -716,12 +727,15 @@ def _npz_from(header: Mapping[str, Any], data: bytes | None) -> tuple[dict[str, 
 # --- child side ------------------------------------------------------------
 
 
-def method_kwargs(cls: type, params: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    """``params`` plus the cell's seed as ``seed`` or ``random_state`` when ``cls.__init__`` takes one."""
+def method_kwargs(cls: type, params: Mapping[str, Any], seed: int, device: str = "cpu") -> dict[str, Any]:
+    """``params`` plus the cell's seed as ``seed`` or ``random_state`` when ``cls.__init__`` takes one,
+    and the cell's device as ``device`` when it takes that (:func:`reconbench.core.method.takes_device`)."""
     kwargs = dict(params)
     keyword = seed_keyword(cls)
     if keyword is not None:
         kwargs[keyword] = int(seed)
+    if takes_device(cls):
+        kwargs[DEVICE_KEYWORD] = str(device)
     return kwargs
 
 
@@ -825,6 +839,35 @@ def readable_folders(methods_dir: str | None) -> list[str]:
     if methods_dir:
         folders.add(str(Path(methods_dir).resolve()))
     return sorted(folders)
+
+
+#: Device files (under ``/dev``) a sealed method process on a CUDA device may open read-write, those
+#: present, beside every ``nvidia<N>``: the NVIDIA control, unified-memory and mode-setting nodes, the
+#: capability nodes of a GPU partitioned with MIG, and the DRM folder.
+CUDA_DEVICE_FILES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "nvidia-caps", "dri")
+#: Read-only driver information the CUDA driver reads when it starts (its parameters, the GPUs).
+CUDA_DRIVER_INFO = ("/proc/driver/nvidia",)
+
+
+def device_files(device: str, dev: str | os.PathLike = "/dev") -> list[str]:
+    """The device files a sealed method process may open read-write for ``device``: none on the CPU;
+    on CUDA every ``<dev>/nvidia<N>`` and :data:`CUDA_DEVICE_FILES`, those that exist. Nothing else
+    is widened: no other file under ``/dev`` and no folder becomes writable (see
+    :data:`reconbench.bench.landlock.DEVICE_RIGHTS`)."""
+    from reconbench.core.device import is_cuda
+
+    if not is_cuda(device):
+        return []
+    root = Path(dev)
+    gpus = sorted(p for p in root.glob("nvidia*") if p.name[len("nvidia") :].isdigit())
+    return [str(path) for path in [*gpus, *(root / name for name in CUDA_DEVICE_FILES)] if path.exists()]
+
+
+def device_readable(device: str) -> list[str]:
+    """Read-only driver information for ``device`` (:data:`CUDA_DRIVER_INFO` on CUDA, those present; none on the CPU)."""
+    from reconbench.core.device import is_cuda
+
+    return [path for path in CUDA_DRIVER_INFO if os.path.exists(path)] if is_cuda(device) else []
 
 
 def writable_folders() -> list[str]:
@@ -961,6 +1004,16 @@ def _loaded_weights() -> dict[str, str]:
     return module.loaded_hashes() if module is not None else {}
 
 
+def _gpu_peak_mb(device: str) -> float | None:
+    """This process's peak GPU memory (MB), or None on the CPU or when CUDA cannot say (a broken context)."""
+    from reconbench.core.device import peak_gpu_memory_mb
+
+    try:
+        return peak_gpu_memory_mb(device)
+    except Exception:  # noqa: BLE001 - a figure, never a reason to lose the reply
+        return None
+
+
 def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     """The method process's work: read the job, seal, fit, reconstruct, reply."""
     message = _load_job(_read_frame(request_fd))
@@ -981,12 +1034,17 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     limit_threads(int(request["threads"]))
     import torch  # noqa: F401 - loaded before sealing, as every method imports it
 
+    device = str(request.get("device", "cpu"))
+    from reconbench.core.device import is_cuda, prepare_cuda
+
+    if is_cuda(device):
+        prepare_cuda()  # before the method's first CUDA call
     sealed, note = False, ""
     if request.get("seal", True):
         from reconbench.bench.landlock import SealError, seal
 
         try:
-            seal(readable_folders(request.get("methods_dir")), writable_folders())
+            seal(readable_folders(request.get("methods_dir")) + device_readable(device), writable_folders(), devices=device_files(device))
             sealed = True
         except SealError as exc:
             note = str(exc)
@@ -999,13 +1057,13 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     start = time.perf_counter()
     try:
         cls = _method_class(request)
-        method = cls(**method_kwargs(cls, request["params"], request["seed"]))
+        method = cls(**method_kwargs(cls, request["params"], request["seed"], request.get("device", "cpu")))
         fitted = method.fit(train)
         method = method if fitted is None else fitted
         _send(reply, {"type": "fit", "error": "", "seconds": time.perf_counter() - start})
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a method's failure is a result, not a crash
         _send(reply, {"type": "fit", "error": _error_text(exc), "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start})
-        _send(reply, {"type": "done", "stage_log": None, "weights": _loaded_weights()})
+        _send(reply, {"type": "done", "stage_log": None, "weights": _loaded_weights(), "gpu_peak_memory_mb": _gpu_peak_mb(device)})
         return
     for test_set, header, data in _stages(method, test_inputs, request["method"]):
         _send(reply, {"type": "reconstruction", "test_set": test_set, **header}, data)
@@ -1013,7 +1071,15 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
             _send_stage_outputs(reply, method, test_set, test_inputs[test_set])
     if callable(getattr(method, "stage_spaces", None)):
         _send_stage_spaces(reply, method)
-    _send(reply, {"type": "done", "stage_log": _json_safe(getattr(method, "stage_log_", None)), "weights": _loaded_weights()})
+    _send(
+        reply,
+        {
+            "type": "done",
+            "stage_log": _json_safe(getattr(method, "stage_log_", None)),
+            "weights": _loaded_weights(),
+            "gpu_peak_memory_mb": _gpu_peak_mb(device),
+        },
+    )
 
 
 #: Modules the server imports once for every child: what the harness side of a method

@@ -33,6 +33,7 @@ from reconbench.bench.runner import (
     check_run_options,
     run_benchmark,
 )
+from reconbench.core.device import resolve_device
 from reconbench.core.errors import ReconbenchError
 from reconbench.datasets.simulated.ground_truth import simulated_preset
 from reconbench.datasets.simulated.settings import KNOBS, dataset_name, parse_value
@@ -108,6 +109,7 @@ def run_sweep(
     cell_timeout: float | None = None,
     cell_memory: float | None = None,
     echo=None,
+    device: str | None = None,
 ) -> SweepSummary:
     """Run ``methods`` on ``preset`` at each value of ``knob``, into one results folder ``out``.
 
@@ -133,6 +135,7 @@ def run_sweep(
     """
     points = sweep_points(preset, knob, values)
     check_run_options(seeds, jobs, threads)
+    device = resolve_device(device)  # once for every point
     root = Path(data_root).expanduser() if data_root is not None else default_sweep_data_root()
     out = Path(out)
     folders = [root / dataset_folder_name(name) for name, _ in points]
@@ -167,6 +170,7 @@ def run_sweep(
             progress=progress,
             cell_timeout=cell_timeout,
             cell_memory=cell_memory,
+            device=device,
         )
         summary.points.append((name, folder, result))
         if echo:

@@ -36,6 +36,17 @@ def seed_keyword(cls: type) -> str | None:
     return next((keyword for keyword in SEED_KEYWORDS if keyword in signature), None)
 
 
+#: The ``__init__`` keyword through which a method receives the cell's device (:mod:`reconbench.core.device`).
+DEVICE_KEYWORD = "device"
+
+
+def takes_device(cls: type) -> bool:
+    """True when ``cls.__init__`` has a ``device`` keyword: the harness hands it the cell's device
+    (``"cpu"``, ``"cuda"`` or ``"cuda:N"``) as it hands the seed. A method without one runs where
+    its code puts it (the CPU, for every built-in without it); the device is not part of the params hash."""
+    return DEVICE_KEYWORD in inspect.signature(cls.__init__).parameters
+
+
 class Method(abc.ABC):
     """Base class of every reconstruction method.
 
@@ -54,6 +65,10 @@ class Method(abc.ABC):
         True only for ceilings that are handed the true test images
         (``TestInput.oracle_images``); they are marked as oracles everywhere
         and never ranked against real methods.
+    explicit_parameter_sets : tuple of str
+        Parameter sets that run only when named (``NAME:SET``), never as part of
+        "every parameter set" (e.g. a configuration sized for a GPU); see
+        :func:`default_parameter_sets`.
 
     Optional class method ``shared_work_key(params)`` (a scheduling hint, see
     :meth:`shared_work_key`).
@@ -64,6 +79,7 @@ class Method(abc.ABC):
     citation: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
     is_oracle: ClassVar[bool] = False
+    explicit_parameter_sets: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def shared_work_key(cls, params: Mapping[str, Any]) -> str | None:
@@ -106,6 +122,13 @@ class Method(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def default_parameter_sets(cls: type) -> dict[str, Mapping[str, Any]]:
+    """The parameter sets a run of "every parameter set" runs: all of ``cls.parameter_sets``
+    but its ``explicit_parameter_sets`` (those run only when named)."""
+    explicit = set(getattr(cls, "explicit_parameter_sets", ()))
+    return {name: params for name, params in cls.parameter_sets.items() if name not in explicit}
 
 
 def _canonical(value: Any) -> Any:

@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from reconbench.core.atomic import atomic_path, remove_orphans
+from reconbench.core.device import device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import array_hash, canonical_json, sha256_text
 from reconbench.core.paths import cache_dir
@@ -70,7 +71,7 @@ def compute_threads() -> int:
     return int(torch.get_num_threads())
 
 
-def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None, *, threads: int | None = None) -> str:
+def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None, *, threads: int | None = None, device: str = "cpu") -> str:
     """Return the cache key of a stage.
 
     Parameters
@@ -85,6 +86,10 @@ def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] |
         keys of upstream stages (strings are used as they are).
     threads : int, optional
         The thread count the stage runs with; default :func:`compute_threads`.
+    device : str
+        The device the stage computes on, for a stage whose value depends on it: a
+        GPU's key adds the device kind (:func:`reconbench.core.device.device_kind`);
+        the CPU's key is the one it always was.
 
     Returns
     -------
@@ -95,7 +100,10 @@ def stage_key(stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any] |
     for name, value in (inputs or {}).items():
         input_hashes[name] = value if isinstance(value, str) else array_hash(value)
     threads = compute_threads() if threads is None else int(threads)
-    return sha256_text(canonical_json({"stage": stage, "params": dict(params), "inputs": input_hashes, "threads": threads}))
+    identity: dict[str, Any] = {"stage": stage, "params": dict(params), "inputs": input_hashes, "threads": threads}
+    if device_kind(device) != "cpu":
+        identity["device"] = device_kind(device)
+    return sha256_text(canonical_json(identity))
 
 
 def arrays_only(payload: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

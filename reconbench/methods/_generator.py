@@ -21,6 +21,16 @@ initialisation, batch order, augmentation) comes from the seed, inside
 the number of torch threads is fixed by the preset (the summation order of the
 CPU kernels, hence the last bits of the result, can depend on it).
 
+On a CUDA device (``device="cuda"``, :mod:`reconbench.core.device`) the same
+code runs there under torch's deterministic settings
+(:func:`reconbench.core.device.deterministic`), so two runs on one GPU give the
+same weights. The networks are initialised on the CPU and moved, and the batch
+order and augmentation are drawn from a seeded CPU generator as on the CPU:
+both devices see the same batches, and no draw waits for the GPU. Dropout draws
+from the GPU's generator, seeded with the same seed. The losses are summed on
+the GPU and read back only at the logging steps. On the CPU the operations and
+their order are exactly those of the CPU-only code.
+
 Why one file of this length: the conditional U-Net, its discriminator and their training
 loop are one stage of the method (private to it); the stage cache keys depend on this
 code.
@@ -35,6 +45,7 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
+from reconbench.core.device import deterministic, device_kind, rng_devices
 from reconbench.core.errors import ReconbenchError
 from reconbench.metrics.weights import load_lpips
 
@@ -314,17 +325,19 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def seeded_torch(seed: int, threads: int = 0) -> Iterator[None]:
+def seeded_torch(seed: int, threads: int = 0, device: str = "cpu") -> Iterator[None]:
     """Run a block with torch's global RNG seeded and a fixed thread count; restore both after.
 
-    ``torch.use_deterministic_algorithms`` is not switched on: the CPU kernels
-    used here (convolutions, transposed convolutions, batch norm, Adam) are
+    On the CPU ``torch.use_deterministic_algorithms`` is not switched on: the CPU
+    kernels used here (convolutions, transposed convolutions, batch norm, Adam) are
     deterministic for a fixed thread count, and the switch costs about 10 s of
-    imports on first use. The tests check that one seed gives identical weights.
+    imports on first use. On a CUDA ``device`` it is (with the cuDNN flags,
+    :func:`reconbench.core.device.deterministic`), and that GPU's random state is
+    saved and restored too. The tests check that one seed gives identical weights.
     """
     import torch
 
-    with torch.random.fork_rng(devices=[]), torch_threads(threads):
+    with torch.random.fork_rng(devices=rng_devices(device)), torch_threads(threads), deterministic(device):
         torch.manual_seed(int(seed))
         yield
 
@@ -334,6 +347,8 @@ def _augment(shape, image, generator, max_shift: int):
     import torch
 
     flip = torch.rand(shape.shape[0], generator=generator) < 0.5
+    if flip.device != shape.device:  # drawn on the CPU (the generator's device), applied where the batch is
+        flip = flip.to(shape.device, non_blocking=True)
     shape = torch.where(flip[:, None, None, None], shape.flip(3), shape)
     image = torch.where(flip[:, None, None, None], image.flip(3), image)
     if max_shift > 0:
@@ -355,6 +370,7 @@ def train_generator(
     progress: bool = False,
     checkpoint: Callable[[int, object], None] | None = None,
     checkpoint_every: int = 0,
+    device: str = "cpu",
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Train the conditional GAN on (shape map, semantic vector, image) triples.
 
@@ -375,6 +391,8 @@ def train_generator(
         with the generator in eval mode (learning curves; it must not change the
         generator). Training resumes in train mode; the result is unchanged.
     checkpoint_every : int
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (:mod:`reconbench.core.device`); see the module docstring.
 
     Returns
     -------
@@ -411,12 +429,15 @@ def train_generator(
 
         if r < min_input_size("alexnet", "conv5"):
             raise ReconbenchError(f"the perceptual loss needs a generator resolution of at least {min_input_size('alexnet', 'conv5')}, got {r}")
-        perceptual_net = load_lpips("alexnet")  # frozen (requires_grad False), shared with the metric
+        perceptual_net = load_lpips("alexnet", device=device)  # frozen (requires_grad False), shared with the metric
 
+    on_cpu = device_kind(device) == "cpu"
     start = time.perf_counter()
-    with seeded_torch(seed, config.threads):
+    with seeded_torch(seed, config.threads, device):
         generator_net = build_generator(config, semantic_dim)
         discriminator = build_discriminator(config, semantic_dim)
+        if not on_cpu:  # initialised on the CPU as there, then moved
+            generator_net, discriminator = generator_net.to(device), discriminator.to(device)
         draws = torch.Generator().manual_seed(int(seed))
         opt_g = torch.optim.Adam(generator_net.parameters(), lr=config.learning_rate, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=(0.5, 0.999))
@@ -438,6 +459,10 @@ def train_generator(
         shapes_t = torch.from_numpy(shape_inputs)
         images_t = torch.from_numpy(images)
         semantics_t = None if semantic_inputs is None else torch.from_numpy(np.asarray(semantic_inputs, dtype=np.float32))
+        if not on_cpu:  # the whole training set goes to the device once
+            shapes_t, images_t = shapes_t.to(device), images_t.to(device)
+            semantics_t = None if semantics_t is None else semantics_t.to(device)
+            loss_sums = torch.zeros(4, dtype=torch.float64, device=device)
         max_shift = max(1, r // 16) if config.augment else 0
         batch_size = min(config.batch_size, n)
         log = {"semantic_dim": semantic_dim, "loss_g": [], "loss_d": [], "loss_pixel": [], "loss_perceptual": [], "log_every": 0}
@@ -463,6 +488,8 @@ def train_generator(
             discriminator.train()
             sums = np.zeros(4)
             for step, rows in zip(range(config.iterations), batches()):
+                if not on_cpu:
+                    rows = rows.to(device, non_blocking=True)
                 shape_batch, image_batch = shapes_t[rows], images_t[rows]
                 semantic_batch = None if semantics_t is None else semantics_t[rows]
                 if config.augment:
@@ -480,7 +507,7 @@ def train_generator(
                 loss_adv = 0.5 * ((fake_score - 1.0) ** 2).mean()
                 loss_pixel = pixel_loss_fn(fake, image_batch)
                 loss_g = loss_adv + config.pixel_weight * loss_pixel
-                loss_perceptual = torch.zeros(())
+                loss_perceptual = torch.zeros(()) if on_cpu else torch.zeros((), device=device)
                 if perceptual_net is not None:
                     loss_perceptual = perceptual_net(2.0 * fake - 1.0, 2.0 * image_batch - 1.0, norm_eps=1e-12).mean()
                     loss_g = loss_g + config.perceptual_weight * loss_perceptual
@@ -489,8 +516,14 @@ def train_generator(
                 opt_g.step()
                 sched_g.step()
                 sched_d.step()
-                sums += [loss_g.item(), loss_d.item(), loss_pixel.item(), loss_perceptual.item()]
+                if on_cpu:
+                    sums += [loss_g.item(), loss_d.item(), loss_pixel.item(), loss_perceptual.item()]
+                else:  # summed on the device: no wait for the GPU at every step
+                    loss_sums += torch.stack([loss_g.detach(), loss_d.detach(), loss_pixel.detach(), loss_perceptual.detach()]).double()
                 if (step + 1) % log_every == 0:
+                    if not on_cpu:
+                        sums += loss_sums.cpu().numpy()
+                        loss_sums.zero_()
                     for name, value in zip(("loss_g", "loss_d", "loss_pixel", "loss_perceptual"), sums / log_every):
                         log[name].append(float(value))
                     sums[:] = 0
@@ -508,12 +541,14 @@ def train_generator(
     return state, log
 
 
-def load_generator(state: Mapping[str, np.ndarray], config: GeneratorConfig, semantic_dim: int):
-    """Rebuild a trained generator (in eval mode) from :func:`train_generator`'s state arrays."""
+def load_generator(state: Mapping[str, np.ndarray], config: GeneratorConfig, semantic_dim: int, device: str = "cpu"):
+    """Rebuild a trained generator (in eval mode, on ``device``) from :func:`train_generator`'s state arrays."""
     import torch
 
     net = build_generator(config, semantic_dim)
     net.load_state_dict({name: torch.from_numpy(np.asarray(value).copy()) for name, value in state.items()})
+    if device_kind(device) != "cpu":
+        net = net.to(device)
     return net.eval()
 
 
@@ -523,6 +558,7 @@ def generate(net, shape_inputs: np.ndarray, semantic_inputs: np.ndarray | None, 
     Parameters
     ----------
     net : torch.nn.Module from :func:`load_generator`
+        It runs on the device its parameters are on.
     shape_inputs : ndarray, shape (M, 1, R, R)
     semantic_inputs : ndarray, shape (M, D), or None
 
@@ -532,14 +568,20 @@ def generate(net, shape_inputs: np.ndarray, semantic_inputs: np.ndarray | None, 
     """
     import torch
 
+    device = next(net.parameters()).device
+    on_cpu = device.type == "cpu"
     out = []
-    with torch.no_grad(), torch_threads(threads):
+    with torch.no_grad(), torch_threads(threads), deterministic(str(device)):
         for begin in range(0, shape_inputs.shape[0], batch_size):
             shape_batch = torch.from_numpy(np.asarray(shape_inputs[begin : begin + batch_size], dtype=np.float32))
             semantic_batch = None
             if semantic_inputs is not None:
                 semantic_batch = torch.from_numpy(np.asarray(semantic_inputs[begin : begin + batch_size], dtype=np.float32))
-            out.append(net(shape_batch, semantic_batch).numpy())
+            if on_cpu:
+                out.append(net(shape_batch, semantic_batch).numpy())
+            else:
+                semantic_batch = None if semantic_batch is None else semantic_batch.to(device, non_blocking=True)
+                out.append(net(shape_batch.to(device, non_blocking=True), semantic_batch).cpu().numpy())
     return np.clip(np.concatenate(out, axis=0), 0.0, 1.0).astype(np.float32)
 
 

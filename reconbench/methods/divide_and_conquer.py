@@ -29,11 +29,13 @@ is the wiring, cross-fitting and the stage cache.
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
+from reconbench.core.device import device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import stable_hash
 from reconbench.core.images import resize
@@ -46,6 +48,14 @@ from reconbench.metrics.weights import note_loaded, recording_loads
 
 #: Bump when a stage's code changes in a way that changes its result.
 STAGE_VERSIONS = {"shape_decoder": 1, "image_features": 1, "semantic_decoder": 1, "generator": 1, "cross_fit": 1}
+#: Stages computed on the method's device (their cache keys name it off the CPU).
+DEVICE_STAGES = frozenset({"generator"})
+
+#: Environment variable that lets the ``full`` generator size run on the CPU anyway (``1``).
+FORCE_CPU_ENV = "RECONBENCH_FORCE_CPU"
+#: Seconds per step of the ``full`` generator (published style, 256 px, batch 16), measured (issue 25):
+#: 16 threads of a 16-core CPU beside one NVIDIA H200, and that H200.
+FULL_SECONDS_PER_STEP = {"cpu_16_threads": 1.95, "h200": 0.020}
 
 #: Shape-map settings per size preset (the generator settings are in ``_generator.GENERATOR_PRESETS``).
 SHAPE_PRESETS = {
@@ -141,6 +151,12 @@ class DivideAndConquer(Method):
         dataset has none (``n_extra_images_`` records how many were used).
     random_state : int
         Seed of every random draw (generator initialisation, batches, folds).
+    device : str
+        Where the generator trains and generates: ``"cpu"`` (the reference), ``"cuda"`` or
+        ``"cuda:N"``; the harness hands the run's ``--device`` here as it hands the seed
+        (:mod:`reconbench.core.device`). The decoders and image features stay on the CPU.
+        The ``full`` size (the ``published_full`` set) refuses the CPU, with the expected
+        time, unless the environment variable ``RECONBENCH_FORCE_CPU=1`` is set.
 
     Notes
     -----
@@ -152,8 +168,8 @@ class DivideAndConquer(Method):
     adversarial loss plus 150 x MSE; Adam 2e-4, betas (0.5, 0.999); step decay. What
     still differs:
 
-    - a 64x64 generator on the CPU; the published code trains at 256x256 on a GPU, and
-      there is no GPU path here;
+    - a 64x64 generator on the CPU; the published code trains at 256x256 on a GPU, as the
+      ``published_full`` set does (``size="full"``, on ``--device cuda``);
     - half pix2pix's widths (32 base channels, not 64), batches of 32 (not 1), and the
       size preset's number of steps (400 at ``default``), not the published epochs;
     - the semantic vector passes a linear projection before it is tiled at the bottleneck;
@@ -185,7 +201,12 @@ class DivideAndConquer(Method):
         "perceptual": {"perceptual_weight": 10.0},
         # As close to the published code as these data allow; the class docstring lists the differences.
         "published": {"semantic_decoder": "classifier_mlp", "generator_style": "published", "shape_blur": 0.0},
+        # The published set at the published scale: the pix2pix-size generator (256 px, 8 levels, 15,000
+        # steps, batches of 16) for a GPU; run only when named (divide_and_conquer:published_full).
+        "published_full": {"semantic_decoder": "classifier_mlp", "generator_style": "published", "shape_blur": 0.0, "size": "full"},
     }
+    #: Sets for a GPU: run only when named (``NAME:SET``), never in "every parameter set".
+    explicit_parameter_sets = ("published_full",)
 
     #: Parameters that change only the decoders: parameter sets that differ in these alone
     #: train one generator (when it trains on true inputs in the ridge semantic space).
@@ -205,6 +226,7 @@ class DivideAndConquer(Method):
                     values[name] = parameter.default
         values.update(params)
         values.pop("random_state", None)  # the cell's seed; the harness groups by seed itself
+        values.pop("device", None)  # the cell's device: one run has one
         if values.get("generator_inputs") == "true" and values.get("semantic_decoder") == "ridge":
             values = {name: value for name, value in values.items() if name not in cls.DECODER_ONLY_PARAMS}
         return "generator:" + stable_hash({"semantics": cls.GENERATOR_SEMANTICS, **values})
@@ -231,6 +253,7 @@ class DivideAndConquer(Method):
         generator_style: str = "default",
         shape_blur: float | None = None,
         random_state: int = 0,
+        device: str = "cpu",
     ):
         self.size = size
         self.shape_rois = shape_rois
@@ -252,6 +275,7 @@ class DivideAndConquer(Method):
         self.generator_style = generator_style
         self.shape_blur = shape_blur
         self.random_state = random_state
+        self.device = device
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
@@ -290,7 +314,9 @@ class DivideAndConquer(Method):
         self, stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any], compute: Callable[[], tuple[dict, dict]]
     ) -> tuple[dict[str, np.ndarray], dict]:
         hashed = {name: value if isinstance(value, str) else self._hash(value) for name, value in inputs.items()}
-        key = stage_key(stage, {"version": STAGE_VERSIONS[stage], **params}, hashed)
+        # Only the generator computes on the device; every other stage's key (and every CPU key) is as before.
+        device = self.device if stage in DEVICE_STAGES else "cpu"
+        key = stage_key(stage, {"version": STAGE_VERSIONS[stage], **params}, hashed, device=device)
         start = time.perf_counter()
 
         def compute_recording_weights():
@@ -469,7 +495,9 @@ class DivideAndConquer(Method):
         semantic_dim = 0 if semantic_in is None else int(semantic_in.shape[1])
 
         def compute():
-            state, log = _generator.train_generator(shape_in, semantic_in, images, config, seed=int(self.random_state), **self._training_hooks())
+            state, log = _generator.train_generator(
+                shape_in, semantic_in, images, config, seed=int(self.random_state), device=self.device, **self._training_hooks()
+            )
             return {f"state/{k}": v for k, v in state.items()}, log
 
         arrays, meta = self._cached(
@@ -478,7 +506,21 @@ class DivideAndConquer(Method):
         state = {k[len("state/") :]: v for k, v in arrays.items() if k.startswith("state/")}
         self.generator_config_ = config
         self.generator_log_ = meta
-        self.generator_ = _generator.load_generator(state, config, semantic_dim)
+        self.generator_ = _generator.load_generator(state, config, semantic_dim, self.device)
+
+    def _refuse_full_size_on_cpu(self) -> None:
+        """Stop before any work when the ``full`` generator would train on the CPU (unless forced)."""
+        if self.size_ != "full" or device_kind(self.device) != "cpu" or os.environ.get(FORCE_CPU_ENV, "").strip() == "1":
+            return
+        config = _generator.generator_config("full", self.generator_style, iterations=self.iterations)
+        cpu_hours = config.iterations * FULL_SECONDS_PER_STEP["cpu_16_threads"] / 3600
+        gpu_minutes = config.iterations * FULL_SECONDS_PER_STEP["h200"] / 60
+        raise ReconbenchError(
+            f"{self.name}: the full-size generator ({config.resolution} px, {config.depth} levels, {config.iterations:,} steps) is meant for a GPU; "
+            f"on the CPU it takes about {cpu_hours:.1f} h with 16 threads ({FULL_SECONDS_PER_STEP['cpu_16_threads']} s/step measured; "
+            f"far longer with fewer: 0.55 s/step at 64 px on one thread), against about {gpu_minutes:.0f} min on one H200. "
+            f"Run it with --device cuda, or set {FORCE_CPU_ENV}=1 to run it on the CPU anyway"
+        )
 
     def _training_hooks(self) -> dict[str, Any]:
         """Extra keyword arguments of ``_generator.train_generator`` (none; the convergence
@@ -521,8 +563,10 @@ class DivideAndConquer(Method):
         self._check_params()
         try:
             self.size_ = resolve_size(self.size, int(train.images.shape[0]))
+            device_kind(self.device)
         except ReconbenchError as exc:
             raise ReconbenchError(f"{self.name}: {exc}") from None
+        self._refuse_full_size_on_cpu()
         if self._fit_decoders():
             self._check_rois(train.fmri, "the training data")
         self.cache_: StageCache = default_stage_cache()

@@ -74,6 +74,7 @@ class DivideAndConquerKMeans(DivideAndConquer):
         perceptual_weight: float | None = None,
         extra_images: bool = False,
         random_state: int = 0,
+        device: str = "cpu",
     ):
         super().__init__(
             size=size,
@@ -93,6 +94,7 @@ class DivideAndConquerKMeans(DivideAndConquer):
             perceptual_weight=perceptual_weight,
             extra_images=extra_images,
             random_state=random_state,
+            device=device,
         )
         self.n_clusters = n_clusters
         self.cluster_classifier = cluster_classifier

@@ -39,6 +39,7 @@ class DivideAndConquerOracle(DivideAndConquer):
         perceptual_weight: float | None = None,
         extra_images: bool = False,
         random_state: int = 0,
+        device: str = "cpu",
     ):
         super().__init__(
             size=size,
@@ -53,6 +54,7 @@ class DivideAndConquerOracle(DivideAndConquer):
             perceptual_weight=perceptual_weight,
             extra_images=extra_images,
             random_state=random_state,
+            device=device,
         )
 
     def _fit_decoders(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from reconbench.core.device import device_kind, full_precision
 from reconbench.metrics.inputs import MetricInputError, as_image_batch
 from reconbench.metrics.weights import load_trunk
 
@@ -96,6 +97,7 @@ def image_features(
     layer: str = "conv5",
     batch_size: int = 64,
     cache: str | os.PathLike | None = None,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Activations of a pretrained ImageNet network for a batch of images.
 
@@ -114,6 +116,8 @@ def image_features(
         beyond float32 rounding).
     cache : path, optional
         Cache folder holding the converted weights (default ``$RECONBENCH_CACHE``).
+    device : str
+        Where the network runs (:mod:`reconbench.core.device`); the features come back as numpy.
 
     Returns
     -------
@@ -139,22 +143,28 @@ def image_features(
     smallest = min_input_size(net, layer)
     if min(images.shape[2:]) < smallest:
         raise MetricInputError(f"{net} {layer} needs images of at least {smallest} x {smallest} pixels, got {images.shape[2]} x {images.shape[3]}")
-    trunk = load_trunk(net, cache)  # also when the features are reused: the cell records the weights
+    trunk = load_trunk(net, cache, device)  # also when the features are reused: the cell records the weights
+    on_cpu = device_kind(device) == "cpu"
     key = None
     if _reuse_depth and FEATURE_MEMO_BYTES:  # see reusing_features
         whole = np.ascontiguousarray(images, dtype=np.float32)
         key = (id(trunk), layer, int(batch_size), torch.get_num_threads(), whole.shape, hashlib.sha256(whole.data).hexdigest())
+        if not on_cpu:
+            key += (str(device),)
         reused = _recall(key)
         if reused is not None:
             return reused
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
+    target = torch.device(str(device))
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=target).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=target).view(1, 3, 1, 1)
     chunks = []
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(device):
         for start in range(0, images.shape[0], int(batch_size)):
             part = torch.from_numpy(np.ascontiguousarray(images[start : start + int(batch_size)], dtype=np.float32))
+            if not on_cpu:
+                part = part.to(target, non_blocking=True)
             (activation,) = trunk((part - mean) / std, [layer])
-            chunks.append(activation.numpy())
+            chunks.append(activation.numpy() if on_cpu else activation.cpu().numpy())
     features = np.concatenate(chunks, axis=0)
     if key is not None:
         _remember(key, features.copy())

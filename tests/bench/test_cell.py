@@ -115,3 +115,51 @@ def test_cell_record_keeps_a_methods_stage_log(tiny_data_dir, weights_cache, tmp
     assert natural["final"]["pixcorr"] == pytest.approx(rows["value"].mean())
     table = pd.read_csv(tmp_path / "out" / "diagnostics.csv")
     assert set(table["output"]) == {"shape_map", "final"} and set(table["test_set"]) == {"natural", "shapes", "letters"}
+
+
+def test_the_device_reaches_methods_that_take_one_and_every_row_records_it(tiny_data_dir, tmp_path) -> None:
+    folder = tmp_path / "methods"
+    folder.mkdir()
+    (folder / "device_grey.py").write_text(
+        textwrap.dedent("""
+        import numpy as np
+        from reconbench.core.method import Method
+
+        class DeviceGrey(Method):
+            name = "device_grey"
+            def __init__(self, device=None):
+                self.device = device
+            def fit(self, train):
+                if self.device != "cpu":
+                    raise ValueError(f"handed device {self.device!r}")
+                self.shape_ = train.images.shape[1:]
+                return self
+            def reconstruct(self, test):
+                n = len(test.stimulus_ids)
+                return np.linspace(0.2, 0.8, n * int(np.prod(self.shape_)), dtype=np.float32).reshape(n, *self.shape_)
+    """)
+    )
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "out",
+        methods=["device_grey"],
+        metrics=["pixcorr"],
+        methods_dir=folder,
+        references=False,
+        leaderboard=False,
+        device="cpu",
+    )
+    rows = summary.rows
+    assert set(rows["status"]) == {"ok"}, rows["error"].unique()
+    import torch
+
+    assert set(rows["device"]) == {"cpu"} and set(rows["torch_version"]) == {torch.__version__}
+    assert set(rows["gpu_name"]) == set(rows["cuda_version"]) == set(rows["cudnn_version"]) == {""}
+    key = rows["cell_key"].iloc[0]
+    record = json.loads((tmp_path / "out" / "cells" / f"{key}.json").read_text())
+    assert record["device"] == "cpu" and record["spec"]["device"] == "cpu" and record["gpu_peak_memory_mb"] is None
+    # The device is no hyperparameter: the params hash is that of the (empty) parameter set.
+    from reconbench.core.method import params_hash
+
+    assert set(rows["params_hash"]) == {params_hash("device_grey", {})}

@@ -84,3 +84,31 @@ def test_cells_sharing_a_generator_do_not_start_side_by_side(tiny_data_dir) -> N
     # Without hints the order is unchanged.
     plain = [c for c in cells if c.method == "mean_image" or c.kind == "reference"]
     assert spread_shared_work(plain, methods) == plain
+
+
+def test_a_set_for_a_gpu_runs_only_when_named_and_no_bench_grid_names_it(tiny_data_dir) -> None:
+    from reconbench.bench.runner import BENCH_GRIDS
+
+    methods = discover_methods()
+    every = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, [("divide_and_conquer", None)], [0], ["pixcorr"], {}, references=False)
+    assert "published_full" not in {c.param_set for c in every} and "published" in {c.param_set for c in every}
+    named = build_cells(
+        "simulated:tiny", tiny_data_dir, ["sub-01"], methods, [("divide_and_conquer", "published_full")], [0], ["pixcorr"], {}, references=False
+    )
+    assert [(c.param_set, c.params["size"]) for c in named] == [("published_full", "full")]
+    for grids in BENCH_GRIDS.values():
+        for grid in grids.values():
+            assert not any("published_full" in name for name in grid.methods or ())
+
+
+def test_the_device_is_in_every_spec_and_in_a_gpu_cells_key_only(tiny_data_dir) -> None:
+    methods = discover_methods()
+    selection = [("mean_image", None), ("divide_and_conquer", "default")]
+    on_cpu = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {})
+    default = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {}, device="cpu")
+    on_gpu = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, [0], ["pixcorr"], {}, device="cuda")
+    assert {c.device for c in on_cpu} == {"cpu"} and {c.device for c in on_gpu} == {"cuda"}
+    assert [c.key for c in on_cpu] == [c.key for c in default]
+    assert all(a.key != b.key for a, b in zip(on_cpu, on_gpu))
+    # Same hyperparameters and inputs: the params and config hashes do not name the device.
+    assert [(c.params_hash, c.config_hash) for c in on_cpu] == [(c.params_hash, c.config_hash) for c in on_gpu]

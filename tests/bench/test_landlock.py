@@ -43,3 +43,41 @@ def test_a_sealed_process_reads_only_allowed_folders(tmp_path) -> None:
     assert lines[:3] == ["ok", "DENIED", "DENIED"]
     if abi_version() >= 6:
         assert lines[3] == "NO-SIGNAL"
+
+
+def test_device_files_are_widened_only_on_cuda(tmp_path) -> None:
+    from reconbench.bench.sandbox import device_files, device_readable
+
+    dev = tmp_path / "dev"
+    (dev / "dri").mkdir(parents=True)
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "null", "sda", "nvidiafoo", "fuse"):
+        (dev / name).write_text("")
+    assert device_files("cpu", dev) == [] and device_readable("cpu") == []
+    expected = [dev / "nvidia0", dev / "nvidia1", dev / "nvidiactl", dev / "nvidia-uvm", dev / "dri"]
+    assert device_files("cuda", dev) == [str(p) for p in expected]
+    assert device_files("cuda:1", dev) == device_files("cuda", dev)
+
+
+def test_a_device_file_is_read_write_and_nothing_beside_it(tmp_path) -> None:
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "nvidia0").write_text("")
+    (dev / "sda").write_text("disk")
+    script = textwrap.dedent(f"""
+        from reconbench.bench.landlock import seal
+        from reconbench.bench.sandbox import readable_folders
+        seal(readable_folders(None), [], devices=[{str(dev / "nvidia0")!r}])
+        with open({str(dev / "nvidia0")!r}, "r+") as handle:
+            handle.write("x")
+        print("RW")
+        for action in (lambda: open({str(dev / "sda")!r}).read(), lambda: open({str(dev / "new")!r}, "w")):
+            try:
+                action()
+                print("ALLOWED")
+            except PermissionError:
+                print("DENIED")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["RW", "DENIED", "DENIED"]
+    assert (dev / "nvidia0").read_text() == "x"

@@ -146,3 +146,39 @@ def test_bench_grids_and_default_folders() -> None:
     # A run never writes into the committed reference unless asked to.
     assert default_bench_out("default") == Path("runs/default") and default_bench_reference("default") == Path("results/default")
     assert default_bench_out("tiny", "god") == Path("runs/simulated-god-tiny")
+
+
+@pytest.mark.weights
+@pytest.mark.cuda
+def test_a_tiny_bench_end_to_end_on_cuda(tiny_data_dir, alexnet_weights_cache, tmp_path, monkeypatch) -> None:
+    """The harness on a GPU: the generator sets train and generate on CUDA in a sealed method process, the
+    network metrics score there, every row names the GPU, and a CPU-only method scores as on the CPU."""
+    from reconbench.bench.landlock import abi_version
+    from reconbench.core.device import resolve_device
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (torch sees none)")
+    monkeypatch.setenv("RECONBENCH_STAGE_CACHE", str(tmp_path / "stages"))
+    device = resolve_device("cuda")
+    methods = ["mean_image", "divide_and_conquer:default", "divide_and_conquer:published", "divide_and_conquer_kmeans:default"]
+    on_gpu = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "gpu", methods=methods, references=False, leaderboard=False, device=device)
+    rows = on_gpu.rows
+    assert on_gpu.n_failed == 0, on_gpu.failures
+    assert set(rows["status"]) == {"ok"} and np.isfinite(rows.loc[rows["metric"] != "pixcorr", "value"]).all()
+    assert set(rows["device"]) == {device} and set(rows["gpu_name"]) == {torch.cuda.get_device_name()}
+    assert set(rows["cuda_version"]) == {torch.version.cuda} and set(rows["torch_version"]) == {torch.__version__}
+    if abi_version() > 0:
+        assert set(rows["sealed"]) == {"yes"}, "a sealed method process opens the GPU's device files"
+    for key in rows.loc[rows["method"] != "mean_image", "cell_key"].unique():
+        record = json.loads((tmp_path / "gpu" / "cells" / f"{key}.json").read_text())
+        assert record["device"] == device and record["gpu_peak_memory_mb"] > 0, record["stage_log"]
+    # mean_image computes on the CPU: on a GPU run only its network metrics move, by float rounding.
+    on_cpu = run_benchmark("simulated:tiny", tiny_data_dir, tmp_path / "cpu", methods=["mean_image"], references=False, leaderboard=False, device="cpu")
+    assert set(on_cpu.rows["cell_key"]).isdisjoint(set(rows["cell_key"]))
+    index = ["test_set", "metric", "stimulus_id"]
+    cpu_values = on_cpu.rows.set_index(index)["value"].sort_index()
+    gpu_values = rows[rows["method"] == "mean_image"].set_index(index)["value"].sort_index()
+    assert list(cpu_values.index) == list(gpu_values.index)
+    for metric in ("pixcorr", "ssim", "pairwise_identification"):
+        np.testing.assert_array_equal(gpu_values.xs(metric, level="metric"), cpu_values.xs(metric, level="metric"), err_msg=metric)
+    np.testing.assert_allclose(gpu_values.xs("lpips", level="metric"), cpu_values.xs("lpips", level="metric"), rtol=0, atol=1e-4)

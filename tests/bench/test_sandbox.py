@@ -271,3 +271,11 @@ def test_job_messages_rebuild_the_data_and_refuse_any_other_global() -> None:
     evil = b"cos\nsystem\n(S'true'\ntR."
     with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle global os.system"):
         _load_job(evil)
+
+
+def test_a_reported_gpu_memory_figure_is_checked() -> None:
+    from reconbench.bench.sandbox import _reported_megabytes
+
+    assert _reported_megabytes(1234.5) == 1234.5 and _reported_megabytes(0) == 0.0
+    for bad in (None, -1.0, float("nan"), float("inf"), "12", True, [1], {"mb": 1}):
+        assert _reported_megabytes(bad) is None, bad

@@ -198,3 +198,13 @@ def test_the_key_includes_the_thread_count(monkeypatch):
         assert stage_key("s", {}) != one and stage_key("s", {}) == stage_key("s", {}, threads=2)
     finally:
         torch.set_num_threads(before)
+
+
+def test_stage_key_adds_the_device_only_off_the_cpu():
+    inputs = {"x": np.arange(6, dtype=np.float32)}
+    # The key before the device existed (reconbench 7dd53c1): every CPU cache entry stays valid.
+    before = "e8b813bb6003644b7223ffdca4292d4175ca7892eee2a83d5e83b6eddb31774b"
+    assert stage_key("generator", {"version": 1, "seed": 0}, inputs, threads=1) == before
+    assert stage_key("generator", {"version": 1, "seed": 0}, inputs, threads=1, device="cpu") == before
+    on_gpu = stage_key("generator", {"version": 1, "seed": 0}, inputs, threads=1, device="cuda")
+    assert on_gpu != before and stage_key("generator", {"version": 1, "seed": 0}, inputs, threads=1, device="cuda:1") == on_gpu

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reconbench.core.errors import ReconbenchError
-from reconbench.core.method import NotFittedError
+from reconbench.core.method import NotFittedError, default_parameter_sets
 from reconbench.core.stage_cache import STAGE_CACHE_ENV
 from reconbench.methods.divide_and_conquer import DivideAndConquer, resolve_size
 
@@ -227,7 +227,7 @@ def test_shared_work_keys_agree_with_the_generator_stage_keys(tiny_split, weight
     monkeypatch.setattr(StageCache, "get_or_compute", stop_at_generator)
     hints, keys = {}, {}
     for cls in (DivideAndConquer, DivideAndConquerOracle, DivideAndConquerKMeans):
-        for name, params in cls.parameter_sets.items():
+        for name, params in default_parameter_sets(cls).items():
             with pytest.raises(Stop):
                 cls(random_state=0, **params).fit(tiny_split.train)
             hints[cls.name, name] = cls.shared_work_key(params)
@@ -239,3 +239,70 @@ def test_shared_work_keys_agree_with_the_generator_stage_keys(tiny_split, weight
     assert len(set(keys.values())) == 7
     assert keys["divide_and_conquer", "shape_v1"] == keys["divide_and_conquer_oracle", "default"]
     assert keys["divide_and_conquer", "no_semantics"] == keys["divide_and_conquer_oracle", "no_semantics"]
+
+
+def test_published_full_is_the_published_set_at_full_size_and_refuses_the_cpu(tiny_split, monkeypatch):
+    full = DivideAndConquer.parameter_sets["published_full"]
+    assert full == {**DivideAndConquer.parameter_sets["published"], "size": "full"}
+    assert "published_full" not in default_parameter_sets(DivideAndConquer)  # only when named: divide_and_conquer:published_full
+    monkeypatch.delenv("RECONBENCH_FORCE_CPU", raising=False)
+    with pytest.raises(ReconbenchError) as info:
+        DivideAndConquer(random_state=0, **full).fit(tiny_split.train)
+    message = str(info.value)
+    assert "256 px, 8 levels, 15,000 steps" in message and "about 8.1 h with 16 threads" in message
+    assert "about 5 min on one H200" in message and "--device cuda" in message and "RECONBENCH_FORCE_CPU=1" in message
+    assert "\n" not in message
+
+
+def test_published_full_runs_on_the_cpu_when_forced(tiny_split, stage_cache_dir, monkeypatch):
+    """Forced, the full size gets past the refusal to the generator stage (stopped there: 15,000 steps at 256 px)."""
+    from reconbench.core.stage_cache import StageCache
+
+    class Stop(Exception):
+        pass
+
+    configs = []
+
+    def stop_at_generator(self, stage, key, compute):
+        if stage == "generator":
+            raise Stop
+        return original(self, stage, key, compute)
+
+    original = StageCache.get_or_compute
+    monkeypatch.setattr(StageCache, "get_or_compute", stop_at_generator)
+    monkeypatch.setattr("reconbench.methods._generator.prepare_shape_inputs", lambda maps, r: configs.append(r) or np.zeros((len(maps), 1, r, r), np.float32))
+    monkeypatch.setenv("RECONBENCH_FORCE_CPU", "1")
+    with pytest.raises(Stop):
+        DivideAndConquer(random_state=0, **DivideAndConquer.parameter_sets["published_full"]).fit(tiny_split.train)
+    assert configs == [256]
+
+
+def test_the_generator_key_names_a_gpu_and_no_other_stage_does(tiny_split, stage_cache_dir, monkeypatch):
+    """The generator is the stage computed on the device: a GPU's entry is its own; the CPU's keys and every other
+    stage's keys are unchanged (the generator is not trained here: the lookup stops once its key is known)."""
+    from reconbench.core.stage_cache import StageCache
+
+    class Stop(Exception):
+        pass
+
+    keys: dict[str, list[tuple[str, str]]] = {"cpu": [], "cuda": []}
+    original = StageCache.get_or_compute
+
+    def record(device):
+        def get_or_compute(self, stage, key, compute):
+            keys[device].append((stage, key))
+            if stage == "generator":
+                raise Stop
+            return original(self, stage, key, compute)
+
+        return get_or_compute
+
+    for device in ("cpu", "cuda"):
+        monkeypatch.setattr(StageCache, "get_or_compute", record(device))
+        with pytest.raises(Stop):
+            DivideAndConquer(random_state=0, use_semantics=False, device=device).fit(tiny_split.train)
+    assert [stage for stage, _ in keys["cpu"]] == [stage for stage, _ in keys["cuda"]] == ["shape_decoder", "generator"]
+    assert keys["cpu"][0] == keys["cuda"][0]
+    assert keys["cpu"][1][1] != keys["cuda"][1][1]
+    # The device is the cell's, not a hyperparameter: one scheduling group on either device.
+    assert DivideAndConquer.shared_work_key({"device": "cuda"}) == DivideAndConquer.shared_work_key({})

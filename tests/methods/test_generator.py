@@ -197,3 +197,54 @@ def test_checkpoints_see_the_generator_without_changing_training():
     assert [s for s, _ in seen] == [2, 4, 6]
     for name in plain:
         np.testing.assert_array_equal(plain[name], watched[name])
+
+
+def _states_equal(a, b) -> bool:
+    return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_the_cpu_device_is_the_cpu_path():
+    shapes, semantics, images = _data()
+    config = _generator.generator_config("tiny", "published", iterations=6)
+    config = dataclasses.replace(config, resolution=16, depth=4, batch_size=8)
+    plain, log_plain = _generator.train_generator(shapes, semantics, images, config, seed=5)
+    on_cpu, log_cpu = _generator.train_generator(shapes, semantics, images, config, seed=5, device="cpu")
+    assert _states_equal(plain, on_cpu)
+    assert {k: v for k, v in log_plain.items() if k != "seconds"} == {k: v for k, v in log_cpu.items() if k != "seconds"}
+    net = _generator.load_generator(on_cpu, config, 5, device="cpu")
+    assert next(net.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(
+        _generator.generate(net, shapes, semantics), _generator.generate(_generator.load_generator(plain, config, 5), shapes, semantics)
+    )
+
+
+def _cuda_or_skip():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (torch sees none)")
+    from reconbench.core.device import resolve_device
+
+    return resolve_device("cuda")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("style", ["default", "published"])
+def test_two_cuda_trainings_give_identical_weights(style):
+    device = _cuda_or_skip()
+    shapes, semantics, images = _data(n=48, resolution=32)
+    config = _generator.generator_config("tiny", style, iterations=40)
+    rng_before = torch.cuda.get_rng_state().clone()
+    first, log_first = _generator.train_generator(shapes, semantics, images, config, seed=7, device=device)
+    second, log_second = _generator.train_generator(shapes, semantics, images, config, seed=7, device=device)
+    other, _ = _generator.train_generator(shapes, semantics, images, config, seed=8, device=device)
+    assert torch.equal(torch.cuda.get_rng_state(), rng_before)  # the GPU's random state is left alone
+    assert _states_equal(first, second)
+    assert log_first["loss_g"] == log_second["loss_g"] and len(log_first["loss_g"]) == 20
+    assert not _states_equal(first, other)
+    net = _generator.load_generator(first, config, 5, device=device)
+    generated = _generator.generate(net, shapes, semantics)
+    again = _generator.generate(_generator.load_generator(second, config, 5, device=device), shapes, semantics)
+    assert generated.shape == (48, 3, 32, 32) and generated.dtype == np.float32
+    np.testing.assert_array_equal(generated, again)
+    # The same weights generate (nearly) the same images on the CPU: only float rounding differs.
+    on_cpu = _generator.generate(_generator.load_generator(first, config, 5), shapes, semantics)
+    np.testing.assert_allclose(generated, on_cpu, atol=1e-3)

@@ -79,3 +79,35 @@ def test_loads_inside_a_block_are_collected_and_replayed_for_cached_results(weig
     note_loaded({"alexnet": expected, "not_a_weights_file": "0" * 64})  # unknown names are dropped
     assert loaded_hashes() == {"alexnet": expected}
     forget_loaded_hashes()
+
+
+@pytest.mark.weights
+def test_shared_modules_are_kept_per_device(weights_cache) -> None:
+    from reconbench.core.errors import ReconbenchError
+    from reconbench.metrics.weights import _MODULES, load_lpips, load_trunk
+
+    trunk = load_trunk("alexnet", weights_cache)
+    assert load_trunk("alexnet", weights_cache, device="cpu") is trunk  # the CPU's module is the one it always was
+    lpips_net = load_lpips("alexnet", weights_cache, device="cpu")
+    assert next(lpips_net.parameters()).device.type == "cpu"
+    assert all(len(key) == 3 for key in _MODULES), "every shared module is kept with its device"
+    assert ("trunk", "alexnet", "cpu") in _MODULES and ("lpips", "alexnet", "cpu") in _MODULES
+    with pytest.raises(ReconbenchError, match="expected cpu, cuda or cuda:N"):
+        load_trunk("alexnet", weights_cache, device="gpu")
+
+
+@pytest.mark.weights
+@pytest.mark.cuda
+def test_a_gpu_module_is_a_copy_on_the_gpu(alexnet_weights_cache) -> None:
+    import torch
+
+    from reconbench.metrics.weights import load_trunk
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (torch sees none)")
+    cache = alexnet_weights_cache
+    on_cpu, on_gpu = load_trunk("alexnet", cache), load_trunk("alexnet", cache, device="cuda")
+    assert on_gpu is not on_cpu and next(on_gpu.parameters()).is_cuda and next(on_cpu.parameters()).device.type == "cpu"
+    assert load_trunk("alexnet", cache, device="cuda") is on_gpu
+    for (name, a), (_, b) in zip(on_cpu.state_dict().items(), on_gpu.state_dict().items()):
+        assert torch.equal(a, b.cpu()), name

@@ -275,3 +275,24 @@ def test_record_is_json(tmp_path) -> None:
     store = ResultStore(tmp_path)
     store.write_cell("k", rows_for("a", [0.1]), {"status": "ok", "errors": {}, "config_hash": "c"})
     assert json.loads((tmp_path / "cells" / "k.json").read_text())["config_hash"] == "c"
+
+
+def test_a_cpu_cell_key_is_unchanged_and_a_gpu_cell_is_another_cell() -> None:
+    # The key of this cell before the device existed (reconbench 7dd53c1): committed CPU cells keep theirs.
+    assert cell_key("ridge", "abc", "simulated:tiny", "sub-01", 0) == "803ae687621d8502"
+    assert cell_key("ridge", "abc", "simulated:tiny", "sub-01", 0, "cpu") == "803ae687621d8502"
+    on_gpu = cell_key("ridge", "abc", "simulated:tiny", "sub-01", 0, "cuda")
+    assert on_gpu != "803ae687621d8502"
+    assert cell_key("ridge", "abc", "simulated:tiny", "sub-01", 0, "cuda:1") == on_gpu  # the kind, not the index
+
+
+def test_rows_without_device_columns_read_as_unrecorded(tmp_path) -> None:
+    old = rows_for("a", [0.1, 0.2])
+    old.to_parquet(tmp_path / "results.parquet", index=False)
+    rows = load_results(tmp_path)
+    for column in ("device", "gpu_name", "cuda_version", "cudnn_version", "torch_version"):
+        assert column in COLUMNS and (rows[column] == "").all()
+    recorded = old.assign(device="cuda:0", gpu_name="NVIDIA H200", cuda_version="13.0", cudnn_version="91002", torch_version="2.11.0")
+    recorded.to_parquet(tmp_path / "results.parquet", index=False)
+    rows = load_results(tmp_path)
+    assert set(rows["device"]) == {"cuda:0"} and set(rows["gpu_name"]) == {"NVIDIA H200"} and set(rows["cudnn_version"]) == {"91002"}
