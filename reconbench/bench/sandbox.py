@@ -892,8 +892,22 @@ def _send(fd: int, header: Mapping[str, Any], data: bytes | None = None) -> None
         _write_frame(fd, data)
 
 
+#: Added to an error of a sealed process whose CUDA would not start (README, "GPUs", Sealing).
+SEALED_CUDA_HINT = (
+    " [CUDA did not start inside the sealed method process: a known failure of the current sealing "
+    "rules on NVIDIA GPUs (README, 'GPUs'); run with --device cpu]"
+)
+
+
 def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".strip()
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if _SEALED_ON_CUDA and "cudaGetDeviceCount" in text:
+        text += SEALED_CUDA_HINT
+    return text
+
+
+#: Set by the method process once it has sealed itself on a CUDA device.
+_SEALED_ON_CUDA = False
 
 
 def _json_safe(value: Any) -> Any:
@@ -1046,6 +1060,8 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
         try:
             seal(readable_folders(request.get("methods_dir")) + device_readable(device), writable_folders(), devices=device_files(device))
             sealed = True
+            global _SEALED_ON_CUDA
+            _SEALED_ON_CUDA = is_cuda(device)
         except SealError as exc:
             note = str(exc)
     else:
