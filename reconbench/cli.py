@@ -239,8 +239,9 @@ def _grid_help() -> str:
 
 
 @app.command(
-    epilog="Measured on 2 CPU cores (README, 'Run the benchmark'): the default preset's headline grid about 13 min, "
-    "its 'all' grid (the committed results/default, 47 cells) about 90 min; ci about 5 min; tiny under a minute."
+    epilog="Measured on 2 CPU cores (README, 'Run the benchmark'): the default preset's headline grid (14 cells) 12.5 min "
+    "with -j 2 (tox -e bench, from a fresh clone); its 'all' grid (the committed results/default, 49 cells) over an hour; "
+    "the ci grid (25 cells) a few minutes."
 )
 def bench(
     preset: str = typer.Option("default", help="Simulated preset: tiny, ci, default or full."),

@@ -450,6 +450,12 @@ class BenchGrid:
     description: str
 
 
+#: The headline grid of the default and full presets.
+HEADLINE_GRID = BenchGrid(
+    (*BASELINES, *HEADLINE_GENERATOR_SETS),
+    (0,),
+    "the baselines and divide-and-conquer default, published, swapped, both K-means sets and the oracle, seed 0",
+)
 #: The grids of ``reconbench bench`` per preset (``--grid``); ``headline`` is the default.
 #: ``ci`` is the regression preset: one cell per kind of computation (floor, linear decoders,
 #: retrieval, K-means classifiers, the generator trained on true and on mixed inputs, K-means
@@ -469,23 +475,20 @@ BENCH_GRIDS: dict[str, dict[str, BenchGrid]] = {
         "all": BenchGrid(None, (0, 1, 2), "every method and parameter set, seeds 0, 1, 2"),
     },
     "default": {
-        "headline": BenchGrid(
-            (*BASELINES, *HEADLINE_GENERATOR_SETS),
-            (0,),
-            "the baselines and divide-and-conquer default, published, swapped, both K-means sets and the oracle, seed 0",
-        ),
+        "headline": HEADLINE_GRID,
         "all": BenchGrid(None, (0, 1, 2), "every method and parameter set (all ablations), seeds 0, 1, 2: the committed results/default"),
     },
-    "full": {
-        "headline": BenchGrid(
-            (*BASELINES, *HEADLINE_GENERATOR_SETS),
-            (0,),
-            "the baselines and divide-and-conquer default, published, swapped, both K-means sets and the oracle, seed 0",
-        ),
-        "all": BenchGrid(None, (0, 1, 2), "every method and parameter set, seeds 0, 1, 2"),
-    },
+    "full": {"headline": HEADLINE_GRID, "all": BenchGrid(None, (0, 1, 2), "every method and parameter set, seeds 0, 1, 2")},
 }
 GRID_NAMES = ("headline", "all")
+
+
+def grid_methods_with_plugins(grid: BenchGrid, methods_dir: str | Path | None) -> tuple[str, ...] | None:
+    """The grid's methods, plus every method of ``methods_dir`` (a plugin runs beside the grid it is compared with)."""
+    if grid.methods is None or methods_dir is None:
+        return grid.methods
+    builtin = discover_methods()
+    return (*grid.methods, *(name for name in discover_methods(methods_dir) if name not in builtin))
 
 
 def bench_grid(preset: str, grid: str = "headline") -> BenchGrid:
@@ -585,7 +588,7 @@ def run_preset(
         data,
         out,
         subjects=subjects or BENCH_SUBJECTS.get(preset),
-        methods=methods or chosen.methods,
+        methods=methods or grid_methods_with_plugins(chosen, methods_dir),
         seeds=seeds,
         methods_dir=methods_dir,
         jobs=jobs,

@@ -203,6 +203,11 @@ def row_means(rows: pd.DataFrame, seeds: Mapping[tuple[str, ...], frozenset[int]
     return pd.concat([means, counts], axis=1).reset_index()
 
 
+def _seeds_by_entry(rows: pd.DataFrame) -> dict[tuple[str, ...], frozenset[int]]:
+    """The seeds each entry (:data:`ENTRY_COLUMNS`) of a run's result rows holds."""
+    return {entry: frozenset(int(s) for s in group["seed"]) for entry, group in rows.groupby(list(ENTRY_COLUMNS))}
+
+
 def means_over_matching_seeds(new, reference, new_rows: pd.DataFrame, ref_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Replace both sides' means by means computed from their result rows (:func:`row_means`), the
     reference's over the seeds the new run has where it holds them all: a seed-0 rerun is compared
@@ -214,8 +219,7 @@ def means_over_matching_seeds(new, reference, new_rows: pd.DataFrame, ref_rows: 
     if new_found is None or ref_found is None:
         return new_rows, ref_rows, []
     new_results, ref_results = load_results(new_found), load_results(ref_found)
-    seeds_of = lambda frame: {e: frozenset(int(s) for s in g["seed"]) for e, g in frame.groupby(list(ENTRY_COLUMNS))}  # noqa: E731
-    new_seeds, ref_seeds = seeds_of(new_results), seeds_of(ref_results)
+    new_seeds, ref_seeds = _seeds_by_entry(new_results), _seeds_by_entry(ref_results)
     matched = {e: seeds for e, seeds in new_seeds.items() if e in ref_seeds and seeds < ref_seeds[e]}
     notes = []
     if matched:

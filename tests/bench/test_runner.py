@@ -182,3 +182,14 @@ def test_a_tiny_bench_end_to_end_on_cuda(tiny_data_dir, alexnet_weights_cache, t
     for metric in ("pixcorr", "ssim", "pairwise_identification"):
         np.testing.assert_array_equal(gpu_values.xs(metric, level="metric"), cpu_values.xs(metric, level="metric"), err_msg=metric)
     np.testing.assert_allclose(gpu_values.xs("lpips", level="metric"), cpu_values.xs("lpips", level="metric"), rtol=0, atol=1e-4)
+
+
+def test_a_plugin_folder_runs_beside_the_headline_grid() -> None:
+    from reconbench.bench.runner import bench_grid, grid_methods_with_plugins
+    from tests.data.grid_run import REPO
+
+    headline = bench_grid("default")
+    assert grid_methods_with_plugins(headline, None) == headline.methods
+    with_plugin = grid_methods_with_plugins(headline, REPO / "examples")
+    assert with_plugin[: len(headline.methods)] == headline.methods and "my_lowres_ridge" in with_plugin[len(headline.methods) :]
+    assert grid_methods_with_plugins(bench_grid("tiny"), REPO / "examples") is None  # every method already
