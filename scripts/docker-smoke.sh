@@ -241,7 +241,7 @@ if [[ $(id -u) == 0 ]]; then
 else
     run_user=(--user "$(id -u):$(id -g)")
 fi
-container_cmd=(bench --preset "$preset" --out /out)
+container_cmd=(bench --preset "$preset" --out /out --no-compare)
 log "docker run --network none $tag ${container_cmd[*]}"
 t0=$(now)
 "$DOCKER" run --rm --network none "${run_user[@]}" -v "$work/out-container:/out" \
@@ -285,7 +285,7 @@ mkdir -p "$work/out-host"
 log "outside: reconbench bench --preset $preset --out $work/out-host"
 t0=$(now)
 RECONBENCH_STAGE_CACHE="$work/stages-host" "$host_bin/reconbench" bench --preset "$preset" \
-    --data "$work/data-host/simulated-$preset" --out "$work/out-host" \
+    --data "$work/data-host/simulated-$preset" --out "$work/out-host" --no-compare \
     >"$work/run-host.log" 2>&1 || { tail -n 40 "$work/run-host.log" >&2; die "the run outside the container failed; see $work/run-host.log"; }
 host_seconds=$(elapsed "$t0" "$(now)")
 note "host run (preset $preset): $host_seconds s"
