@@ -31,6 +31,7 @@ from reconbench.bench.runner import (
     bench_grid,
     check_out_folder,
     check_run_options,
+    grid_methods_with_plugins,
     run_benchmark,
 )
 from reconbench.core.device import resolve_device
@@ -158,7 +159,7 @@ def run_sweep(
             folder,
             out,
             subjects=subjects or BENCH_SUBJECTS.get(preset),
-            methods=methods or bench_grid(preset).methods,
+            methods=methods or grid_methods_with_plugins(bench_grid(preset), methods_dir),
             seeds=seeds,
             methods_dir=methods_dir,
             jobs=jobs,
