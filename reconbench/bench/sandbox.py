@@ -870,6 +870,25 @@ def device_readable(device: str) -> list[str]:
     return [path for path in CUDA_DRIVER_INFO if os.path.exists(path)] if is_cuda(device) else []
 
 
+#: Paths beside the device files that a sealed method process on CUDA may also write ("{pid}": its own
+#: process id), those present. The CUDA driver writes into its own threads' entries under
+#: ``/proc/<pid>/task`` when it starts (file write and truncate; without them cudaGetDeviceCount fails
+#: with error 304). Found by elimination over every path on an H200 (driver 580, torch 2.11 + CUDA
+#: 13.0, Landlock ABI 7); the entries are the process's own, procfs allows no file to be made there.
+CUDA_WRITABLE: tuple[str, ...] = ("/proc/{pid}/task",)
+
+
+def device_writable(device: str) -> list[str]:
+    """Paths a sealed method process may write for ``device`` beside :func:`writable_folders`:
+    :data:`CUDA_WRITABLE` on CUDA, those present; none on the CPU."""
+    from reconbench.core.device import is_cuda
+
+    if not is_cuda(device):
+        return []
+    paths = [path.format(pid=os.getpid()) for path in CUDA_WRITABLE]
+    return [path for path in paths if os.path.exists(path)]
+
+
 def writable_folders() -> list[str]:
     """Folders a sealed method process may write: its private folder, the stage
     cache and ``/dev/shm`` (POSIX semaphores of joblib and multiprocessing; the
@@ -894,8 +913,9 @@ def _send(fd: int, header: Mapping[str, Any], data: bytes | None = None) -> None
 
 #: Added to an error of a sealed process whose CUDA would not start (README, "GPUs", Sealing).
 SEALED_CUDA_HINT = (
-    " [CUDA did not start inside the sealed method process: a known failure of the current sealing "
-    "rules on NVIDIA GPUs (README, 'GPUs'); run with --device cpu]"
+    " [CUDA did not start inside the sealed method process, which may use the NVIDIA device files, "
+    "/proc/driver/nvidia and its own /proc/<pid>/task (README, 'GPUs'); run with --device cpu, and "
+    "report the driver and torch versions]"
 )
 
 
@@ -1058,7 +1078,11 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
         from reconbench.bench.landlock import SealError, seal
 
         try:
-            seal(readable_folders(request.get("methods_dir")) + device_readable(device), writable_folders(), devices=device_files(device))
+            seal(
+                readable_folders(request.get("methods_dir")) + device_readable(device),
+                writable_folders() + device_writable(device),
+                devices=device_files(device),
+            )
             sealed = True
             global _SEALED_ON_CUDA
             _SEALED_ON_CUDA = is_cuda(device)

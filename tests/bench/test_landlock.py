@@ -58,6 +58,31 @@ def test_device_files_are_widened_only_on_cuda(tmp_path) -> None:
     assert device_files("cuda:1", dev) == device_files("cuda", dev)
 
 
+def test_on_cuda_a_sealed_process_may_write_its_own_thread_entries_and_no_others() -> None:
+    # The CUDA driver writes into its own threads' /proc entries when it starts (error 304 without).
+    script = textwrap.dedent("""
+        import os, threading
+        from reconbench.bench.landlock import seal
+        from reconbench.bench.sandbox import device_writable, readable_folders
+        assert device_writable("cpu") == []
+        assert device_writable("cuda:0") == [f"/proc/{os.getpid()}/task"]
+        seal(readable_folders(None), device_writable("cuda"))
+        worker = threading.Thread(target=lambda: None); worker.start(); worker.join()
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as handle:
+            handle.write("renamed")
+        print("OWN", open(f"/proc/self/task/{threading.get_native_id()}/comm").read().strip())
+        for path in (f"/proc/{os.getppid()}/task/{os.getppid()}/comm", f"/proc/{os.getpid()}/environ", "/proc/sys/kernel/hostname"):
+            try:
+                open(path, "w").write("x")
+                print("WROTE", path)
+            except OSError:
+                print("DENIED")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["OWN", "renamed", "DENIED", "DENIED", "DENIED"]
+
+
 def test_a_device_file_is_read_write_and_nothing_beside_it(tmp_path) -> None:
     dev = tmp_path / "dev"
     dev.mkdir()
