@@ -171,8 +171,70 @@ def run_processes(worker: Callable, specs: Sequence[Any], jobs: int, on_event: E
         remove_splits_folder()
 
 
+#: The Dask resource a cell on a CUDA device requests (one per cell): start GPU workers with
+#: ``dask worker ADDRESS --resources GPU=1`` (one per GPU, each seeing its own through
+#: ``CUDA_VISIBLE_DEVICES``), so the scheduler places those cells there and no two share a GPU.
+GPU_RESOURCE = "GPU"
+
+
+def cell_resources(spec: Any) -> dict[str, float] | None:
+    """The Dask resources a cell requests: one :data:`GPU_RESOURCE` when it runs on a CUDA device
+    (its method and its network metrics use the GPU), none on the CPU."""
+    from reconbench.core.device import is_cuda
+
+    device = getattr(spec, "device", "cpu")
+    return {GPU_RESOURCE: 1} if is_cuda(str(device)) else None
+
+
+def cluster_gpus(scheduler: Any) -> int:
+    """The GPUs the workers of a Dask cluster declare (the sum of their :data:`GPU_RESOURCE`)."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ReconbenchError("--scheduler needs Dask distributed: pip install 'reconbench[dask]'") from exc
+    if isinstance(scheduler, Client):
+        return _declared_gpus(scheduler)
+    try:
+        with Client(scheduler) as client:
+            return _declared_gpus(client)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ReconbenchError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") from exc
+
+
+def _declared_gpus(client: Any) -> int:
+    workers = client.scheduler_info().get("workers", {})
+    return int(sum((info.get("resources") or {}).get(GPU_RESOURCE, 0) for info in workers.values()))
+
+
+def resolve_run_device(device: str | None, scheduler: Any = None) -> str:
+    """The run's device (:func:`reconbench.core.device.resolve_device`); with a Dask ``scheduler``
+    judged by the GPUs its workers declare, not by this machine's."""
+    from reconbench.core.device import DEVICE_ENV, resolve_device
+
+    if scheduler is None:
+        return resolve_device(device)
+    value = str(device if device not in (None, "") else os.environ.get(DEVICE_ENV, "")).strip().lower()
+    if value == "cpu":
+        return "cpu"
+    return resolve_device(device, cluster_gpus=cluster_gpus(scheduler))
+
+
+def _check_gpu_workers(client: Any, scheduler: Any, n_cells: int) -> None:
+    """Refuse before submitting when cells need a GPU and no worker of the cluster declares one (else
+    the scheduler would hold them pending forever)."""
+    if _declared_gpus(client) >= 1:
+        return
+    workers = client.scheduler_info().get("workers", {})
+    raise ReconbenchError(
+        f"{n_cells} cell(s) run on a CUDA device and request a Dask resource {GPU_RESOURCE}=1, but none of the "
+        f"{len(workers)} worker(s) of the cluster at {scheduler!r} declares one: start GPU workers with "
+        f"'dask worker ADDRESS --resources {GPU_RESOURCE}=1' (one per GPU), or run with --device cpu"
+    )
+
+
 def run_dask(worker: Callable, specs: Sequence[Any], scheduler: Any) -> Iterator[tuple[Any, Any]]:
-    """Run cells on a Dask distributed cluster; ``scheduler`` is an address or a Client."""
+    """Run cells on a Dask distributed cluster; ``scheduler`` is an address or a Client. A cell on
+    a CUDA device requests one :data:`GPU_RESOURCE` (:func:`cell_resources`)."""
     try:
         from distributed import Client, as_completed
     except ImportError as exc:
@@ -183,8 +245,15 @@ def run_dask(worker: Callable, specs: Sequence[Any], scheduler: Any) -> Iterator
     except (OSError, TimeoutError, ValueError) as exc:
         raise ReconbenchError(f"cannot connect to the Dask scheduler at {scheduler!r}: {exc}") from exc
     try:
+        resources = [cell_resources(spec) for spec in specs]
+        gpu_cells = sum(r is not None for r in resources)
+        if gpu_cells:
+            _check_gpu_workers(client, scheduler, gpu_cells)
         # pure=False: two identical specs are still two runs; key by index for a readable dashboard.
-        futures = {client.submit(worker, spec, pure=False, key=f"reconbench-cell-{index}"): spec for index, spec in enumerate(specs)}
+        futures = {
+            client.submit(worker, spec, pure=False, key=f"reconbench-cell-{index}", resources=need): spec
+            for index, (spec, need) in enumerate(zip(specs, resources))
+        }
         for future in as_completed(futures):
             yield futures[future], future.result()
     finally:

@@ -31,10 +31,9 @@ import pandas as pd
 
 from reconbench.bench.cell import run_cell
 from reconbench.bench.evaluator import default_metrics, score
-from reconbench.bench.executors import execute
+from reconbench.bench.executors import execute, resolve_run_device
 from reconbench.bench.grid import build_cells, parse_method_selection, spread_shared_work
 from reconbench.bench.registry import discover_methods
-from reconbench.core.device import resolve_device
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.stage_cache import default_stage_cache
 from reconbench.datasets.catalog import SIMULATED_GOD, get_dataset
@@ -227,7 +226,7 @@ def run_benchmark(
             )
         raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
     check_run_options(seeds, jobs, threads)
-    device = resolve_device(device)
+    device = resolve_run_device(device, scheduler)
     check_out_folder(Path(out), data, stimuli_dir)
     entry.check_folder(data)
     available = discover_methods(methods_dir)
@@ -569,7 +568,7 @@ def run_preset(
     chosen = bench_grid(preset, grid)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else chosen.seeds))
     check_run_options(seeds, jobs, threads)
-    device = resolve_device(device)  # before any simulation: a bad --device stops here
+    device = resolve_run_device(device, scheduler)  # before any simulation: a bad --device stops here
     out = Path(out) if out is not None else default_bench_out(preset, layout)
     check_out_folder(out, data)
     found = simulated_preset(data)

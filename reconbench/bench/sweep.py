@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from reconbench.bench.executors import resolve_run_device
 from reconbench.bench.runner import (
     BENCH_SUBJECTS,
     LeaderboardWriter,
@@ -34,7 +35,6 @@ from reconbench.bench.runner import (
     grid_methods_with_plugins,
     run_benchmark,
 )
-from reconbench.core.device import resolve_device
 from reconbench.core.errors import ReconbenchError
 from reconbench.datasets.simulated.ground_truth import simulated_preset
 from reconbench.datasets.simulated.settings import KNOBS, dataset_name, parse_value
@@ -136,7 +136,7 @@ def run_sweep(
     """
     points = sweep_points(preset, knob, values)
     check_run_options(seeds, jobs, threads)
-    device = resolve_device(device)  # once for every point
+    device = resolve_run_device(device, scheduler)  # once for every point
     root = Path(data_root).expanduser() if data_root is not None else default_sweep_data_root()
     out = Path(out)
     folders = [root / dataset_folder_name(name) for name, _ in points]

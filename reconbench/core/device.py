@@ -41,13 +41,16 @@ def _cuda_count() -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
-def resolve_device(device: str | None = None) -> str:
+def resolve_device(device: str | None = None, *, cluster_gpus: int | None = None) -> str:
     """The device of a run: ``device``, else ``$RECONBENCH_DEVICE``, else ``auto``.
 
     Parameters
     ----------
     device : str, optional
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (case and spaces ignored).
+    cluster_gpus : int, optional
+        Where cells run on a Dask cluster: the GPUs its workers declare (resource ``GPU``). CUDA
+        and ``auto`` are then judged by them, not by this machine's GPUs (the workers start CUDA).
 
     Returns
     -------
@@ -65,14 +68,22 @@ def resolve_device(device: str | None = None) -> str:
     value = str(given).strip().lower() or "auto"
     if value == "cpu":
         return "cpu"
+    remote = cluster_gpus is not None
     if value == "auto":
-        resolved = "cuda" if _cuda_count() > 0 else "cpu"
-        if resolved == "cuda":
+        resolved = "cuda" if (cluster_gpus if remote else _cuda_count()) > 0 else "cpu"
+        if resolved == "cuda" and not remote:
             prepare_cuda()
         return resolved
     match = _CUDA_NAME.fullmatch(value)
     if match is None:
         raise ReconbenchError(f"{source} {given!r}: expected {DEVICE_CHOICES}")
+    if remote:
+        if cluster_gpus < 1:
+            raise ReconbenchError(
+                f"{source} {value}: no worker of the Dask cluster declares a GPU (start GPU workers with "
+                "'dask worker ADDRESS --resources GPU=1', one per GPU); pass --device cpu or auto"
+            )
+        return value
     count = _cuda_count()
     if count == 0:
         import torch

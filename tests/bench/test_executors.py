@@ -81,3 +81,54 @@ def test_force_local_processes_and_dask_give_identical_rows(tiny_grid_run, tiny_
         leaderboard=False,
     )
     assert forced.n_run == 4  # the selected parameter set + the three reference cells
+
+
+class _Spec:
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+
+def _where(spec: _Spec) -> str:
+    from distributed import get_worker
+
+    return f"{spec.device}@{get_worker().name}"
+
+
+def test_cells_on_cuda_request_a_gpu_on_dask_and_run_only_on_gpu_workers() -> None:
+    from distributed import Client, LocalCluster
+
+    from reconbench.bench.executors import cell_resources
+
+    assert cell_resources(_Spec("cpu")) is None and cell_resources(_Spec("cuda:1")) == {"GPU": 1}
+    specs = [_Spec("cuda"), _Spec("cpu"), _Spec("cuda:0"), _Spec("cpu")]
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+        # Only CPU workers: the cells on CUDA are refused before anything is submitted.
+        cluster.scale(1)
+        client.wait_for_workers(1)
+        with pytest.raises(ReconbenchError, match=r"2 cell\(s\) run on a CUDA device.*--resources GPU=1"):
+            list(execute(_where, specs, scheduler=client))
+        # With a GPU worker beside the CPU one, every CUDA cell lands on it (Dask's own placement).
+        from distributed import Worker
+
+        async def _gpu_worker():
+            return await Worker(cluster.scheduler_address, name="gpu-worker", resources={"GPU": 1}, nthreads=1)
+
+        gpu = client.sync(_gpu_worker)
+        try:
+            placed = dict(execute(_where, specs, scheduler=client))
+        finally:
+            client.sync(gpu.close)
+    assert {spec.device: where for spec, where in placed.items() if spec.device != "cpu"} == {"cuda": "cuda@gpu-worker", "cuda:0": "cuda:0@gpu-worker"}
+
+
+def test_a_run_on_a_cluster_resolves_its_device_by_the_workers(tmp_path) -> None:
+    from distributed import LocalCluster
+
+    from reconbench.bench.executors import cluster_gpus, resolve_run_device
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert cluster_gpus(cluster.scheduler_address) == 0
+        assert resolve_run_device("auto", cluster.scheduler_address) == "cpu"
+        assert resolve_run_device("cpu", cluster.scheduler_address) == "cpu"
+        with pytest.raises(ReconbenchError, match="no worker of the Dask cluster declares a GPU"):
+            resolve_run_device("cuda", cluster.scheduler_address)

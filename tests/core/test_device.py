@@ -111,3 +111,13 @@ def test_full_precision_changes_nothing_on_the_cpu_and_restores():
     with full_precision("cuda"):  # flags only: no GPU needed to set them
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+
+
+def test_on_a_cluster_cuda_is_judged_by_the_gpus_its_workers_declare(monkeypatch) -> None:
+    # This machine's GPUs do not count: the workers start CUDA.
+    monkeypatch.setattr(device_module, "_cuda_count", lambda: 0)
+    assert resolve_device("auto", cluster_gpus=2) == "cuda"
+    assert resolve_device("auto", cluster_gpus=0) == "cpu"
+    assert resolve_device("cuda:0", cluster_gpus=1) == "cuda:0"
+    with pytest.raises(ReconbenchError, match=r"no worker of the Dask cluster declares a GPU.*--resources GPU=1"):
+        resolve_device("cuda", cluster_gpus=0)
