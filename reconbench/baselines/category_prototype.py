@@ -37,6 +37,8 @@ class CategoryPrototype(Method):
     alphas : sequence of float, default ``DEFAULT_ALPHAS``
     random_state : int, default 0
         Seed of K-means (the harness sets it per seed).
+    device : str, default "cpu"
+        The run's device (the harness passes it): the ridge solve runs there.
 
     Attributes
     ----------
@@ -68,6 +70,7 @@ class CategoryPrototype(Method):
         samples: str = "trials",
         alphas: Sequence[float] = DEFAULT_ALPHAS,
         random_state: int = 0,
+        device: str = "cpu",
     ) -> None:
         self.roi = roi
         self.n_clusters = n_clusters
@@ -77,6 +80,7 @@ class CategoryPrototype(Method):
         self.samples = samples
         self.alphas = alphas
         self.random_state = random_state
+        self.device = device
 
     def fit(self, train: TrainData) -> "CategoryPrototype":
         """Cluster the training images, fit the cluster classifier; returns ``self``."""
@@ -104,6 +108,7 @@ class CategoryPrototype(Method):
             alphas=self.alphas,
             alpha_per_target=False,
             scoring="argmax_accuracy",
+            device=self.device,
         )
         return self
 

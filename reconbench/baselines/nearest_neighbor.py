@@ -39,6 +39,8 @@ class NearestNeighbor(Method):
         PCA of the training features before decoding (see ``RidgeDecoder``).
     samples : {"trials", "averaged"}, default "trials"
     alphas : sequence of float, default ``DEFAULT_ALPHAS``
+    device : str, default "cpu"
+        The run's device (the harness passes it): the ridge solve runs there.
 
     Attributes
     ----------
@@ -62,6 +64,7 @@ class NearestNeighbor(Method):
         target_pca: int | float | None = 0.95,
         samples: str = "trials",
         alphas: Sequence[float] = DEFAULT_ALPHAS,
+        device: str = "cpu",
     ) -> None:
         self.roi = roi
         self.net = net
@@ -70,12 +73,13 @@ class NearestNeighbor(Method):
         self.target_pca = target_pca
         self.samples = samples
         self.alphas = alphas
+        self.device = device
 
     def fit(self, train: TrainData) -> "NearestNeighbor":
         """Compute training-image features and fit the feature decoder; returns ``self``."""
         images = np.asarray(train.images, dtype=np.float32)
         features = feature_vectors(images, net=self.net, layer=self.layer, pool=self.pool)
-        self.decoder_ = fit_ridge_decoder(train, self.roi, features, samples=self.samples, alphas=self.alphas, target_pca=self.target_pca)
+        self.decoder_ = fit_ridge_decoder(train, self.roi, features, samples=self.samples, alphas=self.alphas, target_pca=self.target_pca, device=self.device)
         self.train_images_ = images
         self.train_ids_ = np.asarray(train.stimulus_ids)
         self.train_features_ = _standardise_rows(features.astype(np.float64)).astype(np.float32)

@@ -34,6 +34,8 @@ class PixelRidge(Method):
     alpha_per_target : bool, default True
     target_pca : None, int or float, default None
         Decode principal components of the pixel vectors instead of pixels.
+    device : str, default "cpu"
+        The run's device (the harness passes it): the ridge solve runs there.
 
     Attributes
     ----------
@@ -55,6 +57,7 @@ class PixelRidge(Method):
         alphas: Sequence[float] = DEFAULT_ALPHAS,
         alpha_per_target: bool = True,
         target_pca: int | float | None = None,
+        device: str = "cpu",
     ) -> None:
         self.roi = roi
         self.resolution = resolution
@@ -62,6 +65,7 @@ class PixelRidge(Method):
         self.alphas = alphas
         self.alpha_per_target = alpha_per_target
         self.target_pca = target_pca
+        self.device = device
 
     def fit(self, train: TrainData) -> "PixelRidge":
         """Fit the pixel decoder on ``train``; returns ``self``."""
@@ -82,6 +86,7 @@ class PixelRidge(Method):
             alphas=self.alphas,
             alpha_per_target=self.alpha_per_target,
             target_pca=self.target_pca,
+            device=self.device,
         )
         return self
 

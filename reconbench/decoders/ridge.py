@@ -29,6 +29,7 @@ from reconbench.decoders.ridge_solvers import (  # noqa: F401 - BACKENDS, SCORIN
     DEFAULT_ALPHAS,
     SCORINGS,
     SOLVERS,
+    backend_for_device,
     check_ridge_inputs,
     r2_from_errors,
     solve_ridge,
@@ -258,6 +259,7 @@ def fit_ridge_decoder(
     targets: np.ndarray,
     *,
     samples: str = "trials",
+    device: str = "cpu",
     **decoder_params: Any,
 ) -> RidgeDecoder:
     """Fit a :class:`RidgeDecoder` from one ROI of a ``TrainData`` to per-image targets.
@@ -273,6 +275,10 @@ def fit_ridge_decoder(
         Fit on single trials (Shen et al. 2019) or on responses averaged per
         image. Alphas are chosen on ``train.validation_mask`` with validation
         responses averaged per image in both cases.
+    device : str, default "cpu"
+        The run's device: on a CUDA device the solve runs there (himalaya's ``torch_cuda``
+        backend, :func:`~reconbench.decoders.ridge_solvers.backend_for_device`), on the CPU
+        with numpy as always.
     **decoder_params
         Passed to :class:`RidgeDecoder`.
 
@@ -287,10 +293,27 @@ def fit_ridge_decoder(
     n_images = train.images.shape[0]
     if targets.ndim != 2 or targets.shape[0] != n_images:
         raise ValueError(f"targets must have shape ({n_images}, n_targets), got {targets.shape}")
+    if samples not in SAMPLE_MODES:
+        raise ValueError(f"unknown samples={samples!r}; valid: {', '.join(SAMPLE_MODES)}")
+    backend = backend_for_device(device)
+    if backend != "numpy":
+        decoder_params.setdefault("backend", backend)
     decoder = RidgeDecoder(**decoder_params)
     validation_mask = np.asarray(train.validation_mask, dtype=bool)
-    if samples == "trials":
-        return decoder.fit(train.fmri[roi], targets, validation_mask=validation_mask, target_index=np.asarray(train.trial_image_index, dtype=np.int64))
-    if samples == "averaged":
+    with _on_gpu(device):
+        if samples == "trials":
+            return decoder.fit(train.fmri[roi], targets, validation_mask=validation_mask, target_index=np.asarray(train.trial_image_index, dtype=np.int64))
         return decoder.fit(train.averaged_fmri(roi), targets, validation_mask=validation_mask)
-    raise ValueError(f"unknown samples={samples!r}; valid: {', '.join(SAMPLE_MODES)}")
+
+
+def _on_gpu(device: str):
+    """Make ``device``'s GPU the current one for the block (himalaya's ``torch_cuda`` uses the current GPU)."""
+    from contextlib import nullcontext
+
+    from reconbench.core.device import is_cuda, torch_device
+
+    if not is_cuda(device):
+        return nullcontext()
+    import torch
+
+    return torch.cuda.device(torch_device(device))

@@ -74,7 +74,18 @@ import numpy as np
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-1, 6, 15))
 
 SOLVERS = ("auto", "primal", "dual")
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "torch", "torch_cuda")
+
+
+def backend_for_device(device: str) -> str:
+    """The backend of a run's device: ``"numpy"`` on the CPU (every committed result), himalaya's
+    ``"torch_cuda"`` on a CUDA device (the caller selects the GPU, see
+    :func:`reconbench.decoders.ridge.fit_ridge_decoder`)."""
+    from reconbench.core.device import is_cuda
+
+    return "torch_cuda" if is_cuda(device) else "numpy"
+
+
 SCORINGS = ("mse", "argmax_accuracy")
 
 
@@ -83,7 +94,7 @@ def get_himalaya_backend(name: str):
 
     Parameters
     ----------
-    name : {"numpy", "torch"}
+    name : {"numpy", "torch", "torch_cuda"}
 
     Raises
     ------
@@ -140,8 +151,22 @@ def group_sum(backend, values, index, n_groups: int):
         return np.asarray(indicator @ values)
     import torch
 
+    index = torch.as_tensor(np.asarray(index), dtype=torch.long, device=values.device)
+    if values.device.type != "cpu":
+        return indicator_sum(values, index, n_groups)
     out = torch.zeros((n_groups, values.shape[1]), dtype=values.dtype)
-    return out.index_add_(0, torch.as_tensor(np.asarray(index), dtype=torch.long), values)
+    return out.index_add_(0, index, values)
+
+
+def indicator_sum(values, index, n_groups: int):
+    """:func:`group_sum` of torch tensors as the product of a 0/1 indicator matrix (n_groups, n) with
+    ``values``, on their device: on a GPU, where ``index_add_``'s atomic adds would make the order of
+    the sums vary from run to run."""
+    import torch
+
+    indicator = torch.zeros((n_groups, values.shape[0]), dtype=values.dtype, device=values.device)
+    indicator[index, torch.arange(values.shape[0], device=values.device)] = 1
+    return indicator @ values
 
 
 def _rows_per_target(backend, values, target_index, n_targets: int):
@@ -235,7 +260,7 @@ class RidgeSpectrum:
         # avoids a float64 (rank, n_targets) temporary.
         unique_alphas, column_of = np.unique(np.asarray(alpha_per_column, dtype=np.float64), return_inverse=True)
         shrink = self.shrinkage(unique_alphas)
-        dual_part = self.C * shrink[:, self.backend.asarray(column_of.astype(np.int64)) if self.backend.name == "torch" else column_of]
+        dual_part = self.C * shrink[:, self.backend.asarray(column_of.astype(np.int64)) if self.backend.name.startswith("torch") else column_of]
         coef = self.vecs @ dual_part
         return coef if self.Xc is None else self.Xc.T @ coef  # back from sample space
 

@@ -96,8 +96,12 @@ class MLPClassifier:
         weight_decay: float = 1e-4,
         seed: int = 0,
         threads: int = 1,
+        device: str = "cpu",
     ) -> "MLPClassifier":
-        """Fit on samples ``x`` (N, V) with ``labels`` (N,); ``validation`` (N,) bool marks the validation samples."""
+        """Fit on samples ``x`` (N, V) with ``labels`` (N,); ``validation`` (N,) bool marks the validation samples.
+
+        On a CUDA ``device`` the network trains there (its initial weights and the minibatch
+        order are drawn on the CPU, as on the CPU; torch's deterministic settings apply)."""
         import torch
         import torch.nn.functional as F
         from torch import nn
@@ -111,18 +115,22 @@ class MLPClassifier:
             raise ReconbenchError("the MLP classifier needs samples both inside and outside the validation fold")
         mean, scale = x.mean(0), x.std(0)
         scale[scale < 1e-8] = 1.0
-        z = torch.from_numpy(((x - mean) / scale).astype(np.float32))
-        y = torch.from_numpy(labels)
+        from reconbench.core.device import torch_device
+
+        on = torch_device(device)
+        z = torch.from_numpy(((x - mean) / scale).astype(np.float32)).to(on)
+        y = torch.from_numpy(labels).to(on)
         fit_rows = torch.from_numpy(np.flatnonzero(~validation))
-        val_rows = torch.from_numpy(np.flatnonzero(validation))
-        with seeded_torch(seed, threads):
+        val_rows = torch.from_numpy(np.flatnonzero(validation)).to(on)
+        with seeded_torch(seed, threads, device):
             net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, semantic_dim), nn.Tanh(), nn.Linear(semantic_dim, n_classes))
+            net = net.to(on)
             optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
             draws = torch.Generator().manual_seed(int(seed))
             best = (float("inf"), None)
             for _ in range(max_epochs):
                 net.train()
-                order = fit_rows[torch.randperm(len(fit_rows), generator=draws)]
+                order = fit_rows[torch.randperm(len(fit_rows), generator=draws)].to(on)
                 for begin in range(0, len(order), batch_size):
                     rows = order[begin : begin + batch_size]
                     loss = F.cross_entropy(net(z[rows]), y[rows])
@@ -136,7 +144,7 @@ class MLPClassifier:
                     best = (val_loss, {k: v.detach().clone() for k, v in net.state_dict().items()})
             net.load_state_dict(best[1])
         names = {"0.weight": "w1", "0.bias": "b1", "2.weight": "w2", "2.bias": "b2", "4.weight": "w3", "4.bias": "b3"}
-        weights = {names[k]: v.numpy().astype(np.float32) for k, v in net.state_dict().items()}
+        weights = {names[k]: v.cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()}
         return cls(mean.astype(np.float32), scale.astype(np.float32), weights)
 
     def hidden(self, x: np.ndarray) -> np.ndarray:
@@ -170,11 +178,11 @@ class MLPClusterDecoder:
     centroids: np.ndarray
 
     @classmethod
-    def fit(cls, train, roi: str, image_labels: np.ndarray, centroids: np.ndarray, seed: int = 0) -> "MLPClusterDecoder":
+    def fit(cls, train, roi: str, image_labels: np.ndarray, centroids: np.ndarray, seed: int = 0, device: str = "cpu") -> "MLPClusterDecoder":
         """Fit on the single trials of ``train`` (a ``TrainData``); ``image_labels`` (S,) are the training images' clusters."""
         trial_labels = np.asarray(image_labels)[train.trial_image_index]
         validation = np.asarray(train.validation_mask)[train.trial_image_index]
-        classifier = MLPClassifier.fit(train.fmri[roi], trial_labels, validation, n_classes=int(centroids.shape[0]), seed=seed)
+        classifier = MLPClassifier.fit(train.fmri[roi], trial_labels, validation, n_classes=int(centroids.shape[0]), seed=seed, device=device)
         return cls(classifier, np.asarray(centroids, np.float32))
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -119,6 +119,7 @@ def fit_roi_decoder(
     samples: str = "trials",
     alphas: Sequence[float] | None = None,
     validation_predictions: bool = False,
+    device: str = "cpu",
 ) -> tuple[LinearMap, np.ndarray | None]:
     """Fit a ridge decoder from one ROI to per-image targets (alpha per target on the validation fold).
 
@@ -136,6 +137,8 @@ def fit_roi_decoder(
     validation_predictions : bool
         Also return predictions for the validation images (responses averaged
         over repetitions) by a decoder fitted without them, at the chosen alphas.
+    device : str
+        Where the ridge solves run (see :func:`reconbench.decoders.ridge.fit_ridge_decoder`).
 
     Returns
     -------
@@ -147,11 +150,11 @@ def fit_roi_decoder(
     grid = DEFAULT_ALPHAS if alphas is None else tuple(alphas)
     if roi not in train.fmri:
         raise ReconbenchError(f"ROI {roi!r} is not in the training data; available: {', '.join(sorted(train.fmri))}")
-    final = fit_ridge_decoder(train, roi, targets, samples=samples, alphas=grid)
+    final = fit_ridge_decoder(train, roi, targets, samples=samples, alphas=grid, device=device)
     held_out = None
     if validation_predictions:
         mask = np.asarray(train.validation_mask, dtype=bool)
-        without_validation = fit_ridge_decoder(train, roi, targets, samples=samples, alphas=grid, refit=False)
+        without_validation = fit_ridge_decoder(train, roi, targets, samples=samples, alphas=grid, refit=False, device=device)
         held_out = without_validation.predict(train.averaged_fmri(roi)[mask])
     return LinearMap.from_ridge(final), held_out
 
@@ -232,6 +235,7 @@ class ShapeDecoder:
         rois: Sequence[str],
         samples: str = "trials",
         alphas: Sequence[float] | None = None,
+        device: str = "cpu",
     ) -> "ShapeDecoder":
         """Fit one decoder per ROI and the combination weights.
 
@@ -245,12 +249,14 @@ class ShapeDecoder:
             the validation fold from held-out predictions.
         samples : {"trials", "averaged"}
         alphas : sequence of float, optional
+        device : str
+            Where the ridge solves run (:func:`fit_roi_decoder`).
         """
         rois = tuple(rois)
         combine = len(rois) > 1
         decoders, validation_predictions = {}, []
         for roi in rois:
-            decoder, val_pred = fit_roi_decoder(train, roi, targets, samples=samples, alphas=alphas, validation_predictions=combine)
+            decoder, val_pred = fit_roi_decoder(train, roi, targets, samples=samples, alphas=alphas, validation_predictions=combine, device=device)
             decoders[roi] = decoder
             validation_predictions.append(val_pred)
         if combine:

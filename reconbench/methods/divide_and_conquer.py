@@ -49,7 +49,7 @@ from reconbench.metrics.weights import note_loaded, recording_loads
 #: Bump when a stage's code changes in a way that changes its result.
 STAGE_VERSIONS = {"shape_decoder": 1, "image_features": 1, "semantic_decoder": 1, "generator": 1, "cross_fit": 1}
 #: Stages computed on the method's device (their cache keys name it off the CPU).
-DEVICE_STAGES = frozenset({"generator"})
+DEVICE_STAGES = frozenset({"generator", "shape_decoder", "semantic_decoder", "cross_fit"})
 
 #: Environment variable that lets the ``full`` generator size run on the CPU anyway (``1``).
 FORCE_CPU_ENV = "RECONBENCH_FORCE_CPU"
@@ -314,7 +314,8 @@ class DivideAndConquer(Method):
         self, stage: str, params: Mapping[str, Any], inputs: Mapping[str, Any], compute: Callable[[], tuple[dict, dict]]
     ) -> tuple[dict[str, np.ndarray], dict]:
         hashed = {name: value if isinstance(value, str) else self._hash(value) for name, value in inputs.items()}
-        # Only the generator computes on the device; every other stage's key (and every CPU key) is as before.
+        # The decoders, the cross-fit and the generator compute on the device: their keys name it off the CPU
+        # (every CPU key is as before); the image features stay on the CPU.
         device = self.device if stage in DEVICE_STAGES else "cpu"
         key = stage_key(stage, {"version": STAGE_VERSIONS[stage], **params}, hashed, device=device)
         start = time.perf_counter()
@@ -362,7 +363,7 @@ class DivideAndConquer(Method):
         rois = tuple(self.shape_rois)
 
         def compute():
-            decoder = _shape.ShapeDecoder.fit(train, targets, rois, samples=self.samples)
+            decoder = _shape.ShapeDecoder.fit(train, targets, rois, samples=self.samples, device=self.device)
             return decoder.to_arrays(), {"combination_weights": [float(w) for w in decoder.combination_weights]}
 
         arrays, _ = self._cached(
@@ -395,7 +396,7 @@ class DivideAndConquer(Method):
         """Fit the decoder from ``semantic_roi`` to semantic vectors (S, D); returns an object with ``predict``."""
 
         def compute():
-            decoder, _ = _shape.fit_roi_decoder(train, self.semantic_roi, vectors, samples=self.samples)
+            decoder, _ = _shape.fit_roi_decoder(train, self.semantic_roi, vectors, samples=self.samples, device=self.device)
             return decoder.to_arrays(""), {}
 
         arrays, _ = self._cached(
@@ -419,6 +420,7 @@ class DivideAndConquer(Method):
                 np.asarray(train.validation_mask)[train.trial_image_index],
                 n_classes=len(categories),
                 seed=int(self.random_state),
+                device=self.device,
             )
             return classifier.to_arrays(), {"n_categories": len(categories)}
 
@@ -449,7 +451,7 @@ class DivideAndConquer(Method):
             sub = _shape.subset_train(train, ~held)
             if sub.validation_mask.all() or not sub.validation_mask.any():
                 raise ReconbenchError(f"{self.name}: a cross-fitting fold leaves no validation images; use fewer decoded_folds")
-            decoder = _shape.ShapeDecoder.fit(sub, self.train_shape_targets_[~held], tuple(self.shape_rois), samples=self.samples)
+            decoder = _shape.ShapeDecoder.fit(sub, self.train_shape_targets_[~held], tuple(self.shape_rois), samples=self.samples, device=self.device)
             averaged = {roi: train.averaged_fmri(roi)[held] for roi in self.shape_rois}
             shape_pred[held] = decoder.predict(averaged)
             if self.use_semantics:
@@ -457,7 +459,7 @@ class DivideAndConquer(Method):
         return shape_pred, semantic_pred
 
     def _fold_semantic_prediction(self, sub: TrainData, keep: np.ndarray, x_held: np.ndarray) -> np.ndarray:
-        decoder, _ = _shape.fit_roi_decoder(sub, self.semantic_roi, self.train_semantic_vectors_[keep], samples=self.samples)
+        decoder, _ = _shape.fit_roi_decoder(sub, self.semantic_roi, self.train_semantic_vectors_[keep], samples=self.samples, device=self.device)
         return decoder.predict(x_held)
 
     def _fit_generator(self, train: TrainData) -> None:

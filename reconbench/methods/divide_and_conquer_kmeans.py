@@ -113,7 +113,7 @@ class DivideAndConquerKMeans(DivideAndConquer):
 
     def _fit_cluster_decoder(self, train: TrainData, labels: np.ndarray):
         if self.cluster_classifier == "mlp":
-            return _semantic.MLPClusterDecoder.fit(train, self.semantic_roi, labels, self.centroids_, seed=int(self.random_state))
+            return _semantic.MLPClusterDecoder.fit(train, self.semantic_roi, labels, self.centroids_, seed=int(self.random_state), device=self.device)
         return _semantic.ClusterDecoder.fit(
             train.averaged_fmri(self.semantic_roi), labels, self.centroids_, train.validation_mask, random_state=int(self.random_state)
         )

@@ -18,6 +18,7 @@ from reconbench.decoders.ridge_solvers import (
     choose_solver,
     get_himalaya_backend,
     group_sum,
+    indicator_sum,
     r2_from_errors,
     ridge_spectrum,
     select_alphas,
@@ -167,6 +168,35 @@ def test_group_sum_and_average_by_target_equal_pandas(backend):
     np.testing.assert_allclose(average_by_target(module, values, index, 6), frame.mean().to_numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="no sample"):
         average_by_target(module, values, index, 7)
+
+
+def test_the_gpu_group_sum_equals_pandas_on_the_cpu():
+    # indicator_sum is what group_sum runs on a GPU (no atomic adds); its arithmetic is checked here on CPU tensors.
+    import torch
+
+    rng = np.random.default_rng(11)
+    values = rng.standard_normal((40, 3)).astype(np.float32)
+    index = rng.integers(0, 5, 40)
+    summed = indicator_sum(torch.from_numpy(values), torch.from_numpy(index), 7).numpy()
+    expected = pd.DataFrame(values.astype(np.float64)).assign(group=index).groupby("group").sum().reindex(range(7), fill_value=0.0)
+    np.testing.assert_allclose(summed, expected.to_numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cuda
+def test_ridge_on_cuda_equals_numpy_and_repeats_exactly():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (torch sees none)")
+    X, Y = _problem(300, 500, 20)  # more voxels than samples: the dual form
+    index = np.repeat(np.arange(100), 3)
+    validation = np.zeros(100, dtype=bool)
+    validation[::5] = True
+    on_cpu = solve_ridge(X, Y[:100], [1.0, 100.0, 1e4], validation_mask=validation, target_index=index, backend="numpy")
+    runs = [solve_ridge(X, Y[:100], [1.0, 100.0, 1e4], validation_mask=validation, target_index=index, backend="torch_cuda") for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].coef, runs[1].coef)  # two GPU runs: identical
+    assert np.mean(runs[0].alpha == on_cpu.alpha) >= 0.9  # the same alphas chosen (near-ties may flip)
+    np.testing.assert_allclose(runs[0].coef, on_cpu.coef, rtol=1e-3, atol=1e-4)
 
 
 def test_symmetric_eigh_equals_scipy():

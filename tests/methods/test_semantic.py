@@ -127,6 +127,24 @@ def test_mlp_classifier_learns_what_a_linear_classifier_learns_and_is_seeded():
     np.testing.assert_array_equal(restored.hidden(x_test), hidden)
 
 
+@pytest.mark.cuda
+def test_mlp_classifier_on_cuda_repeats_exactly_and_learns_as_on_the_cpu():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (torch sees none)")
+    x, labels, _, mask = _clustered_responses(n_per=60, k=4, v=30)
+    fits = [_semantic.MLPClassifier.fit(x, labels, mask, n_classes=4, hidden=64, semantic_dim=8, seed=0, device="cuda") for _ in range(2)]
+    for name, array in fits[0].to_arrays().items():
+        np.testing.assert_array_equal(array, fits[1].to_arrays()[name])
+    on_cpu = _semantic.MLPClassifier.fit(x, labels, mask, n_classes=4, hidden=64, semantic_dim=8, seed=0)
+    rng = np.random.default_rng(9)
+    test_labels = np.repeat(np.arange(4), 30)
+    x_test = np.random.default_rng(0).standard_normal((4, 30))[test_labels] * 2 + rng.standard_normal((120, 30)) * 3
+    accuracy = {name: (fit.predict_proba(x_test).argmax(1) == test_labels).mean() for name, fit in (("cuda", fits[0]), ("cpu", on_cpu))}
+    assert abs(accuracy["cuda"] - accuracy["cpu"]) <= 0.05 and accuracy["cuda"] > 0.8, accuracy
+
+
 def test_mlp_classifier_needs_a_validation_fold():
     x, labels, _, mask = _clustered_responses()
     with pytest.raises(ReconbenchError, match="inside and outside the validation fold"):
