@@ -26,8 +26,13 @@
 # Optional: GPU_CHECK_FULL_STEPS (published 256 px generator steps timed, default 1500; 15000
 # runs the whole schedule, about 5 min on an H200), GPU_CHECK_BUDGET_S (seconds for every step
 # together, default 570), GPU_CHECK_STEPS (which of "tests generator bench" to run after the
-# install, default all three: a rerun may skip what has its figures), OUT (a folder: the
-# figures and logs are also written there).
+# install, default all three: a rerun may skip what has its figures; "full" adds the `full`
+# preset's published set end to end, see below), OUT (a folder: the figures and logs are also
+# written there).
+# The "full" step (never by default): simulate the `full` preset (ds001506 size, 3 subjects) and
+# run `divide_and_conquer:published_full` (256 px, 15,000 steps) on every subject with
+# `--device cuda -j 1`; the goal is at most 60 minutes on one H200, so give it
+# GPU_CHECK_BUDGET_S=4000 or so (GPU_CHECK_FULL_PRESET_S caps the bench, default 3600).
 #
 # Every step runs under `timeout`; a step that fails or runs out of time is reported and the
 # next one runs. The exit status is that of the `cuda` tests (3 when torch sees no GPU).
@@ -169,6 +174,14 @@ if wanted bench; then
     if [ -f "$WORK/bench/leaderboard/leaderboard.csv" ] && [ -d results/default ]; then
         step compare_with_cpu_reference 60 "${RB[@]}" compare "$WORK/bench" results/default --subset || true
     fi
+fi
+
+# 5. Optional: the full preset's published set at its published size, every subject, on the GPU.
+if wanted full; then
+    step simulate_full 900 "${RB[@]}" simulate --preset full --out "$WORK/data-full" --seed 0
+    step bench_full_cuda "${GPU_CHECK_FULL_PRESET_S:-3600}" "${RB[@]}" bench --preset full --device cuda -j 1 --no-compare \
+        --methods divide_and_conquer:published_full --data "$WORK/data-full" --out "$WORK/bench-full"
+    "$PY" "$WORK/bench_cells.py" "$WORK/bench-full" | sed 's/^FIGURE bench/FIGURE full preset/' | tee -a "$FIGURES"
 fi
 
 echo
