@@ -13,9 +13,10 @@
 #
 # Build arguments:
 #   PYTHON_IMAGE     base image (default python:3.11-slim).
-#   TORCH_INDEX_URL  index serving the torch build: the CPU index by default; a CUDA index
-#                    (e.g. https://download.pytorch.org/whl/cu128) gives the GPU variant,
-#                    run with `docker run --gpus all` (NVIDIA Container Toolkit).
+#   TORCH_INDEX_URL  index serving the torch build: the CPU index by default;
+#                    https://pypi.org/simple gives the GPU variant (PyPI's Linux torch 2.13.0
+#                    is the CUDA 13.0 build), run with `docker run --gpus all` (NVIDIA
+#                    Container Toolkit, driver 580+); README, "Docker", "GPU variant".
 # Build-time files that never land in a layer:
 #   secret `pip_ca`  CA bundle for pip behind a TLS-intercepting proxy
 #                    (`--secret id=pip_ca,src=/etc/ssl/certs/ca-certificates.crt`).

@@ -41,7 +41,7 @@ TEXT_SUFFIXES = (".md", ".csv", ".html", ".json", ".tsv", ".txt")
 VOLATILE_WORDS = ("seconds", "wall time", "wall_time", "peak memory", "peak_memory", "code_version", "code version")
 
 
-def compare_results(left: Path, right: Path, rtol: float, atol: float) -> list[str]:
+def compare_results(left: Path, right: Path, rtol: float, atol: float, ignored: tuple[str, ...] = IGNORED_COLUMNS) -> list[str]:
     """Return human-readable differences between two ``results.csv`` files (empty if equal)."""
     frames = []
     for path in (left, right):
@@ -67,7 +67,7 @@ def compare_results(left: Path, right: Path, rtol: float, atol: float) -> list[s
         problems.append(f"results.csv key columns differ from row {first}: {a.loc[first, keys].to_dict()} vs {b.loc[first, keys].to_dict()}")
         return problems
     for column in a.columns:
-        if column in IGNORED_COLUMNS or column in keys:
+        if column in ignored or column in keys:
             continue
         left_text, right_text = a[column], b[column]
         if left_text.equals(right_text):
@@ -155,9 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("right", type=Path, help="output folder of the other run (e.g. the container's /out)")
     parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for numbers (default 0: exact)")
     parser.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for numbers (default 0: exact)")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="also ignore this results.csv column (repeatable), e.g. torch_version, package_versions and config_hash between a CPU and a CUDA build of torch",
+    )
     args = parser.parse_args(argv)
     try:
-        problems = compare_results(args.left / "results.csv", args.right / "results.csv", args.rtol, args.atol)
+        problems = compare_results(args.left / "results.csv", args.right / "results.csv", args.rtol, args.atol, ignored=(*IGNORED_COLUMNS, *args.ignore))
     except FileNotFoundError as exc:
         print(f"compare: {exc}", file=sys.stderr)
         return 2
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("compare: DIFFERENT", *problems, sep="\n  ")
         return 1
-    print("compare: IDENTICAL (results.csv ignoring the columns " + ", ".join(IGNORED_COLUMNS) + ")")
+    print("compare: IDENTICAL (results.csv ignoring the columns " + ", ".join((*IGNORED_COLUMNS, *args.ignore)) + ")")
     return 0
 
 
