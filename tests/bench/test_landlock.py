@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -106,3 +108,25 @@ def test_a_device_file_is_read_write_and_nothing_beside_it(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["RW", "DENIED", "DENIED"]
     assert (dev / "nvidia0").read_text() == "x"
+
+
+def test_the_cuda_seal_probe_narrows_a_needed_write_down_to_its_file(tmp_path) -> None:
+    # scripts/cuda_seal_probe.py's elimination, with a trial that writes one file instead of starting CUDA:
+    # it must name that file (and the rights to write it), nothing more.
+    import pathlib
+
+    folder = pathlib.Path("/var/tmp") / f"reconbench-probe-{os.getpid()}"
+    target = folder / "inner" / "needed.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("")
+    try:
+        script = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "cuda_seal_probe.py"
+        done = subprocess.run([sys.executable, str(script), "--probe-write", str(target), "--seconds", "240"], capture_output=True, text=True, timeout=600)
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    needed = json.loads(done.stdout.rsplit("NEEDED ", 1)[1])
+    assert needed["paths"] == [str(target)]
+    assert set(needed["rights"]) == {"WRITE_FILE", "TRUNCATE"}
