@@ -303,6 +303,7 @@ def _ridge_pixel_identification(root: Path, subject: str = "sub-01", size: int =
 @pytest.mark.slow
 def test_default_preset_is_calibrated_for_a_ridge_pixel_decoder(tmp_path):
     """The SNR knob puts a plain ridge pixel decoder well above chance (0.5) and well below perfect."""
+    pytest.importorskip("bdpy.evals.metrics", reason=NO_BDPY)  # before the minute of simulation
     root = sim.simulate("default", tmp_path / "default", seed=0, subjects=["sub-01"])
     score = _ridge_pixel_identification(root)
     assert 0.65 < score < 0.95, score
