@@ -54,6 +54,7 @@ import pandas as pd
 
 import reconbench
 from reconbench.core import atomic
+from reconbench.core.bdata_choice import bdata_reader
 from reconbench.core.device import DEVICE_COLUMNS, device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
@@ -138,14 +139,26 @@ def cell_key(method: str, params_hash: str, dataset: str, subject: str, seed: in
 
 
 @functools.lru_cache(maxsize=1)
-def package_versions() -> str:
-    """JSON object of the installed versions of :data:`TRACKED_PACKAGES` (absent ones omitted)."""
+def _installed_versions() -> dict[str, str]:
     versions = {}
     for name in TRACKED_PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
+    return versions
+
+
+def package_versions() -> str:
+    """JSON object of the installed versions of :data:`TRACKED_PACKAGES` (absent ones omitted).
+
+    bdpy is named only when it is the BData reader of this process
+    (:func:`reconbench.core.bdata_choice.bdata_reader`): a row without it was read
+    with the project's own reader (:mod:`reconbench.datasets.bdata_reader`).
+    """
+    versions = dict(_installed_versions())
+    if bdata_reader() != "bdpy":
+        versions.pop("bdpy", None)
     return json.dumps(versions, sort_keys=True)
 
 

@@ -10,6 +10,7 @@ import pytest
 from reconbench.baselines.mean_image import MeanImage
 from reconbench.core.method import NotFittedError
 from tests.baselines._synthetic import make_problem
+from tests.data.bdata_files import NO_BDPY
 
 
 def test_mean_image_is_numpy_mean_for_every_input():
@@ -27,7 +28,7 @@ def test_mean_image_is_numpy_mean_for_every_input():
 
 
 def test_mean_image_scores_chance_pairwise_identification():
-    from bdpy.evals.metrics import pairwise_identification
+    pairwise_identification = pytest.importorskip("bdpy.evals.metrics", reason=NO_BDPY).pairwise_identification
 
     train, test, test_images, *_ = make_problem()
     out = MeanImage().fit(train).reconstruct(test)

@@ -10,6 +10,7 @@ from reconbench.baselines.pixel_ridge import PixelRidge
 from reconbench.core.images import resize
 from reconbench.core.method import NotFittedError
 from tests.baselines._synthetic import make_problem
+from tests.data.bdata_files import NO_BDPY
 
 
 def test_pixel_ridge_matches_sklearn_ridge_pipeline():
@@ -26,7 +27,7 @@ def test_pixel_ridge_matches_sklearn_ridge_pipeline():
 
 @pytest.mark.parametrize("params", [{}, {"target_pca": 0.99}, {"resolution": None, "samples": "averaged"}])
 def test_pixel_ridge_identifies_test_images(params):
-    from bdpy.evals.metrics import pairwise_identification
+    pairwise_identification = pytest.importorskip("bdpy.evals.metrics", reason=NO_BDPY).pairwise_identification
 
     train, test, test_images, *_ = make_problem(noise=0.2)
     method = PixelRidge(roi="LVC", **params)

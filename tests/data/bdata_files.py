@@ -12,9 +12,9 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bdpy
 import h5py
 import numpy as np
+import pytest
 import scipy.stats
 from PIL import Image
 
@@ -280,10 +280,24 @@ def build_dataset(
     return built
 
 
+#: Why a test that reads with bdpy as its independent reference is skipped where bdpy is absent.
+NO_BDPY = "bdpy is not installed (bdpy 0.26 declares Requires-Python <3.12); this test's reference reading needs it"
+
+
+def bdpy_module():
+    """The bdpy package (the tests' independent reference); skips the calling test where it is not installed."""
+    return pytest.importorskip("bdpy", reason=NO_BDPY)
+
+
+def bdpy_bdata(path: Path):
+    """``bdpy.BData`` of a file: the reference reading, independent of the project's loaders and reader."""
+    return bdpy_module().BData(str(path))
+
+
 def bdpy_zscored(path: Path, selector: str) -> np.ndarray:
     """The reference reading of a session file: the columns bdpy's ``select(selector)`` gives,
     z-scored within each run with scipy (population std), independently of the loader."""
-    bdata = bdpy.BData(str(path))
+    bdata = bdpy_bdata(path)
     x = bdata.select(selector)
     runs = bdata.select("Run")[:, 0]
     out = np.empty_like(x)

@@ -111,3 +111,25 @@ def build_god(
         built.files[subject] = path
         built.trials[subject] = {"DataType": datatype, "Run": runs, "ids": np.array(names)}
     return built
+
+
+def write_mat_copy(h5_path: Path, mat_path: Path, *, names: tuple[str, str] = ("dataSet", "metaData")) -> None:
+    """The BData file ``h5_path`` as a MATLAB ``.mat`` file written with scipy.io alone: the dataset and a
+    metadata struct of 1 x K cell arrays ``key`` and ``description`` and the K x columns ``value``, under
+    ``names`` (BrainDecoderToolbox2's ``dataSet`` / ``metaData`` as the MATLAB demo reads them, or
+    ``dataset`` / ``metadata``)."""
+    import h5py
+    import scipy.io
+
+    with h5py.File(h5_path, "r") as h5:
+        dataset = h5["dataset"][()]
+        keys = [k.decode() for k in h5["metadata/key"][()]]
+        descriptions = [d.decode() for d in h5["metadata/description"][()]]
+        value = h5["metadata/value"][()]
+
+    def cell(strings):
+        out = np.empty((1, len(strings)), dtype=object)
+        out[0, :] = strings
+        return out
+
+    scipy.io.savemat(mat_path, {names[0]: dataset, names[1]: {"key": cell(keys), "description": cell(descriptions), "value": value}})

@@ -9,7 +9,6 @@ import re
 import shutil
 from pathlib import Path
 
-import bdpy
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,6 +32,7 @@ from tests.data.bdata_files import (
     ARTIFICIAL_NAMES,
     TEST_NATURAL,
     TRAIN_NATURAL,
+    bdpy_bdata,
     build_dataset,
     natural_name,
     session_specs,
@@ -77,7 +77,7 @@ def test_train_part(split, two_subject_dataset):
 
     # Each trial's image row is that trial's stimulus according to bdpy's Label column.
     path = two_subject_dataset.files["sub-01"]["NaturalImageTraining"]
-    bdata = bdpy.BData(str(path))
+    bdata = bdpy_bdata(path)
     trial_ids = [natural_image_id(v) for v in bdata.select("Label")[:, 1]]
     assert [train.stimulus_ids[i] for i in train.trial_image_index] == trial_ids
     assert train.n_trials == len(trial_ids) == 48  # all 4 repetitions kept
@@ -109,7 +109,7 @@ def test_test_inputs_are_averaged_and_carry_no_images(split, two_subject_dataset
 
         # Reference: bdpy selection, scipy z-score per run, pandas mean per id.
         path = two_subject_dataset.files["sub-01"][session]
-        bdata = bdpy.BData(str(path))
+        bdata = bdpy_bdata(path)
         x = bdata.select("ROI_HVC = 1")
         runs = bdata.select("Run")[:, 0]
         for run in np.unique(runs):

@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from bdpy.evals.metrics import pairwise_identification as bdpy_pairwise_identification
 
 from reconbench.metrics.identification import (
     correlation_matrix,
@@ -17,6 +16,7 @@ from reconbench.metrics.identification import (
     two_way_identification,
 )
 from reconbench.metrics.inputs import MetricInputError
+from tests.data.bdata_files import NO_BDPY
 
 
 def noisy_pairs(n: int = 40, size: int = 6, signal: float = 0.15, seed: int = 0, dtype=np.float64):
@@ -28,9 +28,11 @@ def noisy_pairs(n: int = 40, size: int = 6, signal: float = 0.15, seed: int = 0,
 
 
 def bdpy_reference(pred: np.ndarray, true: np.ndarray, metric: str) -> np.ndarray:
+    """bdpy's pairwise identification, the independent reference (the test skips where bdpy is not installed)."""
+    bdpy_metrics = pytest.importorskip("bdpy.evals.metrics", reason=NO_BDPY)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bdpy warns about NaN distances it removes
-        return bdpy_pairwise_identification(pred, true, metric=metric)
+        return bdpy_metrics.pairwise_identification(pred, true, metric=metric)
 
 
 @pytest.mark.parametrize("metric", ["correlation", "euclidean"])

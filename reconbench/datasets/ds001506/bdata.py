@@ -21,6 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
+from reconbench.core.bdata_choice import bdata_reader
 from reconbench.core.errors import DataError
 from reconbench.core.types import BASE_ROIS, ROI_UNIONS, average_trials
 from reconbench.datasets.ds001506.layout import LABEL_KEYS, ROI_KEYS
@@ -65,11 +66,19 @@ class SessionData:
 
 
 def open_bdata(path: Path):
-    """Load a BData file with bdpy, turning low-level failures into a DataError naming the file."""
-    import bdpy
+    """Load a BData file, turning low-level failures into a DataError naming the file.
 
+    The reader is bdpy's ``BData`` where bdpy is installed, else the project's
+    :class:`~reconbench.datasets.bdata_reader.BDataFile` (same results on the part
+    of the interface used here; ``$RECONBENCH_BDATA_READER`` forces one, see
+    :func:`reconbench.core.bdata_choice.bdata_reader`).
+    """
+    if bdata_reader() == "bdpy":
+        from bdpy import BData as reader
+    else:
+        from reconbench.datasets.bdata_reader import BDataFile as reader
     try:
-        bdata = bdpy.BData(str(path))
+        bdata = reader(str(path))
     except (OSError, KeyError, ValueError, TypeError) as exc:
         # h5py raises OSError on truncated or non-HDF5 files, KeyError on missing groups.
         raise DataError(f"cannot read {path} as a BData .h5 file ({type(exc).__name__}: {exc}); re-download or regenerate it") from exc
@@ -88,7 +97,7 @@ def open_bdata(path: Path):
 
 
 def _key_columns(bdata, key: str) -> np.ndarray:
-    """Boolean column mask of a metadata key, via bdpy's own selector."""
+    """Boolean column mask of a metadata key, via the reader's selector (bdpy's, or the same rule)."""
     _, index = bdata.select(f"{key} = 1", return_index=True, verbose=False)
     return np.asarray(index, dtype=bool)
 
@@ -244,7 +253,7 @@ def decode_session(
 
     Parameters
     ----------
-    bdata : bdpy.BData
+    bdata : bdpy.BData or BDataFile
         As returned by :func:`open_bdata`.
     path : Path
         The file it was read from (for messages).
@@ -269,7 +278,7 @@ def decode_session(
     n_trials = dataset.shape[0]
     if n_trials == 0:
         raise DataError(f"{path}: /dataset has no rows (trials)" + ("" if rows is None else f" for session {session}"))
-    # Columns of each base ROI (bdpy's selector), then the unions.
+    # Columns of each base ROI (the reader's selector), then the unions.
     roi_columns: dict[str, np.ndarray] = {}
     for roi in BASE_ROIS:
         key = next((k for k in ROI_KEYS[roi] if k in keys), None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bdpy
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +13,7 @@ from reconbench.datasets.ds001506.bdata import average_repetitions, read_session
 from reconbench.datasets.ds001506.layout import SESSIONS
 from reconbench.datasets.ds001506.loader import load_subject
 from reconbench.datasets.ds001506.stimuli import read_stimulus_table
-from tests.data.bdata_files import bdpy_zscored, build_dataset, session_specs, write_session_file
+from tests.data.bdata_files import bdpy_bdata, bdpy_zscored, build_dataset, session_specs, write_session_file
 
 
 @pytest.mark.parametrize("session", list(SESSIONS))
@@ -23,7 +22,7 @@ def test_read_session_matches_bdpy_and_scipy(two_subject_dataset, session):
     table_path = two_subject_dataset.root / "stimuli" / f"stimulus_{session}.tsv"
     table = read_stimulus_table(table_path) if table_path.exists() else None
     data = read_session(path, session, table=table)
-    bdata = bdpy.BData(str(path))
+    bdata = bdpy_bdata(path)
 
     for roi in BASE_ROIS + ("LVC", "HVC", "VC"):
         expected = bdpy_zscored(path, f"ROI_{roi} = 1")
@@ -50,7 +49,7 @@ def test_runs_restarting_per_scan_session(tmp_path):
     path = tmp_path / "sub-01_perceptionNaturalImageTest_original_VC.h5"
     write_session_file(path, session_specs()["NaturalImageTest"], np.random.default_rng(2), runs_per_scan_session=2)
     data = read_session(path, "NaturalImageTest")
-    bdata = bdpy.BData(str(path))
+    bdata = bdpy_bdata(path)
     x = bdata.select("ROI_VC = 1")
     frame = pd.DataFrame({"session": bdata.select("Session")[:, 0], "run": bdata.select("Run")[:, 0]})
     assert frame.groupby("session")["run"].min().tolist() == [1, 1]  # run numbers repeat across scan sessions
@@ -78,7 +77,7 @@ def test_v2_files_id_in_a_later_label_column(tmp_path):
     for session, spec in session_specs().items():
         path = built.files["sub-01"][session]
         assert path.name.endswith("_original_VC_v2.h5")
-        labels = bdpy.BData(str(path)).select("Label")
+        labels = bdpy_bdata(path).select("Label")
         assert labels.shape[1] == 3
         name_of_value = {"%f" % v: n for n, v in zip(spec.names, spec.label_values)}
         assert list(subject.sessions[session].stimulus_ids) == [name_of_value["%f" % v] for v in labels[:, 2]]
@@ -88,7 +87,7 @@ def test_stimulus_name_value_map(tmp_path):
     built = build_dataset(tmp_path / "vmap", style="vmap")
     subject = load_subject(built.root, "sub-01", image_size=4)
     for session in SESSIONS:
-        bdata = bdpy.BData(str(built.files["sub-01"][session]))
+        bdata = bdpy_bdata(built.files["sub-01"][session])
         expected = [name.removesuffix(".JPEG") for name in bdata.get_labels("stimulus_name")]
         assert list(subject.sessions[session].stimulus_ids) == expected
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bdpy
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,7 +11,7 @@ from reconbench.core.images import resize
 from reconbench.core.types import ALL_ROIS
 from reconbench.datasets.ds001506.layout import SESSIONS
 from reconbench.datasets.ds001506.loader import default_image_size, list_subjects, load_subject, session_file
-from tests.data.bdata_files import ARTIFICIAL_NAMES, LETTER_NAMES, TEST_NATURAL, TRAIN_NATURAL, bdpy_zscored, natural_name
+from tests.data.bdata_files import ARTIFICIAL_NAMES, LETTER_NAMES, TEST_NATURAL, TRAIN_NATURAL, bdpy_bdata, bdpy_zscored, natural_name
 
 
 def test_list_subjects_and_session_files(two_subject_dataset):
@@ -46,7 +45,7 @@ def test_loader_reads_simulated_files(tiny_data_dir):
     subject = load_subject(tiny_data_dir, subjects[0])
     assert subject.image_size == default_image_size(tiny_data_dir)
     for data in subject.sessions.values():
-        bdata = bdpy.BData(str(data.path))
+        bdata = bdpy_bdata(data.path)
         for roi in ALL_ROIS:
             key = "ROI_hV4" if roi == "V4" and "ROI_V4" not in bdata.metadata.key else f"ROI_{roi}"
             if key in bdata.metadata.key:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import bdpy
 import h5py
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from reconbench.datasets.check import check_data
 from reconbench.datasets.god.loader import list_subjects, read_subject
 from reconbench.datasets.layouts import detect_layout, load_held_subject
 from reconbench.datasets.splits import MANIFEST_NAME, load_split
-from tests.data.bdata_files import build_dataset, write_image
-from tests.data.god_files import GOD_TEST, GOD_TRAIN, build_god
+from tests.data.bdata_files import bdpy_bdata, build_dataset, write_image
+from tests.data.god_files import GOD_TEST, GOD_TRAIN, build_god, write_mat_copy
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def god(tmp_path_factory):
 
 def reference_session(path, datatype: int, selector: str) -> np.ndarray:
     """bdpy's columns for one DataType, z-scored within each run with scipy (population std)."""
-    bdata = bdpy.BData(str(path))
+    bdata = bdpy_bdata(path)
     rows = bdata.select("DataType")[:, 0] == datatype
     x = bdata.select(selector)[rows]
     runs = bdata.select("Run")[rows, 0]
@@ -141,22 +140,9 @@ def test_simulated_god_layout_equals_the_ds001506_draws(tiny_data_dir, tmp_path)
 
 def test_mat_file_as_the_matlab_demo_reads_it(god, tmp_path):
     """``Subject1.mat`` (BrainDecoderToolbox2 names ``dataSet`` / ``metaData``), written with scipy.io alone."""
-    import scipy.io
-
     root = tmp_path / "GOD"
     shutil.copytree(god.root / "stimuli", root / "stimuli")
-    with h5py.File(god.files["Subject1"], "r") as h5:
-        dataset = h5["dataset"][()]
-        keys = [k.decode() for k in h5["metadata/key"][()]]
-        descriptions = [d.decode() for d in h5["metadata/description"][()]]
-        value = h5["metadata/value"][()]
-
-    def cell(strings):
-        out = np.empty((1, len(strings)), dtype=object)
-        out[0, :] = strings
-        return out
-
-    scipy.io.savemat(root / "Subject1.mat", {"dataSet": dataset, "metaData": {"key": cell(keys), "description": cell(descriptions), "value": value}})
+    write_mat_copy(god.files["Subject1"], root / "Subject1.mat")
     assert list_subjects(root) == ["Subject1"]
     from_mat = load_split(root, "Subject1", image_size=8)
     h5_root = tmp_path / "GOD-h5"

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bdpy import BData
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.datasets.simulated import ground_truth
 from reconbench.datasets.simulated import simulate as sim
 from reconbench.datasets.simulated.encoding_model import category_embedding
 from reconbench.datasets.simulated.settings import apply_settings
+from tests.data.bdata_files import bdpy_bdata
 
 
 def _synsets_of_trials(root: Path, session: str) -> set[int]:
     """Synsets (integer part of the stimulus ids) of every trial of a session, read with bdpy."""
-    ids = BData(str(root / f"sub-01_perception{session}_original_VC.h5")).select("stimulus_id").ravel()
+    ids = bdpy_bdata(root / f"sub-01_perception{session}_original_VC.h5").select("stimulus_id").ravel()
     return {int(np.floor(v)) for v in ids}
 
 

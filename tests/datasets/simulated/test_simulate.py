@@ -9,11 +9,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from bdpy import BData
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.datasets.simulated import ground_truth
 from reconbench.datasets.simulated import simulate as sim
+from tests.data.bdata_files import NO_BDPY, bdpy_bdata
 
 SESSIONS = sim.SESSIONS
 ROIS = ("V1", "V2", "V3", "V4", "LOC", "FFA", "PPA")
@@ -56,7 +56,7 @@ def test_bdpy_reads_rois_runs_and_labels(tiny_data_dir):
     preset = sim.PRESETS["tiny"]
     counts = preset.voxel_counts("sub-01")
     table = {row[0]: row for row in _read_table(tiny_data_dir / "stimulus_NaturalImageTraining.tsv")}
-    bdata = BData(str(tiny_data_dir / "sub-01_perceptionNaturalImageTraining_original_VC.h5"))
+    bdata = bdpy_bdata(tiny_data_dir / "sub-01_perceptionNaturalImageTraining_original_VC.h5")
     n_trials = preset.n_training * preset.training_reps
     for roi in ROIS:
         assert bdata.select(f"ROI_{roi} = 1").shape == (n_trials, counts[roi])
@@ -86,7 +86,7 @@ def test_test_sessions_show_every_stimulus_once_per_run(tiny_data_dir):
     preset = sim.PRESETS["tiny"]
     expected = {"NaturalImageTest": (preset.n_test, preset.test_reps), "ArtificialImage": (40, preset.artificial_reps), "LetterImage": (10, preset.letter_reps)}
     for session, (n_stimuli, reps) in expected.items():
-        bdata = BData(str(tiny_data_dir / f"sub-01_perception{session}_original_VC.h5"))
+        bdata = bdpy_bdata(tiny_data_dir / f"sub-01_perception{session}_original_VC.h5")
         runs, ids = bdata.select("Run").ravel(), bdata.get("Label")[:, 1]
         assert np.unique(runs).size == reps
         for run in np.unique(runs):
@@ -177,7 +177,7 @@ def test_ground_truth_is_consistent_with_the_files(tiny_data_dir):
     assert set(test_categories) | train_categories == set(range(preset.n_categories))
 
     encoding = gt.encoding["sub-01"]
-    bdata = BData(str(tiny_data_dir / "sub-01_perceptionNaturalImageTraining_original_VC.h5"))
+    bdata = bdpy_bdata(tiny_data_dir / "sub-01_perceptionNaturalImageTraining_original_VC.h5")
     for roi in ROIS:
         in_roi = bdata.get_metadata(f"ROI_{roi}")[: encoding["roi"].size] == 1
         np.testing.assert_array_equal(encoding["roi"] == roi, in_roi)
@@ -269,7 +269,7 @@ def test_presets_have_the_documented_sizes():
 
 def _ridge_pixel_identification(root: Path, subject: str = "sub-01", size: int = 32) -> float:
     """Independent decoder: sklearn RidgeCV from VC (z-scored per run, averaged) to 32x32 RGB pixels."""
-    from bdpy.evals.metrics import pairwise_identification
+    pairwise_identification = pytest.importorskip("bdpy.evals.metrics", reason=NO_BDPY).pairwise_identification
     from PIL import Image
     from sklearn.linear_model import RidgeCV
 
@@ -278,7 +278,7 @@ def _ridge_pixel_identification(root: Path, subject: str = "sub-01", size: int =
         tables[session] = {"%f" % float(r[1]): r[0] for r in _read_table(root / f"stimulus_{session}.tsv")}
 
     def load(session):
-        bdata = BData(str(root / f"{subject}_perception{session}_original_VC.h5"))
+        bdata = bdpy_bdata(root / f"{subject}_perception{session}_original_VC.h5")
         x, runs, ids = bdata.select("ROI_VC = 1"), bdata.select("Run").ravel(), bdata.get("Label")[:, 1]
         for run in np.unique(runs):
             m = runs == run
@@ -303,12 +303,13 @@ def _ridge_pixel_identification(root: Path, subject: str = "sub-01", size: int =
 @pytest.mark.slow
 def test_default_preset_is_calibrated_for_a_ridge_pixel_decoder(tmp_path):
     """The SNR knob puts a plain ridge pixel decoder well above chance (0.5) and well below perfect."""
+    pytest.importorskip("bdpy.evals.metrics", reason=NO_BDPY)  # before the minute of simulation
     root = sim.simulate("default", tmp_path / "default", seed=0, subjects=["sub-01"])
     score = _ridge_pixel_identification(root)
     assert 0.65 < score < 0.95, score
     # A related category alone (the mean training image of the training category nearest to the test image's
     # held-out category in the ground-truth embedding) must not saturate the metric either.
-    from bdpy.evals.metrics import pairwise_identification
+    pairwise_identification = pytest.importorskip("bdpy.evals.metrics", reason=NO_BDPY).pairwise_identification
     from scipy.spatial.distance import cdist
 
     gt = ground_truth.load_ground_truth(root)
