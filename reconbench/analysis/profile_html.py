@@ -46,8 +46,8 @@ def _text_colour(t: float) -> str:
 def heatmap_svg(result, key: str, low: float, high: float) -> str:
     """One ROI x level heat map of ``key`` (``identification`` or ``correlation``), ``low``..``high`` mapped onto the palette."""
     rois, levels = result.rois, result.levels
-    cell_w, cell_h, left, top = 74, 26, 110, 70
-    width = left + cell_w * (len(levels) + 1) + 20
+    cell_w, cell_h, left, top = 74, 26, 110, 90
+    width = left + cell_w * (len(levels) + 1) + 90
     height = top + cell_h * len(rois) + 40
     best = {}
     for level in levels:
@@ -56,10 +56,10 @@ def heatmap_svg(result, key: str, low: float, high: float) -> str:
         best[level] = max(finite, key=finite.get) if finite else None
     parts = [f'<svg width="{width}" height="{height}" font-family="sans-serif" font-size="12">']
     for j, level in enumerate(levels):
-        x = left + cell_w * j + cell_w / 2
-        parts.append(f'<text x="{x:.0f}" y="{top - 10}" text-anchor="end" transform="rotate(-35 {x:.0f} {top - 10})">{html.escape(level)}</text>')
-    x_rel = left + cell_w * len(levels) + cell_w / 2
-    parts.append(f'<text x="{x_rel:.0f}" y="{top - 10}" text-anchor="end" transform="rotate(-35 {x_rel:.0f} {top - 10})">reliability</text>')
+        x = left + cell_w * j + cell_w / 2 - 8
+        parts.append(f'<text x="{x:.0f}" y="{top - 8}" transform="rotate(-35 {x:.0f} {top - 8})">{html.escape(level)}</text>')
+    x_rel = left + cell_w * len(levels) + cell_w / 2 - 8
+    parts.append(f'<text x="{x_rel:.0f}" y="{top - 8}" transform="rotate(-35 {x_rel:.0f} {top - 8})">reliability</text>')
     for i, roi in enumerate(rois):
         y = top + cell_h * i
         parts.append(f'<text x="{left - 8}" y="{y + cell_h / 2 + 4:.0f}" text-anchor="end">{html.escape(roi)} ({result.voxels(roi)})</text>')
