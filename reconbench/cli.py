@@ -120,14 +120,15 @@ def data_profile(
     """Per ROI: held-out decoding accuracy of a ladder of image features (pixels, AlexNet conv1-5, the semantic vector, category) and voxel reliability; a CSV, a JSON and an HTML page with heat maps."""
     import time
 
-    from reconbench.analysis.profile import compute_profile, default_out, print_profile, write_profile
+    from reconbench.analysis.profile import compute_profile, default_out, parse_rois, print_profile, resolve_subject, write_profile
 
     started = time.perf_counter()
-    target = out
-    if target is not None and target.exists() and any(target.iterdir()) and not force:
+    parse_rois(rois)  # a bad --rois before anything is read
+    subject = resolve_subject(data_dir, subject)
+    target = out if out is not None else default_out(data_dir, subject)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
         raise ReconbenchError(f"--out {target} exists and is not empty; pass --force to replace it")
     result = compute_profile(data_dir, subject, rois=rois, max_voxels=max_voxels, max_train=max_train, stimuli_dir=stimuli, progress=True)
-    target = target if target is not None else default_out(data_dir, result.meta["subject"])
     written = write_profile(result, target, force=force)
     print_profile(result)
     typer.echo(f"wrote {written / 'profile.csv'}, profile.json and profile.html in {time.perf_counter() - started:.1f} s")

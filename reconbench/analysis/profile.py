@@ -453,6 +453,20 @@ def _reliabilities(held, layout, rois: Sequence[str], subsets: dict) -> tuple[di
 # The profile
 
 
+def resolve_subject(root: str | Path | None, subject: str | None) -> str:
+    """``subject``, or the first subject of the folder; a DataError naming the folder and its subjects when absent."""
+    from reconbench.datasets.layouts import detect_layout
+
+    root = data_root(root)
+    layout = detect_layout(root)
+    subjects = layout.list_subjects(root)
+    if subject is None:
+        return subjects[0]
+    if subject not in subjects:
+        raise DataError(f"no subject {subject!r} in {root} ({layout.title}); subjects: {', '.join(subjects)}")
+    return subject
+
+
 def compute_profile(
     root: str | Path | None,
     subject: str | None = None,
@@ -495,11 +509,7 @@ def compute_profile(
         if value is not None and int(value) < 1:
             raise ReconbenchError(f"{name} must be a positive integer, got {value}")
     layout = detect_layout(root)
-    subjects = layout.list_subjects(root)
-    if subject is None:
-        subject = subjects[0]
-    elif subject not in subjects:
-        raise DataError(f"no subject {subject!r} in {root} ({layout.title}); subjects: {', '.join(subjects)}")
+    subject = resolve_subject(root, subject)
     load_trunk("alexnet")  # fail before loading anything when the weights are missing
     held = load_held_subject(root, subject, stimuli_dir=stimuli_dir, progress=progress)
     train, notes = _training_data(held, layout, max_train)

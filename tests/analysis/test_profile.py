@@ -239,7 +239,7 @@ def test_profile_of_the_ds001506_and_god_fixtures(alexnet_weights_cache, tmp_pat
         assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # the data folder is left as it was
 
 
-def test_bad_input_is_one_clear_line(tmp_path, capsys, tiny_data_dir) -> None:
+def test_bad_input_is_one_clear_line(tmp_path, capsys, tiny_data_dir, monkeypatch) -> None:
     code, _, err = run_main(["data", "profile", str(tmp_path), "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and err.count("\n") == 1 and "no session files in" in err and str(tmp_path) in err
     code, _, err = run_main(["data", "profile", str(tmp_path / "absent"), "--out", str(tmp_path / "out")], capsys)
@@ -249,6 +249,13 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, tiny_data_dir) -> None:
     code, _, err = run_main(["data", "profile", str(tiny_data_dir), "--subject", "sub-09", "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and err.count("\n") == 1 and "no subject 'sub-09'" in err and "sub-01" in err
     assert not (tmp_path / "out").exists()
+    # The default folder (./profile-<folder>-<subject>) is not replaced either, and this is said before any work.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "profile-tiny-sub-01").mkdir()
+    (tmp_path / "profile-tiny-sub-01" / "mine.txt").write_text("keep")
+    code, _, err = run_main(["data", "profile", str(tiny_data_dir)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "profile-tiny-sub-01 exists and is not empty; pass --force" in err
+    assert (tmp_path / "profile-tiny-sub-01" / "mine.txt").read_text() == "keep"
 
 
 def test_missing_weights_name_the_fetch_command(tmp_path, capsys, tiny_data_dir, monkeypatch) -> None:
