@@ -211,6 +211,21 @@ def test_profile_of_a_simulated_folder(tiny_data_dir, alexnet_weights_cache, tmp
 
 
 @pytest.mark.weights
+def test_the_two_layouts_of_one_simulation_give_one_profile(tiny_data_dir, alexnet_weights_cache, tmp_path) -> None:
+    """The GOD layout of a simulation holds the very trials of its ds001506 layout: the same profile, number for number."""
+    from reconbench.analysis.profile import compute_profile
+    from reconbench.datasets.simulated.simulate import simulate
+
+    god = tmp_path / "tiny-god"
+    simulate(preset="tiny", out=god, seed=0, force=False, progress=False, layout="god")
+    a = compute_profile(tiny_data_dir, rois="V1,HVC", max_train=60)
+    b = compute_profile(god, rois="V1,HVC", max_train=60)
+    assert (a.meta["layout"], b.meta["layout"], b.meta["subject"]) == ("ds001506", "god", "Subject1")
+    strip = lambda rows: [{k: v for k, v in row.items() if k != "subject"} for row in rows]
+    assert strip(a.rows) == strip(b.rows)
+
+
+@pytest.mark.weights
 @pytest.mark.slow
 def test_profile_of_the_ds001506_and_god_fixtures(alexnet_weights_cache, tmp_path, capsys, monkeypatch) -> None:
     from tests.data.bdata_files import build_dataset
