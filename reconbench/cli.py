@@ -106,6 +106,34 @@ def data_reliability(
     typer.echo("median SB: Spearman-Brown reliability of the mean of all presentations (what a decoder sees at test time).")
 
 
+@data_app.command("profile")
+def data_profile(
+    data_dir: Optional[Path] = typer.Argument(None, help="Dataset folder of any layout: simulated, ds001506 or GOD (default: $RECONBENCH_DATA)."),
+    subject: Optional[str] = typer.Option(None, help="Subject (default: the folder's first)."),
+    rois: Optional[str] = typer.Option(None, help="Comma-separated ROIs (default: V1,V2,V3,V4,LOC,FFA,PPA,LVC,HVC,VC)."),
+    max_voxels: Optional[int] = typer.Option(None, "--max-voxels", help="At most this many voxels per ROI (a fixed random draw), for speed."),
+    max_train: Optional[int] = typer.Option(None, "--max-train", help="At most this many training images (a fixed subset), for speed."),
+    stimuli: Optional[Path] = typer.Option(None, help="Stimulus image folder (default: DATA_DIR/stimuli)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default: ./profile-<folder>-<subject>)."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
+) -> None:
+    """Per ROI: held-out decoding accuracy of a ladder of image features (pixels, AlexNet conv1-5, the semantic vector, category) and voxel reliability; a CSV, a JSON and an HTML page with heat maps."""
+    import time
+
+    from reconbench.analysis.profile import compute_profile, default_out, parse_rois, print_profile, resolve_subject, write_profile
+
+    started = time.perf_counter()
+    parse_rois(rois)  # a bad --rois before anything is read
+    subject = resolve_subject(data_dir, subject)
+    target = out if out is not None else default_out(data_dir, subject)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
+        raise ReconbenchError(f"--out {target} exists and is not empty; pass --force to replace it")
+    result = compute_profile(data_dir, subject, rois=rois, max_voxels=max_voxels, max_train=max_train, stimuli_dir=stimuli, progress=True)
+    written = write_profile(result, target, force=force)
+    print_profile(result)
+    typer.echo(f"wrote {written / 'profile.csv'}, profile.json and profile.html in {time.perf_counter() - started:.1f} s")
+
+
 @weights_app.command("fetch")
 def weights_fetch(
     cache: Optional[Path] = typer.Option(None, help="Cache folder (default: $RECONBENCH_CACHE or ~/.cache/reconbench)."),
