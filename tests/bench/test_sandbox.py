@@ -116,7 +116,12 @@ def test_file_routes_are_refused_by_the_seal(trust_run) -> None:
 def test_failures_become_failed_cells(trust_run, method) -> None:
     _, out = trust_run
     rows = _rows(out, method)
-    assert len(rows) == 1 and rows["status"].iloc[0] == "failed"
+    assert len(rows) > 0 and (rows["status"] == "failed").all()
+    if method == "segfault":  # crashes in its first test set: that one says why, every later one "not run" (issue 26)
+        assert len(rows) == len(set(load_results(out)["test_set"]) - {""}), rows[["test_set", "error"]]
+        assert rows["error"].str.contains("not run").sum() == len(rows) - 1
+        rows = rows[~rows["error"].str.contains("not run")]
+    assert len(rows) == 1
     assert FAILURES[method] in rows["error"].iloc[0], rows["error"].iloc[0]
 
 
