@@ -170,12 +170,13 @@ def test_a_forged_ready_frame_changes_no_seal_record(methods_dir, tiny_split) ->
 
 
 def _named(tag: str) -> list[int]:
+    """Live processes (not zombies) named ``tag``."""
     found = []
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            if comm.read_text().strip() == tag:
+            if comm.read_text().strip() == tag and (comm.parent / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                 found.append(int(comm.parent.name))
-        except OSError:
+        except (OSError, IndexError):
             continue
     return found
 
@@ -195,6 +196,37 @@ def test_a_double_forked_daemon_dies_with_its_cell(methods_dir, tiny_split, mode
             assert not any(_errors(outcome).values()), _errors(outcome)
         assert _named(tag) == []
     finally:
+        for pid in _named(tag):  # only if the test failed: end the daemon it started
+            os.kill(pid, 9)
+
+
+def test_a_daemon_does_not_outlive_a_killed_run(tiny_data_dir, methods_dir, tmp_path) -> None:
+    """The run is SIGKILLed while its method process sleeps beside its daemon: the method-process
+    server (its death signal is SIGTERM, handled) kills every process its cells started, then exits."""
+    tag = f"rbd-{secrets.token_hex(4)}"
+    run = subprocess.Popen(
+        CLI
+        + ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--out", str(tmp_path / "out")]
+        + ["--methods-dir", str(methods_dir), "--methods", "starts_daemon", "--metrics", "pixcorr", "--no-leaderboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, RECONBENCH_TEST_DAEMON=f"{tag}:hang"),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not _named(tag) and run.poll() is None:
+            time.sleep(0.5)
+        assert _named(tag), "the daemon never started"
+        time.sleep(1)
+        os.kill(run.pid, 9)
+        run.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _named(tag):
+            time.sleep(0.2)
+        assert _named(tag) == []
+    finally:
+        if run.poll() is None:
+            run.kill()
         for pid in _named(tag):  # only if the test failed: end the daemon it started
             os.kill(pid, 9)
 

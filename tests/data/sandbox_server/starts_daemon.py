@@ -1,6 +1,7 @@
 """Starts a double-forked daemon (its own session, named ``name`` in /proc/<pid>/comm) that sleeps and
 holds every descriptor it inherited (the reply pipe among them); then ``mode``: ``finish`` ends the cell
-normally, ``exit`` leaves the process in ``reconstruct``."""
+normally, ``exit`` leaves the process in ``reconstruct``, ``hang`` sleeps in ``fit`` (the run is killed).
+From the command line the tag and mode come from ``RECONBENCH_TEST_DAEMON`` (``tag:mode``)."""
 
 import ctypes
 import os
@@ -14,8 +15,9 @@ from reconbench.core.method import Method
 class StartsDaemon(Method):
     name = "starts_daemon"
 
-    def __init__(self, tag="rbdaemon", mode="finish"):
-        self.tag, self.mode = tag, mode
+    def __init__(self, tag="", mode=""):
+        default_tag, _, default_mode = os.environ.get("RECONBENCH_TEST_DAEMON", "rbdaemon:finish").partition(":")
+        self.tag, self.mode = tag or default_tag, mode or default_mode
 
     def fit(self, train):
         if os.fork() == 0:
@@ -25,6 +27,8 @@ class StartsDaemon(Method):
                 time.sleep(3600)
             os._exit(0)
         time.sleep(0.5)  # the daemon is running
+        if self.mode == "hang":
+            time.sleep(3600)
         return self
 
     def reconstruct(self, test):
