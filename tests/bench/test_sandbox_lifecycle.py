@@ -166,6 +166,23 @@ def test_a_forged_ready_frame_changes_no_seal_record(methods_dir, tiny_split) ->
     assert "a second 'ready' message" in outcome.fit.error
 
 
+def test_a_cell_that_never_reached_its_seal_is_not_called_unsealed(tiny_data_dir) -> None:
+    """A method process stopped before its first message (no method code ran) leaves sealed = "", not
+    "no": the run does not claim the cell ran without filesystem sealing."""
+    import dataclasses
+
+    from reconbench.bench.cell import run_cell
+    from reconbench.bench.grid import build_cells
+    from reconbench.bench.registry import discover_methods
+
+    (spec,) = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], discover_methods(), [("mean_image", None)], [0], ["pixcorr"], {}, references=False)
+    sandbox.shutdown()  # a cold server: its start-up alone outlasts the limit
+    result = run_cell(dataclasses.replace(spec, cell_timeout=1e-9))
+    assert result.record["status"] == "failed" and result.record["sealed"] == ""
+    assert "ended before it was ready" in result.record["seal_note"]
+    assert set(result.rows["sealed"]) == {""}
+
+
 # --- 3. every process a method starts dies with its cell --------------------------------------------
 
 
