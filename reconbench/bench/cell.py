@@ -313,11 +313,19 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "module": cls.__module__,
         "class": cls.__qualname__,
         "file": inspect.getfile(cls),
+        # The method process resizes its reconstructions to this size (inside the cell's limits).
+        "size": int(size),
     }
     report("fit", 0, 1 + len(test_sets))
     outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
-    run["sealed"] = "yes" if outcome.sealed else "no"
-    run["_seal_note"] = outcome.seal_note
+    # What the harness knows, not what the method says: "" when the process never reached its seal (no method code ran).
+    run["sealed"] = ("yes" if outcome.sealed else "no") if outcome.started else ""
+    run["_seal_note"] = outcome.seal_note if outcome.started else "the method process ended before it was ready (no method code ran)"
+    if outcome.output_bytes:
+        # The method's stdout and stderr (never the user's terminal), kept beside the cell record.
+        path = f"cells/{spec.key}.output.txt"
+        files[path] = outcome.output
+        run["_method_output"] = {"path": path, "bytes": outcome.output_bytes, "truncated": outcome.output_truncated}
     run["_stage_log"] = _json_safe(outcome.stage_log)
     run["_method_weights"] = outcome.weights
     run["_process"] = {"process_seconds": outcome.process_seconds, "startup_seconds": outcome.startup_seconds}
@@ -330,8 +338,9 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
     reconstruct_seconds = score_seconds = 0.0
     for test_set in test_sets:
         result = outcome.test_sets.get(test_set)
-        if result is None:
-            continue  # the method process ended at an earlier stage
+        if result is None:  # the method process gave no result for it (every test set keeps a row)
+            errors[test_set] = "MethodProcessError: no reconstruction came back for this test set"
+            continue
         reconstruct_seconds += result.seconds
         if result.error:
             errors[test_set] = result.error
@@ -521,6 +530,9 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
         "sealed": run["sealed"],
         "seal_note": run.pop("_seal_note", ""),
+        # The method process's stdout and stderr: {"path" (in the results folder), "bytes" written,
+        # "truncated"}; None when it wrote nothing (or for reference cells, which print nothing of a plugin's).
+        "method_output": run.pop("_method_output", None),
         # Methods with stage outputs (reconbench.bench.diagnostics): {test set: {output: {measure: mean}, "final": {...}}}.
         "stage_diagnostics": run.pop("_stage_diagnostics", None),
         # Where the cell's wall time went (seconds), to measure the cost of process isolation:

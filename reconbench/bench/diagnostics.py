@@ -75,6 +75,42 @@ def true_values(space: Mapping[str, Any], images: np.ndarray) -> np.ndarray | No
     raise ReconbenchError(f"unknown stage space kind {kind!r}; known: shape_map, feature_pca, none")
 
 
+def check_space(name: str, space: Mapping[str, Any], decoded: np.ndarray, images: np.ndarray) -> None:
+    """Refuse, before any work, a stage space whose true values would not match the decoded output
+    ``(M, D)`` or would cost more than the images themselves: the space comes from the method (data only),
+    and this work runs in the harness, outside the method process's time and memory limits.
+
+    Raises
+    ------
+    ReconbenchError
+        A shape map whose side is not a whole number, is larger than the images' or gives
+        ``side * side != D``; a feature projection whose arrays do not fit ``D``.
+    """
+    kind = space.get("kind")
+    width = int(decoded.shape[1])
+    try:
+        if kind == "shape_map":
+            side = space["size"]
+            limit = int(images.shape[-1])
+            if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or not 1 <= int(side) <= limit or int(side) ** 2 != width:
+                raise ReconbenchError(
+                    f"stage space {name!r}: shape maps of side {str(side)[:30]} do not fit the decoded output (M, {width}); "
+                    f"expected a whole side s with s * s = {width} and s <= {limit} (the images' side)"
+                )
+        elif kind == "feature_pca":
+            arrays = space["arrays"]
+            components = np.asarray(arrays["components"])
+            features = components.shape[1] if components.ndim == 2 else -1
+            shapes = [np.shape(arrays[key]) for key in ("mean", "scale")]
+            if components.ndim != 2 or components.shape[0] != width or any(shape not in ((features,), (1, features)) for shape in shapes):
+                raise ReconbenchError(
+                    f"stage space {name!r}: feature projection arrays of shapes components {components.shape}, mean {shapes[0]}, scale {shapes[1]} "
+                    f"do not fit the decoded output (M, {width}); expected components (D, F) with D = {width} and mean and scale (F,)"
+                )
+    except KeyError as exc:
+        raise ReconbenchError(f"stage space of kind {kind!r} has no field {exc.args[0]!r}") from None
+
+
 def shape_map_images(maps: np.ndarray, size: int) -> np.ndarray:
     """Flattened square maps (M, s*s) -> grayscale images (M, 3, size, size) in [0, 1]."""
     maps = np.asarray(maps, dtype=np.float64)
@@ -129,6 +165,7 @@ def stage_diagnostics(
         if name not in spaces:
             raise ReconbenchError(f"stage output {name!r} has no stage space; the method's stage_spaces() names {', '.join(sorted(spaces)) or 'none'}")
         measures: dict[str, list[float]] = {}
+        check_space(name, spaces[name], decoded, true_images)
         truth = true_values(spaces[name], true_images)
         if truth is not None:
             if truth.shape != decoded.shape:

@@ -70,7 +70,7 @@ def check_reconstructions(predictions: Any, n_expected: int, *, method: str = "m
     Parameters
     ----------
     predictions : array-like, shape (M, 3, H, W)
-        Values in [0, 1], finite.
+        Values in [0, 1], finite, real; square images (H = W: the evaluation resizes to a square).
     n_expected : int
         ``M``, the number of stimulus ids the method was given.
     method : str
@@ -82,12 +82,16 @@ def check_reconstructions(predictions: Any, n_expected: int, *, method: str = "m
     """
     if hasattr(predictions, "detach"):  # a torch tensor
         predictions = predictions.detach().cpu().numpy()
+    if np.iscomplexobj(predictions):  # a float32 cast would drop the imaginary part without a word
+        raise EvaluationError(f"{method} returned complex values (dtype {np.asarray(predictions).dtype}), expected real images (M, 3, H, W) in [0, 1]")
     try:
         arr = np.asarray(predictions, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise EvaluationError(f"{method} returned {type(predictions).__name__}, expected an array (M, 3, H, W)") from exc
     if arr.ndim != 4 or arr.shape[1] != 3:
         raise EvaluationError(f"{method} returned shape {arr.shape}, expected (M, 3, H, W) with M = {n_expected}")
+    if arr.shape[2] != arr.shape[3]:  # the evaluation resizes to a square: a rectangle would be stretched
+        raise EvaluationError(f"{method} returned {arr.shape[2]} x {arr.shape[3]} images (height x width), expected square images (M, 3, H, H)")
     if arr.shape[0] != n_expected:
         raise EvaluationError(f"{method} returned {arr.shape[0]} reconstructions for {n_expected} stimulus ids; expected one per TestInput.stimulus_ids row")
     if not np.all(np.isfinite(arr)):

@@ -18,6 +18,7 @@ what a run hands off (grid, cells, executors, the store) has its own module.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 import time
@@ -63,6 +64,39 @@ def check_run_options(seeds: Sequence[int], jobs: int, threads: int | None) -> N
         raise ReconbenchError(f"--jobs {jobs}: expected a number of worker processes of at least 1")
     if threads is not None and int(threads) < 1:
         raise ReconbenchError(f"--threads {threads}: expected a number of threads of at least 1")
+
+
+#: The shortest --cell-timeout accepted (seconds; 0 means no limit): a method process needs about a
+#: second to start and seal itself, so a shorter limit could only fail every cell.
+MIN_CELL_TIMEOUT = 1.0
+
+
+def check_cell_limits(cell_timeout: float | None, cell_memory: float | None) -> None:
+    """Refuse --cell-timeout and --cell-memory values that are not a usable limit, with a one-line error.
+
+    Raises
+    ------
+    ReconbenchError
+        A timeout that is not a finite number, negative or between 0 and :data:`MIN_CELL_TIMEOUT`;
+        a memory cap that is not a finite number above 0.
+    """
+    if cell_timeout is not None:
+        value = _number(cell_timeout, "--cell-timeout")
+        if not math.isfinite(value) or value < 0 or 0 < value < MIN_CELL_TIMEOUT:
+            raise ReconbenchError(f"--cell-timeout {cell_timeout}: expected a finite number of seconds of at least {MIN_CELL_TIMEOUT:g} (0: no limit)")
+    if cell_memory is not None:
+        value = _number(cell_memory, "--cell-memory")
+        if not math.isfinite(value) or value <= 0:
+            raise ReconbenchError(f"--cell-memory {cell_memory}: expected a finite number of megabytes above 0 (leave it out for no cap)")
+
+
+def _number(value: Any, option: str) -> float:
+    if isinstance(value, bool):
+        raise ReconbenchError(f"{option} {value}: expected a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ReconbenchError(f"{option} {value!r}: expected a number") from None
 
 
 def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = None) -> None:
@@ -226,6 +260,7 @@ def run_benchmark(
             )
         raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
     check_run_options(seeds, jobs, threads)
+    check_cell_limits(cell_timeout, cell_memory)
     device = resolve_run_device(device, scheduler)
     check_out_folder(Path(out), data, stimuli_dir)
     entry.check_folder(data)
@@ -326,8 +361,7 @@ def _run_locked(
     if cell_timeout is None:
         # A sweep point (simulated:<preset>@<settings>) takes its preset's limit.
         cell_timeout = DEFAULT_CELL_TIMEOUT.get(dataset.split("@")[0], FALLBACK_CELL_TIMEOUT)
-    if cell_timeout < 0 or (cell_memory is not None and cell_memory <= 0):
-        raise ReconbenchError(f"--cell-timeout must be >= 0 and --cell-memory > 0, got {cell_timeout} and {cell_memory}")
+    check_cell_limits(cell_timeout, cell_memory)
     cells = [dataclasses.replace(c, cell_timeout=float(cell_timeout) or None, cell_memory_mb=cell_memory, seal=bool(seal)) for c in cells]
     todo = [c for c in cells if force or not store.finished(c.key, c.config_hash, retry_failed=retry_failed)]
     # Cells that share a stage (one generator, several decoder ablations) do not start side by side.
@@ -357,7 +391,11 @@ def _run_locked(
                 unsealed.append((spec.label, str(result.record.get("seal_note", ""))))
             if result.record["status"] != "ok":
                 n_failed += 1
-                failures.append((spec.label, "; ".join(f"{k}: {v}" for k, v in result.record["errors"].items())))
+                errors = "; ".join(f"{k}: {v}" for k, v in result.record["errors"].items())
+                output = result.record.get("method_output")
+                if output:  # where the method's own stdout and stderr went
+                    errors += f" (method output: {Path(out) / output['path']})"
+                failures.append((spec.label, errors))
             if bar is not None:
                 bar.advance(overall)
 
@@ -568,6 +606,7 @@ def run_preset(
     chosen = bench_grid(preset, grid)
     seeds = tuple(int(s) for s in (seeds if seeds is not None else chosen.seeds))
     check_run_options(seeds, jobs, threads)
+    check_cell_limits(cell_timeout, cell_memory)
     device = resolve_run_device(device, scheduler)  # before any simulation: a bad --device stops here
     out = Path(out) if out is not None else default_bench_out(preset, layout)
     check_out_folder(out, data)

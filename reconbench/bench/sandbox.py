@@ -22,12 +22,26 @@ stack or the garbage collector to the held-out images, kill the run with
   cell runs unsealed, the run says so once, and its rows record
   ``sealed = "no"``.
 - **What comes back.** Reconstructions as raw float32 bytes with a JSON header
-  (never a pickle: the parent does not unpickle what a method wrote), errors
-  as text. The parent scores them.
+  (never a pickle: the parent does not unpickle what a method wrote), resized
+  to the evaluation size in the child (inside the cell's limits), errors as
+  text. The parent scores them. It checks every frame: size (headers 16 MB,
+  arrays at most ``--cell-memory``), type, fields and order; a bad frame fails
+  that cell (the stage it was in, and every later test set as "not run").
+  Every read waits under the cell's deadline and memory cap. Whether the cell
+  was sealed comes from the first frame only, which the child's harness code
+  sends before it imports the method (a later ``ready`` fails the cell), and
+  only where the parent itself sees Landlock.
+- **No terminal.** The child's stdin is ``/dev/null``; its stdout and stderr are
+  one pipe the parent drains into a capped buffer (the first 2 MB and last
+  256 KB, a marker between), kept as ``cells/<key>.output.txt``; it holds no
+  terminal descriptor and has no controlling terminal.
 - **Failures.** A child that exits, is killed by a signal or crashes before
   replying, runs past the cell's wall-clock limit or past its resident-memory
   cap is killed (its whole process group) and the stage it was in fails with
-  the cause. The child dies with its parent (``PR_SET_PDEATHSIG``).
+  the cause. The child dies with its parent (``PR_SET_PDEATHSIG``). The server
+  that forks it is the subreaper of everything it starts: after each child it
+  kills every process left (a double-forked daemon included) before it reports
+  the exit status, and it does the same when it stops or its parent dies.
 
 Why one file of this length: the parent's side (start, feed and watch the
 child) and the child's side (unpickle the job, seal, run the stages, reply)
@@ -73,6 +87,15 @@ POLL_SECONDS = 0.05
 _HEADER = struct.Struct("!Q")
 #: dtypes a reconstruction may come back as (kind letters of numpy).
 _NUMERIC_KINDS = "biuf"
+#: The largest JSON header frame the parent reads from a method process (bytes).
+HEADER_FRAME_LIMIT = 16 << 20
+#: The largest data frame (arrays) the parent reads from a method process without --cell-memory (bytes);
+#: with it, the cap (a method process cannot hold a larger array than it may hold memory).
+DEFAULT_FRAME_LIMIT = 1 << 30
+#: What the parent keeps of a method process's stdout and stderr (one pipe): the first
+#: OUTPUT_HEAD bytes and the last OUTPUT_TAIL bytes; what lies between is dropped with a marker.
+OUTPUT_HEAD = 2 << 20
+OUTPUT_TAIL = 256 << 10
 
 
 class _PeerGone(EOFError):
@@ -144,6 +167,13 @@ class MethodRun:
     #: Peak GPU memory the method process allocated (``torch.cuda.max_memory_allocated``, MB), as it
     #: reported it (a non-negative finite number, else None); None on the CPU.
     gpu_peak_memory_mb: float | None = None
+    #: Whether the method process reached its ``ready`` message (sealed or not) before any method code ran.
+    started: bool = False
+    #: The method process's stdout and stderr (one stream, at most :data:`OUTPUT_HEAD` + :data:`OUTPUT_TAIL`
+    #: bytes kept, a marker where bytes were dropped), its total size and whether bytes were dropped.
+    output: bytes = b""
+    output_bytes: int = 0
+    output_truncated: bool = False
 
 
 #: Arrays already in shared memory (:func:`share_array`, :mod:`reconbench.bench.shared_split`):
@@ -488,8 +518,51 @@ def _describe_exit(returncode: int | None) -> str:
     return f"the method process exited with status {returncode} before finishing (sys.exit or os._exit in the method?)"
 
 
+class _BadFrame(ValueError):
+    """A message from the method process that breaks the protocol (type, schema, order or size)."""
+
+
+class _Output:
+    """A method process's stdout and stderr as the parent keeps them: the first ``head`` bytes, the
+    last ``tail`` bytes, and how many were dropped between them (memory stays bounded whatever it writes)."""
+
+    def __init__(self, head: int = OUTPUT_HEAD, tail: int = OUTPUT_TAIL):
+        self.head, self.tail = head, tail
+        self.first = bytearray()
+        self.last = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head - len(self.first)
+        if room > 0:
+            self.first += data[:room]
+            data = data[room:]
+        if data:
+            self.last += data
+            if len(self.last) > 2 * self.tail:
+                del self.last[: len(self.last) - self.tail]
+
+    @property
+    def dropped(self) -> int:
+        return max(0, self.total - len(self.first) - min(len(self.last), self.tail))
+
+    def value(self) -> bytes:
+        last = bytes(self.last[-self.tail :]) if self.last else b""
+        if not self.dropped:
+            return bytes(self.first) + last
+        marker = (
+            f"\n[... reconbench: {self.dropped} bytes of the method's output dropped here (kept: the first {self.head} and the last {self.tail} bytes) ...]\n"
+        )
+        return bytes(self.first) + marker.encode() + last
+
+
 class _Child:
-    """A running method process (forked by a server) and the parent's end of its pipes."""
+    """A running method process (forked by a server) and the parent's end of its pipes.
+
+    Every read waits in slices of :data:`POLL_SECONDS`, checking the cell's deadline and memory cap
+    and draining the process's output pipe between slices: a method that writes half a frame and
+    sleeps, or floods its stdout, fails at the cell's limits and never blocks the parent."""
 
     def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None, threads: int):
         self.started = time.monotonic()
@@ -501,18 +574,22 @@ class _Child:
         self.pid: int | None = None
         self.returncode: int | None = None
         self.reaped = False
+        self.output = _Output()
         self.private_dir = Path(tempfile.mkdtemp(prefix="cell-", dir=cells_root()))
         self.zygote = _acquire_zygote(hidden)
         request_read, self.request_write = os.pipe()
         self.reply_read, reply_write = os.pipe()
+        self.output_read, output_write = os.pipe()
+        os.set_blocking(self.output_read, False)
         job = {"cwd": str(self.private_dir), "threads": int(threads), "buffer_fds": list(buffer_fds)}
         try:
-            self.pid = self.zygote.spawn(job, [request_read, reply_write] + list(buffer_fds), timeout)
+            self.pid = self.zygote.spawn(job, [request_read, reply_write, output_write] + list(buffer_fds), timeout)
         except (_ServerGone, TimeoutError) as exc:
             self.cause = str(exc)
         finally:
             os.close(request_read)
             os.close(reply_write)
+            os.close(output_write)
         self.spawned = time.monotonic()
         try:
             if self.pid is not None:
@@ -533,25 +610,52 @@ class _Child:
             self.cause = f"timeout: the cell ran past --cell-timeout {self.timeout:g} s"
             self.kill()
 
-    def read(self) -> bytes:
-        """The next frame; raises :class:`_PeerGone` (with ``self.cause`` set) when the child is gone."""
-        if self.pid is None:
-            raise _PeerGone()
-        while True:
-            ready, _, _ = select.select([self.reply_read], [], [], POLL_SECONDS)
+    def _drain_output(self) -> bool:
+        """Read what the output pipe holds now (at most a few MB per call); False at its end."""
+        for _ in range(8):
+            try:
+                chunk = os.read(self.output_read, 1 << 20)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            self.output.add(chunk)
+        return True
+
+    def _read_exact(self, n: int) -> bytes:
+        chunks = []
+        while n:
+            ready, _, _ = select.select([self.reply_read, self.output_read], [], [], POLL_SECONDS)
             self._watch()
             if self.cause:
                 raise _PeerGone()
-            if ready:
-                break
-        try:
-            return _read_frame(self.reply_read)
-        except _PeerGone:
-            self._reap(10)
-            if self.returncode is None and not self.reaped:
-                self.kill()
-            self.cause = self.cause or _describe_exit(self.returncode)
-            raise
+            if self.output_read in ready:
+                self._drain_output()
+            if self.reply_read not in ready:
+                continue
+            chunk = os.read(self.reply_read, min(n, 1 << 20))
+            if not chunk:
+                self._reap(10)
+                if self.returncode is None and not self.reaped:
+                    self.kill()
+                self.cause = self.cause or _describe_exit(self.returncode)
+                raise _PeerGone()
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def read(self, limit: int, what: str = "a message") -> bytes:
+        """The next frame, at most ``limit`` bytes; raises :class:`_PeerGone` (with ``self.cause`` set)
+        when the child is gone, and :class:`_BadFrame` (the child killed) for a larger frame."""
+        if self.pid is None:
+            raise _PeerGone()
+        (length,) = _HEADER.unpack(self._read_exact(_HEADER.size))
+        if length > limit:
+            self.kill()
+            raise _BadFrame(f"{what} of {length} bytes, over the limit of {limit} bytes")
+        return self._read_exact(length)
 
     def _reap(self, timeout: float) -> None:
         if not self.reaped and self.pid is not None:
@@ -559,7 +663,8 @@ class _Child:
             self.reaped = True
 
     def kill(self) -> None:
-        """Kill the method process and its process group (anything it started)."""
+        """Kill the method process and its process group; the server then ends every other
+        process the method started (it is their subreaper) before it reports the exit status."""
         if self.pid is None:
             return
         for kill in (os.killpg, os.kill):
@@ -571,6 +676,14 @@ class _Child:
 
     def close(self) -> None:
         self.kill()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:  # what the process wrote before it ended
+            ready, _, _ = select.select([self.output_read], [], [], 0.1)
+            if ready and not self._drain_output():
+                break
+            if not ready:
+                break
+        os.close(self.output_read)
         os.close(self.reply_read)
         _release_zygote(self.zygote)
         shutil.rmtree(self.private_dir, ignore_errors=True)
@@ -592,7 +705,8 @@ def run_method(
     ----------
     request : mapping
         ``method``, ``methods_dir``, ``params``, ``seed``, ``threads``,
-        ``seal`` (bool) and ``readable`` / ``writable`` (extra folders).
+        ``seal`` (bool), ``size`` (the evaluation size: reconstructions come back
+        resized to it, made in the method process) and ``readable`` / ``writable`` (extra folders).
     train : TrainData
     test_inputs : mapping of str to TestInput
     hidden : list of str
@@ -621,67 +735,188 @@ def run_method(
         for fd in created:  # the child has its own copies; shared arrays keep theirs
             os.close(fd)
     n_stages = 1 + len(test_inputs)
+    names = [str(name) for name in test_inputs]
+    data_limit = int(memory_mb * 2**20) if memory_mb else DEFAULT_FRAME_LIMIT
+    header_limit = min(HEADER_FRAME_LIMIT, data_limit)
     stage = "fit"
+    done_sets: list[str] = []
     try:
         while True:
-            header = json.loads(child.read())
-            kind = header.get("type")
+            header = _parse_header(child.read(header_limit, "a message header"))
+            kind = header["type"]
+            if not outcome.started and kind != "ready":
+                raise _BadFrame(f"a {kind!r} message before the process said it was ready")
             if kind == "ready":
+                if outcome.started:
+                    raise _BadFrame("a second 'ready' message (only the harness's first one, sent before any method code ran, counts)")
+                outcome.started = True
                 outcome.startup_seconds = time.monotonic() - child.started
-                outcome.sealed = bool(header.get("sealed"))
-                outcome.seal_note = str(header.get("seal_note", ""))
+                # Sealed only if sealing was asked for, Landlock exists here and the process's own
+                # harness code (which sends this first message before it imports the method) sealed it.
+                outcome.sealed = bool(header.get("sealed") is True and request.get("seal", True) and _landlock_available())
+                outcome.seal_note = _field(header, "seal_note", str, "")
             elif kind == "fit":
-                outcome.fit = StageOutcome(
-                    error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""), seconds=float(header.get("seconds", 0.0))
-                )
-                stage = next(iter(test_inputs), "done")
-                report(f"reconstruct {stage}", 1, n_stages)
+                if stage != "fit":
+                    raise _BadFrame("a second 'fit' message")
+                outcome.fit = StageOutcome(error=_field(header, "error", str, ""), traceback=_field(header, "traceback", str, ""), seconds=_seconds(header))
+                if outcome.fit.error:
+                    stage = "done"  # the process ends after a failed fit (its 'done' message follows)
+                else:
+                    stage = names[0] if names else "done"
+                    report(f"reconstruct {stage}", 1, n_stages)
             elif kind == "reconstruction":
-                test_set = str(header["test_set"])
-                result = StageOutcome(
-                    error=str(header.get("error") or ""), traceback=str(header.get("traceback") or ""), seconds=float(header.get("seconds", 0.0))
-                )
+                test_set = _field(header, "test_set", str, None)
+                if test_set != stage or stage in ("fit", "done"):
+                    raise _BadFrame(f"a reconstruction of {test_set!r} where {stage!r} was due")
+                result = StageOutcome(error=_field(header, "error", str, ""), traceback=_field(header, "traceback", str, ""), seconds=_seconds(header))
                 if not result.error:
-                    try:
-                        result.predictions = _array_from(header, child.read())
-                    except (TypeError, ValueError) as exc:
-                        result.error = f"MethodProcessError: malformed reconstruction message ({exc})"
+                    shape, dtype = _array_header(header)
+                    expected = (len(np.asarray(test_inputs[test_set].stimulus_ids)), 3) + ((int(request["size"]),) * 2 if request.get("size") else shape[2:])
+                    if shape != expected:
+                        raise _BadFrame(f"a reconstruction of shape {shape} where the harness resized it to {expected}")
+                    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else 0
+                    if nbytes > data_limit:
+                        child.kill()
+                        raise _BadFrame(f"a reconstruction of shape {shape} ({nbytes} bytes), over the limit of {data_limit} bytes")
+                    data = child.read(nbytes, "a reconstruction")
+                    if len(data) != nbytes:
+                        raise _BadFrame(f"a reconstruction of {len(data)} bytes for shape {shape} and dtype {dtype} ({nbytes} bytes)")
+                    result.predictions = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
                 outcome.test_sets[test_set] = result
-                names = list(test_inputs)
-                position = names.index(test_set) + 1 if test_set in names else n_stages
+                done_sets.append(test_set)
+                position = names.index(test_set) + 1
                 stage = names[position] if position < len(names) else "done"
                 report(f"reconstruct {stage}", position + 1, n_stages)
             elif kind == "stage_outputs":
-                data = None if header.get("error") else child.read()
-                target = outcome.test_sets.get(str(header.get("test_set")))
-                if target is not None:
-                    target.stage_outputs, target.stage_error = _npz_from(header, data)
+                test_set = _field(header, "test_set", str, None)
+                target = outcome.test_sets.get(test_set)
+                if target is None or target.error or target.stage_outputs or target.stage_error or not done_sets or test_set != done_sets[-1]:
+                    raise _BadFrame(f"stage outputs of {test_set!r} out of turn")
+                error = _field(header, "error", str, "")
+                data = None if error else child.read(data_limit, "a stage-output message")
+                target.stage_outputs, target.stage_error = _npz_from({"error": error}, data)
+                if not error and not target.stage_outputs and not target.stage_error:
+                    target.stage_error = "no stage outputs"
             elif kind == "stage_spaces":
-                data = None if header.get("error") else child.read()
-                arrays, outcome.stage_spaces_error = _npz_from(header, data)
+                if stage != "done" or outcome.stage_spaces or outcome.stage_spaces_error:
+                    raise _BadFrame("stage spaces out of turn")
+                error = _field(header, "error", str, "")
                 described = header.get("spaces")
-                if isinstance(described, dict) and not outcome.stage_spaces_error:
+                if not error and not (isinstance(described, dict) and all(isinstance(v, dict) for v in described.values())):
+                    raise _BadFrame("stage spaces without a description (a dict of dicts)")
+                data = None if error else child.read(data_limit, "a stage-space message")
+                arrays, outcome.stage_spaces_error = _npz_from({"error": error}, data)
+                if not outcome.stage_spaces_error:
                     outcome.stage_spaces = {
                         str(name): {**fields, "arrays": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.split("/", 1)[0] == name}}
                         for name, fields in described.items()
-                        if isinstance(fields, dict)
                     }
+                    if not outcome.stage_spaces:
+                        outcome.stage_spaces_error = "no stage spaces"
+            elif kind == "error":  # harness code of the method process failed outside a stage
+                error = _field(header, "error", str, "") or "an error without a message"
+                failed = StageOutcome(error=error, traceback=_field(header, "traceback", str, ""))
+                _fail_from(outcome, stage, names, failed, f"the method process stopped during {_stage_name(stage)}")
+                break
             elif kind == "done":
+                if stage != "done":
+                    raise _BadFrame(f"'done' while {_stage_name(stage)} was due")
                 outcome.stage_log = header.get("stage_log")
                 outcome.weights = _pinned_weights(header.get("weights"))
                 outcome.gpu_peak_memory_mb = _reported_megabytes(header.get("gpu_peak_memory_mb"))
                 break
+    except _BadFrame as exc:
+        child.kill()
+        cause = f"malformed message from the method process: {exc} (during {_stage_name(stage)}; the cell was stopped)"
+        _fail_from(
+            outcome,
+            stage,
+            names,
+            StageOutcome(error=f"MethodProcessError: {cause}", traceback=cause),
+            f"the method process was stopped during {_stage_name(stage)}",
+        )
     except _PeerGone:
-        failed = StageOutcome(error=f"MethodProcessError: {child.cause}", traceback=f"{child.cause} (during {stage})")
-        if stage == "fit":
-            outcome.fit = failed
-        elif stage != "done":
-            outcome.test_sets[stage] = failed
+        failed = StageOutcome(error=f"MethodProcessError: {child.cause}", traceback=f"{child.cause} (during {_stage_name(stage)})")
+        _fail_from(outcome, stage, names, failed, f"the method process ended during {_stage_name(stage)} ({child.cause})")
     finally:
         outcome.process_seconds = time.monotonic() - child.started
         child.close()
         outcome.peak_memory_mb = child.peak_mb
+        outcome.output = child.output.value()
+        outcome.output_bytes = child.output.total
+        outcome.output_truncated = bool(child.output.dropped)
     return outcome
+
+
+#: Message types a method process sends (in this order: ready, fit, then per test set a reconstruction
+#: and maybe its stage outputs, maybe the stage spaces, done; ``error`` when its harness code fails).
+FRAME_TYPES = ("ready", "fit", "reconstruction", "stage_outputs", "stage_spaces", "error", "done")
+
+
+def _stage_name(stage: str) -> str:
+    return {"fit": "fit", "done": "the end of the run"}.get(stage, f"reconstruct {stage}")
+
+
+def _fail_from(outcome: MethodRun, stage: str, names: Sequence[str], failed: StageOutcome, why: str) -> None:
+    """Fail ``stage`` with ``failed`` and every later test set with ``why`` (each keeps a failed row)."""
+    if stage == "fit":
+        outcome.fit = failed
+        return
+    if stage == "done":
+        if not outcome.fit.error and all(name in outcome.test_sets for name in names):
+            # Every stage had its result: a failure after them (spaces, done) fails the diagnostics only.
+            outcome.stage_spaces_error = outcome.stage_spaces_error or failed.error
+        return
+    outcome.test_sets[stage] = failed
+    for name in names[names.index(stage) + 1 :]:
+        outcome.test_sets.setdefault(name, StageOutcome(error=f"MethodProcessError: not run: {why}", traceback=why))
+
+
+def _parse_header(data: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _BadFrame(f"a message that is not JSON ({str(exc)[:200]})") from None
+    if not isinstance(header, dict) or header.get("type") not in FRAME_TYPES:
+        kind = header.get("type") if isinstance(header, dict) else type(header).__name__
+        raise _BadFrame(f"a message of unknown type {str(kind)[:100]!r} (expected one of {', '.join(FRAME_TYPES)})")
+    return header
+
+
+def _field(header: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
+    value = header.get(name, default)
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, kind):
+        raise _BadFrame(f"field {name!r} of a {header.get('type')!r} message is {type(value).__name__}, expected {kind.__name__}")
+    return value
+
+
+def _seconds(header: Mapping[str, Any]) -> float:
+    value = header.get("seconds", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+        raise _BadFrame(f"field 'seconds' of a {header.get('type')!r} message is {str(value)[:50]!r}, expected a finite number >= 0")
+    return float(value)
+
+
+def _array_header(header: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype a reconstruction message announces: four non-negative integers and a numeric dtype."""
+    shape = header.get("shape")
+    if not isinstance(shape, list) or len(shape) != 4 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**31 for n in shape):
+        raise _BadFrame(f"a reconstruction of shape {str(shape)[:100]}, expected four non-negative integers (M, 3, H, W)")
+    try:
+        dtype = np.dtype(str(header.get("dtype", "")))
+    except TypeError:
+        raise _BadFrame(f"a reconstruction of dtype {str(header.get('dtype'))[:50]!r}") from None
+    if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
+        raise _BadFrame(f"a reconstruction of dtype {dtype}, not numeric")
+    return tuple(shape), dtype
+
+
+def _landlock_available() -> bool:
+    from reconbench.bench.landlock import abi_version
+
+    return abi_version() > 0
 
 
 def _pinned_weights(reported: Any) -> dict[str, str]:
@@ -699,14 +934,6 @@ def _reported_megabytes(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
         return None
     return float(value)
-
-
-def _array_from(header: Mapping[str, Any], data: bytes) -> np.ndarray:
-    dtype = np.dtype(str(header.get("dtype", "")))
-    if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
-        raise TypeError(f"dtype {dtype} is not numeric")
-    shape = tuple(int(s) for s in header.get("shape", ()))
-    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
 def _npz_from(header: Mapping[str, Any], data: bytes | None) -> tuple[dict[str, np.ndarray], str]:
@@ -758,15 +985,6 @@ def _method_class(request: Mapping[str, Any]) -> type:
     for part in str(request["class"]).split("."):
         cls = getattr(cls, part)
     return cls
-
-
-def _die_with_parent() -> None:
-    from reconbench.bench.executors import die_with_parent
-
-    die_with_parent()
-    expected = os.environ.get(PARENT_ENV)
-    if expected and os.getppid() != int(expected):
-        os._exit(1)  # the parent died before the death signal was armed
 
 
 def _writable_copy(array: np.ndarray, regions: Sequence[tuple[int, int, int]], views: Sequence[memoryview]) -> np.ndarray:
@@ -920,7 +1138,11 @@ SEALED_CUDA_HINT = (
 
 
 def _error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - an exception whose message cannot be made is still itself
+        message = f"<unprintable {type(exc).__name__}>"
+    text = f"{type(exc).__name__}: {message}".strip()
     if _SEALED_ON_CUDA and "cudaGetDeviceCount" in text:
         text += SEALED_CUDA_HINT
     return text
@@ -937,8 +1159,11 @@ def _json_safe(value: Any) -> Any:
         return repr(value)
 
 
-def _stages(method: Any, test_inputs: Mapping[str, Any], name: str) -> Iterator[tuple[str, dict, bytes | None]]:
+def _stages(method: Any, test_inputs: Mapping[str, Any], name: str, size: int | None = None) -> Iterator[tuple[str, dict, bytes | None]]:
+    """Each test set's reconstructions, checked and (``size``) resized to the evaluation size here, inside
+    the cell's time and memory limits: the parent never works on an output of the method's chosen size."""
     from reconbench.bench.evaluator import check_reconstructions
+    from reconbench.core.images import resize
 
     for test_set, test_input in test_inputs.items():
         start = time.perf_counter()
@@ -946,6 +1171,8 @@ def _stages(method: Any, test_inputs: Mapping[str, Any], name: str) -> Iterator[
             predictions = method.reconstruct(test_input)
             seconds = time.perf_counter() - start
             array = check_reconstructions(predictions, len(np.asarray(test_input.stimulus_ids)), method=name)
+            if size:
+                array = resize(array, int(size))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a method's failure is a result
             yield test_set, {"error": _error_text(exc), "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start}, None
             continue
@@ -1103,14 +1330,16 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
         _send(reply, {"type": "fit", "error": "", "seconds": time.perf_counter() - start})
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a method's failure is a result, not a crash
         _send(reply, {"type": "fit", "error": _error_text(exc), "traceback": traceback.format_exc(), "seconds": time.perf_counter() - start})
+        _flush_output()
         _send(reply, {"type": "done", "stage_log": None, "weights": _loaded_weights(), "gpu_peak_memory_mb": _gpu_peak_mb(device)})
         return
-    for test_set, header, data in _stages(method, test_inputs, request["method"]):
+    for test_set, header, data in _stages(method, test_inputs, request["method"], request.get("size")):
         _send(reply, {"type": "reconstruction", "test_set": test_set, **header}, data)
         if not header.get("error") and callable(getattr(method, "stage_outputs", None)):
             _send_stage_outputs(reply, method, test_set, test_inputs[test_set])
     if callable(getattr(method, "stage_spaces", None)):
         _send_stage_spaces(reply, method)
+    _flush_output()  # the parent ends the process once it has this message
     _send(
         reply,
         {
@@ -1174,13 +1403,132 @@ def _forked_child(job: Mapping[str, Any], fds: Sequence[int], server_pid: int) -
     # joblib (scikit-learn's KMeans) asks loky for the core count; without this it runs
     # ``lscpu``, which a sealed process cannot, and warns "found 0 physical cores".
     os.environ["LOKY_MAX_CPU_COUNT"] = str(max(1, int(job["threads"])))
-    request_fd, reply_fd, *buffer_fds = fds
-    _run_job(request_fd, reply_fd, dict(zip((int(f) for f in job["buffer_fds"]), buffer_fds)))
+    request_fd, reply_fd, output_fd, *buffer_fds = fds
+    _no_terminal(output_fd)
+    try:
+        _run_job(request_fd, reply_fd, dict(zip((int(f) for f in job["buffer_fds"]), buffer_fds)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent as itself, never as an exit status
+        try:
+            _send(reply_fd, {"type": "error", "error": _error_text(exc), "traceback": traceback.format_exc()})
+        except Exception:  # noqa: BLE001 - the parent is gone or the pipe broken: the exit status tells
+            pass
+        raise
+    finally:
+        _flush_output()
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a method may have replaced or closed them
+            pass
+
+
+def _no_terminal(output_fd: int) -> None:
+    """Give this method process no terminal: stdin from ``/dev/null``, stdout and stderr into the
+    parent's output pipe (captured per cell), and no other descriptor that is a terminal (no
+    keystrokes pushed into the user's shell with ``TIOCSTI``). It has no controlling terminal either
+    (its own session, started by the server, which has none)."""
+    _flush_output()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    os.close(output_fd)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                if os.isatty(fd):
+                    os.close(fd)
+            except OSError:
+                pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass
+
+
+#: ``prctl`` options (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> bool:
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from ``/proc/*/stat``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def end_children(timeout: float = 10.0) -> int:
+    """Kill and reap every child of this process, again and again until none is left (a killed
+    child's own children are handed to this process, their subreaper). Returns how many were killed."""
+    killed, me = 0, os.getpid()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = _children(me)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        reaped = False
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = -1
+            if pid <= 0:
+                break
+            reaped = True
+        if not children and not reaped:
+            try:
+                os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return killed  # no child at all, not even an unreaped one
+            time.sleep(0.01)
+        elif children and not reaped:
+            time.sleep(0.01)
+    return killed
+
+
+def _end_children_and_exit(signum: int = 0, frame: Any = None) -> None:
+    end_children()
+    os._exit(0)
 
 
 def _zygote_main(control_fd: int) -> None:
-    """The method-process server: import once, then fork one method process per request."""
-    _die_with_parent()
+    """The method-process server: import once, then fork one method process per request.
+
+    It is the subreaper of every process a method starts (``PR_SET_CHILD_SUBREAPER``): a process
+    whose parent ends (a double-forked daemon) becomes its child, and after each method process
+    it kills every child left before it reports the exit status. It ends them all too when it
+    stops, or when its own parent dies (its death signal is SIGTERM, handled: kill, then exit)."""
+    signal.signal(signal.SIGTERM, _end_children_and_exit)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    expected = os.environ.get(PARENT_ENV)
+    if expected and os.getppid() != int(expected):
+        os._exit(1)  # the parent died before the death signal was armed
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     sock = socket.socket(fileno=control_fd)
     _preload()
     try:
@@ -1207,6 +1555,8 @@ def _zygote_main(control_fd: int) -> None:
             code = 0
             try:
                 sock.close()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                _prctl(_PR_SET_CHILD_SUBREAPER, 0)
                 _forked_child(job, fds, server_pid)
             except BaseException:  # noqa: BLE001 - reported as the exit status
                 traceback.print_exc()
@@ -1220,9 +1570,11 @@ def _zygote_main(control_fd: int) -> None:
         try:
             sock.send(json.dumps({"pid": pid}).encode())
             _, status = os.waitpid(pid, 0)
+            end_children()  # whatever the method started dies with its cell
             sock.send(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode())
         except OSError:
             break
+    end_children()
 
 
 if __name__ == "__main__":

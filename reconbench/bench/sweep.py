@@ -30,6 +30,7 @@ from reconbench.bench.runner import (
     LeaderboardWriter,
     RunSummary,
     bench_grid,
+    check_cell_limits,
     check_out_folder,
     check_run_options,
     grid_methods_with_plugins,
@@ -136,6 +137,7 @@ def run_sweep(
     """
     points = sweep_points(preset, knob, values)
     check_run_options(seeds, jobs, threads)
+    check_cell_limits(cell_timeout, cell_memory)
     device = resolve_run_device(device, scheduler)  # once for every point
     root = Path(data_root).expanduser() if data_root is not None else default_sweep_data_root()
     out = Path(out)

@@ -86,8 +86,23 @@ def test_an_output_without_an_image_side_target_is_recorded_not_identified() -> 
         ({"shape_map": np.zeros((4, 1024))}, {}, "stage output 'shape_map' has no stage space"),
         ({"shape_map": np.zeros((3, 1024))}, {"shape_map": SPACE}, "has shape (3, 1024), expected (4, D)"),
         ({"x": np.zeros((4, 2))}, {"x": {"kind": "pixels"}}, "unknown stage space kind 'pixels'"),
-        ({"x": np.zeros((4, 2))}, {"x": {"kind": "shape_map", "size": 8}}, "has no field 'blur_sigma'"),
-        ({"shape_map": np.zeros((4, 99))}, {"shape_map": SPACE}, "true values have shape (4, 1024)"),
+        ({"x": np.zeros((4, 64))}, {"x": {"kind": "shape_map", "size": 8}}, "has no field 'blur_sigma'"),
+        # Checked before any work (issue 26): the side must give D and not exceed the images' side.
+        ({"shape_map": np.zeros((4, 99))}, {"shape_map": SPACE}, "shape maps of side 32 do not fit the decoded output (M, 99)"),
+        ({"shape_map": np.zeros((4, 4))}, {"shape_map": dict(SPACE, size=3000)}, "shape maps of side 3000 do not fit"),
+        (
+            {"s": np.zeros((4, 5))},
+            {
+                "s": {
+                    "kind": "feature_pca",
+                    "net": "x",
+                    "layer": "y",
+                    "pool": 1,
+                    "arrays": {"mean": np.zeros(7), "scale": np.ones(7), "components": np.zeros((6, 7))},
+                }
+            },
+            "feature projection arrays",
+        ),
     ],
 )
 def test_bad_stage_outputs_are_named(outputs, spaces, message) -> None:

@@ -1,4 +1,5 @@
-"""Failure: sleeps far past any cell timeout; prints its pid first (the orphan test kills the run and looks for it)."""
+"""Failure: sleeps far past any cell timeout; first prints its pid (into the cell's captured output) and
+writes it to ``sleeper.pid`` in its private folder (the orphan tests kill the run and look for it there)."""
 
 import os
 import sys
@@ -14,7 +15,10 @@ class Sleeper(Method):
         self.seed = seed
 
     def fit(self, train):
-        print(f"SLEEPER pid={os.getpid()} ppid={os.getppid()}", file=sys.stderr, flush=True)
+        line = f"SLEEPER pid={os.getpid()} ppid={os.getppid()}"
+        print(line, file=sys.stderr, flush=True)
+        with open("sleeper.pid", "w") as handle:
+            handle.write(line + "\n")
         time.sleep(3600)
         return self
 
