@@ -196,6 +196,11 @@ def run(
     force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
     leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Write RESULTS/leaderboard at the end."),
+    references: bool = typer.Option(
+        True,
+        "--references/--no-references",
+        help="Add the harness's reference cells (noise ceiling, nearest category, noise-free ridge) where the data has their ground truth; --no-references to try a method alone.",
+    ),
     cell_timeout: Optional[float] = typer.Option(
         None,
         "--cell-timeout",
@@ -227,6 +232,7 @@ def run(
         force=force,
         retry_failed=retry_failed,
         leaderboard=leaderboard_writer if leaderboard else None,
+        references=references,
         progress=True,
         cell_timeout=cell_timeout,
         cell_memory=cell_memory,

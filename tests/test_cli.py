@@ -450,3 +450,14 @@ def test_bench_and_sweep_refuse_a_bad_device_before_any_work(tmp_path, capsys, m
     code, _, err = run_main([*command, "--out", str(tmp_path / "out"), "--device", "cuda:x"], capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "expected auto, cpu, cuda or cuda:N" in err
     assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
+
+
+def test_run_without_references_runs_the_named_method_alone(tiny_data_dir, tmp_path, capsys, weights_cache):
+    base = ["run", "--dataset", "simulated:tiny", "--data", str(tiny_data_dir), "--methods", "mean_image", "--metrics", "pixcorr", "--no-leaderboard"]
+    code, _, err = run_main([*base, "--out", str(tmp_path / "with")], capsys)
+    assert code in (0, None), err
+    code, _, err = run_main([*base, "--out", str(tmp_path / "without"), "--no-references"], capsys)
+    assert code in (0, None), err
+    with_refs = set(pd.read_parquet(tmp_path / "with" / "results.parquet")["method"])
+    assert "mean_image" in with_refs and with_refs - {"mean_image"}  # the reference cells (nearest-category, noise-free-ridge)
+    assert set(pd.read_parquet(tmp_path / "without" / "results.parquet")["method"]) == {"mean_image"}
