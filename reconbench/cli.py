@@ -265,6 +265,53 @@ def list_command(
     print_listing(methods_dir)
 
 
+@app.command("check")
+def check_command(
+    targets: Optional[list[str]] = typer.Argument(
+        None, help="NAME or NAME:PARAM_SET (default: every method of --methods-dir, else every method; each set the harness runs by default)."
+    ),
+    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of one-file methods to check."),
+    checks: Optional[str] = typer.Option(
+        None, "--checks", help="Comma-separated checks (default: all): declares, parameters, not_fitted, fit_and_reconstruct, seeded."
+    ),
+    data: Optional[Path] = typer.Option(
+        None,
+        help="Folder of the tiny preset the checks run on (default: $RECONBENCH_CHECK_DATA, else ~/reconbench_data/simulated-tiny); simulated there if absent.",
+    ),
+) -> None:
+    """Check methods against the Method contract (README, 'Add a method'): each in a sealed process, on the tiny preset."""
+    from reconbench.bench.conformance import check_names, check_sealed
+    from reconbench.bench.registry import discover_methods
+    from reconbench.core.method import default_parameter_sets
+
+    chosen = check_names(_split_list([checks]) if checks else None)
+    available = discover_methods(methods_dir)
+    wanted: dict[str, list[str]] = {}
+    for target in _split_list(targets) or []:
+        name, _, param_set = target.partition(":")
+        if name not in available:
+            raise ReconbenchError(f"unknown method {name!r}; available: {', '.join(available)}")
+        if param_set and param_set not in available[name].parameter_sets:
+            raise ReconbenchError(f"{name} has no parameter set {param_set!r}; it has {', '.join(available[name].parameter_sets)}")
+        wanted.setdefault(name, []).extend([param_set] if param_set else default_parameter_sets(available[name]))
+    if not wanted:
+        names = [n for n in available if n not in discover_methods(None)] if methods_dir is not None else list(available)
+        if not names:
+            raise ReconbenchError(f"no method in {methods_dir}: a method file defines one Method subclass (README, 'Add a method')")
+        wanted = {n: list(default_parameter_sets(available[n])) for n in names}
+    failed = 0
+    for name, sets in wanted.items():
+        typer.echo(f"{name}: {', '.join(sets)} ({len(chosen)} checks each, in a sealed process)")
+        for result in check_sealed(name, sets, methods_dir=methods_dir, data=data, checks=chosen):
+            failed += not result.passed
+            verdict = "PASS" if result.passed else "FAIL"
+            typer.echo(
+                f"  {verdict} {result.method}[{result.param_set}] {result.check} ({result.seconds:.1f} s)" + (f": {result.message}" if result.message else "")
+            )
+    typer.echo(f"{'every check passed' if not failed else f'{failed} check(s) failed'}")
+    raise typer.Exit(1 if failed else 0)
+
+
 def _grid_help() -> str:
     from reconbench.bench.runner import BENCH_GRIDS
 

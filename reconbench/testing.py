@@ -32,7 +32,7 @@ CHECK_DATA_ENV = "RECONBENCH_CHECK_DATA"
 
 @functools.lru_cache(maxsize=4)
 def _split(data: str | None) -> Any:
-    return load_check_split(data)
+    return load_check_split(data)  # None: default_check_data()
 
 
 def check_method(cls: type, param_set: str | None = None, *, checks: Sequence[str] | None = None, data: str | None = None) -> list[CheckResult]:

@@ -29,6 +29,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -266,18 +267,25 @@ def run_checks(cls: type, param_set: str, split: Any, checks: Sequence[str] | No
     return results
 
 
-def load_check_split(data: Any = None) -> Any:
-    """The split the checks run on: the first subject of the ``tiny`` simulated preset in ``data``
-    (default: ``reconbench bench``'s tiny folder), simulated there (seed 0, seconds) when absent."""
-    from pathlib import Path
-
+def default_check_data() -> Path:
+    """``$RECONBENCH_CHECK_DATA``, else ``reconbench bench --preset tiny``'s folder when ``$RECONBENCH_DATA``
+    does not redirect it (that variable names one run's data folder), else ``~/reconbench_data/simulated-tiny``."""
     from reconbench.bench.runner import default_bench_data
-    from reconbench.datasets.ds001506.loader import list_subjects
+
+    if os.environ.get("RECONBENCH_CHECK_DATA"):
+        return Path(os.environ["RECONBENCH_CHECK_DATA"]).expanduser()
+    if os.environ.get("RECONBENCH_DATA"):
+        return Path.home() / "reconbench_data" / "simulated-tiny"
+    return default_bench_data("tiny", "ds001506")
+
+
+def check_data_folder(data: Any = None) -> Path:
+    """The folder of the checks' ``tiny`` simulated preset: ``data`` (default: ``reconbench bench``'s
+    tiny folder), simulated there (seed 0, seconds) when absent."""
     from reconbench.datasets.simulated.ground_truth import simulated_preset
     from reconbench.datasets.simulated.simulate import simulate
-    from reconbench.datasets.splits import load_split
 
-    folder = Path(data).expanduser() if data is not None else default_bench_data("tiny", "ds001506")
+    folder = Path(data).expanduser() if data is not None else default_check_data()
     found = simulated_preset(folder) if folder.exists() else None
     if found is None:
         if folder.exists() and any(folder.iterdir()):
@@ -285,4 +293,139 @@ def load_check_split(data: Any = None) -> Any:
         simulate(preset="tiny", out=folder, seed=0, force=False, progress=False)
     elif found != "tiny":
         raise ReconbenchError(f"{folder} holds the {found!r} preset; the checks run on 'tiny' (pass another folder)")
+    return folder
+
+
+def load_check_split(data: Any = None) -> Any:
+    """The split the checks run on: the first subject of the ``tiny`` preset in :func:`check_data_folder`."""
+    from reconbench.datasets.ds001506.loader import list_subjects
+    from reconbench.datasets.splits import load_split
+
+    folder = check_data_folder(data)
     return load_split(folder, list_subjects(folder)[0])
+
+
+# ---------------------------------------------------------------------------- in a sealed process
+
+#: Wall-clock limit of one method's checks in their sealed process (seconds).
+CHECK_TIMEOUT = 1800.0
+
+
+def check_sealed(name: str, param_sets: Sequence[str], *, methods_dir: Any = None, data: Any = None, checks: Sequence[str] | None = None) -> list[CheckResult]:
+    """Run the checks of method ``name`` (each of ``param_sets``) in a subprocess that seals itself
+    (Landlock, as a method process: the Python installation, the package, ``methods_dir``, the
+    weights and the checks' data folder readable, a private folder writable) before it imports the
+    method. A process that dies or sends nothing gives one failed result naming its output's end."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    chosen = check_names(checks)
+    folder = check_data_folder(data)
+    load_check_split(folder)  # anything the loader writes beside the data is written here, unsealed
+    private = Path(tempfile.mkdtemp(prefix="reconbench-check-"))
+    request = {"name": name, "param_sets": list(param_sets), "methods_dir": str(Path(methods_dir).resolve()) if methods_dir else None}
+    request.update({"data": str(folder.resolve()), "checks": chosen})
+    log = private / "output.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONBENCH_DATA")}
+    env[STAGE_CACHE_ENV] = "off"
+    try:
+        with open(log, "wb") as output:
+            done = subprocess.run(
+                [sys.executable, "-m", "reconbench.bench.conformance", json.dumps(request)],
+                cwd=private,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=output,
+                timeout=CHECK_TIMEOUT,
+            )
+        reply = done.stdout.decode("utf-8", "replace").strip().splitlines()
+        if done.returncode == 0 and reply and reply[-1].startswith("{"):
+            answer = json.loads(reply[-1])
+            if "error" in answer:
+                return [CheckResult(name, ",".join(param_sets), "import", False, answer["error"])]
+            return [CheckResult(**item) for item in answer["results"]]
+        tail = log.read_bytes()[-1500:].decode("utf-8", "replace").strip()
+        return [
+            CheckResult(
+                name,
+                ",".join(param_sets),
+                "process",
+                False,
+                f"the check process ended with status {done.returncode} and no answer; its output ended with: {tail}",
+            )
+        ]
+    except subprocess.TimeoutExpired:
+        return [CheckResult(name, ",".join(param_sets), "process", False, f"the checks ran past {CHECK_TIMEOUT:g} s")]
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _real_class(name: str, methods_dir: str | None) -> type:
+    """The method class called ``name``, imported here (in the sealed process only)."""
+    import importlib.metadata
+    import importlib.util
+    import sys
+
+    from reconbench.bench import registry
+
+    for cls in registry._builtin_methods():
+        if cls.name == name:
+            return cls
+    if methods_dir:
+        for path in sorted(Path(methods_dir).glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            module_name = f"reconbench_user_methods.{path.stem}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException as exc:  # noqa: BLE001 - a plugin's SystemExit is its error too
+                raise ReconbenchError(f"could not import method file {path}: {type(exc).__name__}: {exc}") from None
+            cls = registry._method_class_of(module)
+            if cls.name == name:
+                return cls
+    for entry in importlib.metadata.entry_points(group=registry.ENTRY_POINT_GROUP):
+        if entry.name == name:
+            return entry.load()
+    raise ReconbenchError(f"no method named {name!r} here")
+
+
+def _check_main(request_text: str) -> None:
+    """The sealed check process: seal, import the method, run its checks, print the results as one JSON line."""
+    import json
+    import sys
+
+    request = json.loads(request_text)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # the method's prints go to the log, not into the answer
+    try:
+        import torch  # noqa: F401 - loaded before sealing, as in a method process
+
+        from reconbench.bench.landlock import SealError, seal
+        from reconbench.bench.sandbox import readable_folders
+
+        try:
+            seal(readable_folders(request["methods_dir"]) + [request["data"]], [os.getcwd()])
+        except SealError as exc:
+            print(f"reconbench check: running unsealed ({exc})", file=sys.stderr)
+        cls = _real_class(request["name"], request["methods_dir"])
+        split = load_check_split(request["data"])
+        results = [r for param_set in request["param_sets"] for r in run_checks(cls, param_set, split, request["checks"])]
+        answer: dict[str, Any] = {"results": [dataclasses.asdict(r) for r in results]}
+    except BaseException as exc:  # noqa: BLE001 - reported, whatever it is
+        answer = {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReconbenchError) else str(exc)}
+    out.write(json.dumps(answer) + "\n")
+    out.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _check_main(sys.argv[1])

@@ -155,3 +155,47 @@ def test_parametrize_with_checks_lists_every_case_and_refuses_an_unknown_check()
     assert mark.kwargs["ids"] == ["honest:default-declares", "honest:default-seeded", "honest:loud-declares", "honest:loud-seeded"]
     with pytest.raises(ReconbenchError, match="unknown check.*no_such"):
         parametrize_with_checks([Honest], checks=["no_such"])
+
+
+BROKEN_PLUGIN = '''
+import numpy as np
+from reconbench.core.method import Method
+
+
+class Peeks(Method):
+    name = "peeks"
+    parameter_sets = {"default": {}}
+    citation = "a test plugin"
+
+    def fit(self, train):
+        self.secret_ = open(SECRET).read()  # a file outside every folder a sealed process may read
+        self.mean_ = np.asarray(train.images, dtype=np.float32).mean(axis=0)
+        return self
+
+    def reconstruct(self, test):
+        self.check_is_fitted("mean_")
+        return np.repeat(self.mean_[None], len(test.stimulus_ids), axis=0).astype(np.float64)
+'''
+
+
+def test_reconbench_check_runs_a_plugin_sealed_and_fails_it_with_what_to_change(tiny_data_dir, tmp_path, capsys) -> None:
+    from reconbench.bench.landlock import abi_version
+    from reconbench.cli import main
+
+    secret = tmp_path / "secret" / "answer.txt"
+    secret.parent.mkdir()
+    secret.write_text("42")
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "peeks.py").write_text(BROKEN_PLUGIN.replace("SECRET", repr(str(secret))))
+    with pytest.raises(SystemExit) as ended:
+        main(["check", "--methods-dir", str(plugins), "--data", str(tiny_data_dir), "--checks", "declares,fit_and_reconstruct"])
+    out = capsys.readouterr().out
+    assert ended.value.code == 1
+    assert "PASS peeks[default] declares" in out and "1 check(s) failed" in out
+    failed = [line for line in out.splitlines() if line.strip().startswith("FAIL peeks[default] fit_and_reconstruct")]
+    assert len(failed) == 1
+    if abi_version() >= 1:  # sealed: the secret is out of reach
+        assert "PermissionError" in failed[0] and str(secret) in failed[0]
+    else:
+        assert "dtype float64; expected float32" in failed[0]
