@@ -157,7 +157,7 @@ def test_parametrize_with_checks_lists_every_case_and_refuses_an_unknown_check()
         parametrize_with_checks([Honest], checks=["no_such"])
 
 
-BROKEN_PLUGIN = '''
+BROKEN_PLUGIN = """
 import numpy as np
 from reconbench.core.method import Method
 
@@ -175,7 +175,7 @@ class Peeks(Method):
     def reconstruct(self, test):
         self.check_is_fitted("mean_")
         return np.repeat(self.mean_[None], len(test.stimulus_ids), axis=0).astype(np.float64)
-'''
+"""
 
 
 def test_reconbench_check_runs_a_plugin_sealed_and_fails_it_with_what_to_change(tiny_data_dir, tmp_path, capsys) -> None:
