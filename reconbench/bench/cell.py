@@ -312,7 +312,7 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "seal": bool(spec.seal),
         "module": cls.__module__,
         "class": cls.__qualname__,
-        "file": inspect.getfile(cls),
+        "file": getattr(cls, "source_file", "") or inspect.getfile(cls),
     }
     report("fit", 0, 1 + len(test_sets))
     outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
