@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from reconbench.core.atomic import atomic_path, remove_orphans
+from reconbench.core.atomic import atomic_path, open_no_follow, remove_orphans
 from reconbench.core.device import device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import array_hash, canonical_json, sha256_text
@@ -158,6 +158,8 @@ class StageCache:
             raise ReconbenchError("the stage cache is disabled; there is no entry path")
         if not stage.replace("_", "").replace("-", "").isalnum():
             raise ReconbenchError(f"stage name {stage!r} must be alphanumeric (with _ or -)")
+        if not (isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
+            raise ReconbenchError(f"stage cache key {key!r} of stage {stage!r} is not 64 lowercase hex characters (stage_key makes them)")
         return self.root / stage / key[:2] / f"{key}.npz"
 
     def load(self, stage: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
@@ -168,12 +170,12 @@ class StageCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with os.fdopen(open_no_follow(path, os.O_RDONLY), "rb") as handle, np.load(handle, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files if name not in (_META_KEY, _ENTRY_KEY)}
                 meta = json.loads(str(data[_META_KEY])) if _META_KEY in data.files else {}
                 entry = json.loads(str(data[_ENTRY_KEY])) if _ENTRY_KEY in data.files else None
         except Exception as exc:  # noqa: BLE001 - whatever the zip/npy readers raise, the entry is only lost work
-            self._reject(stage, key, path, f"unreadable ({type(exc).__name__})")
+            self._reject(stage, key, path, str(exc) if isinstance(exc, ReconbenchError) else f"unreadable ({type(exc).__name__})")
             return None
         reason = _entry_problem(entry, stage, key, arrays)
         if reason:
@@ -202,7 +204,7 @@ class StageCache:
             yield not exclusive
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_no_follow(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)

@@ -301,7 +301,7 @@ class ResultStore:
         last (with the rows' sha256 and the key), so a cell is only "finished"
         once everything it wrote is on disk and its rows can be checked."""
         for rel, data in (files or {}).items():
-            atomic.write_bytes(self.root / rel, data)
+            atomic.write_bytes(self.inside(rel), data)
         rows = normalise(rows)
         self.cells_dir.mkdir(parents=True, exist_ok=True)
         record_path, rows_path = self._paths(key)
@@ -310,6 +310,16 @@ class ResultStore:
             digest = sha256_file(tmp)
         full = dict(record) | {"key": key, "rows_sha256": digest}
         atomic.write_text(record_path, json.dumps(full, indent=2, sort_keys=True, default=str))
+
+    def inside(self, rel: str | os.PathLike) -> Path:
+        """``root / rel``, checked to stay inside the results folder (``rel`` is relative, without ``..``,
+        and no folder on the way is a symbolic link leading out)."""
+        path = Path(rel)
+        root = self.root.resolve()
+        target = (root / path).resolve()
+        if path.is_absolute() or ".." in path.parts or (target != root and root not in target.parents):
+            raise ReconbenchError(f"refusing to write {rel!r}: the path leaves the results folder {self.root}")
+        return self.root / path
 
     def cell_keys(self) -> list[str]:
         """Keys of every stored cell (record and rows present), sorted."""
@@ -406,7 +416,7 @@ class ResultStore:
     def _lock(self) -> Iterator[None]:
         path = self.root / self.LOCK_NAME
         try:
-            handle = open(path, "a+", encoding="utf-8")
+            handle = os.fdopen(atomic.open_no_follow(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666), "a+", encoding="utf-8")
         except PermissionError:
             raise ReconbenchError(
                 f"results folder {self.root} is not writable by this user (uid {os.getuid()}); "
