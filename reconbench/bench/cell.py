@@ -318,6 +318,7 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
     outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
     run["sealed"] = "yes" if outcome.sealed else "no"
     run["_seal_note"] = outcome.seal_note
+    run["_stage_cache_notes"] = list(outcome.stage_cache_notes)
     run["_stage_log"] = _json_safe(outcome.stage_log)
     run["_method_weights"] = outcome.weights
     run["_process"] = {"process_seconds": outcome.process_seconds, "startup_seconds": outcome.startup_seconds}
@@ -521,6 +522,8 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
         "sealed": run["sealed"],
         "seal_note": run.pop("_seal_note", ""),
+        # Stage-cache entries the method process handed over that the harness did not write (plugins': never).
+        **({"stage_cache_notes": notes} if (notes := run.pop("_stage_cache_notes", None)) else {}),
         # Methods with stage outputs (reconbench.bench.diagnostics): {test set: {output: {measure: mean}, "final": {...}}}.
         "stage_diagnostics": run.pop("_stage_diagnostics", None),
         # Where the cell's wall time went (seconds), to measure the cost of process isolation:

@@ -34,8 +34,10 @@ from reconbench.bench.evaluator import default_metrics, score
 from reconbench.bench.executors import execute
 from reconbench.bench.grid import build_cells, parse_method_selection, spread_shared_work
 from reconbench.bench.registry import discover_methods
+from reconbench.bench.sandbox import import_folders
 from reconbench.core.device import resolve_device
 from reconbench.core.errors import ReconbenchError
+from reconbench.core.paths import CACHE_ENV, cache_dir
 from reconbench.core.stage_cache import default_stage_cache
 from reconbench.datasets.catalog import SIMULATED_GOD, get_dataset
 from reconbench.datasets.layouts import detect_layout
@@ -66,9 +68,17 @@ def check_run_options(seeds: Sequence[int], jobs: int, threads: int | None) -> N
         raise ReconbenchError(f"--threads {threads}: expected a number of threads of at least 1")
 
 
-def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = None) -> None:
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = None, methods_dir: str | Path | None = None) -> None:
     """Refuse a results folder that is a file or lies inside the data (or stimulus)
-    folder, where its files would be read as data by the next load.
+    folder, where its files would be read as data by the next load; and any layout
+    in which a method process could read the true images: the results folder (its
+    ``_true`` thumbnails), the data or the stimulus folder inside ``--methods-dir``
+    or the cache folder (both readable by a sealed method process), or
+    ``--methods-dir`` inside the results folder.
 
     Raises
     ------
@@ -81,8 +91,19 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
         if folder is None:
             continue
         folder = Path(folder).resolve()
-        if resolved == folder or folder in resolved.parents:
+        if _within(resolved, folder):
             raise ReconbenchError(f"--out {out} is inside the {label} folder {folder}; results written there would be read as data. Pass a folder outside it")
+    readable = [("--methods-dir", Path(methods_dir).resolve())] if methods_dir is not None else []
+    readable.append((f"the cache folder (${CACHE_ENV})", cache_dir().resolve()))
+    readable.extend(("a folder Python imports from", Path(folder)) for folder in import_folders())
+    for label, folder in readable:
+        for what, path in (("--out", out), ("the data folder", data), ("the stimulus folder", stimuli_dir)):
+            if path is not None and _within(Path(path).resolve(), folder):
+                raise ReconbenchError(
+                    f"{what} {path} is inside {label} {folder}, which a method process may read: it would see the true images. Pass folders apart"
+                )
+    if methods_dir is not None and _within(Path(methods_dir).resolve(), resolved):
+        raise ReconbenchError(f"--methods-dir {methods_dir} is inside --out {out}, where the true images are written. Pass folders apart")
 
 
 #: Default wall-clock limit of one cell's method process (seconds), per dataset:
@@ -228,7 +249,7 @@ def run_benchmark(
         raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
     check_run_options(seeds, jobs, threads)
     device = resolve_device(device)
-    check_out_folder(Path(out), data, stimuli_dir)
+    check_out_folder(Path(out), data, stimuli_dir, methods_dir)
     entry.check_folder(data)
     available = discover_methods(methods_dir)
     selection = parse_method_selection(methods, available)
