@@ -562,6 +562,54 @@ def load_results(path: str | Path) -> pd.DataFrame:
     return normalise(frame)
 
 
+def _first_difference(shown: pd.DataFrame, cells: pd.DataFrame) -> str:
+    """Where two normalised frames differ ("" if nowhere): floats within 1e-9 relative
+    (a CSV keeps 10 significant digits), every other column exactly."""
+    if len(shown) != len(cells):
+        return f"{len(shown)} rows, the cells hold {len(cells)}"
+    shown = shown.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
+    cells = cells.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
+    for column in COLUMNS:
+        a, b = shown[column], cells[column]
+        if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
+            same = np.isclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=0.0, equal_nan=True)
+        else:
+            same = a.astype(str).fillna("").to_numpy() == b.astype(str).fillna("").to_numpy()
+        if not same.all():
+            row = int(np.flatnonzero(~same)[0])
+            where = " ".join(str(cells.loc[row, k]) for k in ("method", "param_set", "subject", "test_set", "metric", "stimulus_id"))
+            return f"column {column!r} of {where}: {a.iloc[row]!r}, the cell says {b.iloc[row]!r}"
+    return ""
+
+
+def load_verified_results(path: str | Path) -> pd.DataFrame:
+    """Result rows for display (``reconbench leaderboard``): :func:`load_results`, and where the
+    results folder has ``cells/``, the consolidated file checked against its cells (each checked
+    against the sha256 in its record): a hand-edited ``results.parquet`` is refused, not rendered.
+
+    A folder without ``cells/`` (e.g. the committed ``results/``, which git versions) is read as it is.
+
+    Raises
+    ------
+    ReconbenchError
+        The file and the cells differ (the message names the first difference), or a cell is corrupt.
+    """
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    rows = load_results(path)
+    if not (folder / "cells").is_dir():
+        return rows
+    shown = path if path.is_file() else next((p for p in (folder / "results.parquet", folder / "results.csv") if p.is_file()), folder / "cells")
+    difference = _first_difference(rows, ResultStore(folder).load_cells())
+    if difference:
+        raise ReconbenchError(
+            f"{shown} does not match the verified cells in {folder / 'cells'} ({difference}): it was edited or is stale. "
+            f"Rebuild it from the cells with 'reconbench run ... --out {folder}' (finished cells are skipped), or delete it "
+            "and render from the cells"
+        )
+    return rows
+
+
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows without the columns that legitimately vary between identical runs
     (:data:`VOLATILE_COLUMNS`), for comparing two runs."""

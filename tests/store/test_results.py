@@ -320,3 +320,31 @@ def test_a_symlinked_results_lock_is_not_followed(tmp_path) -> None:
         with ResultStore(root).open_for_run():
             pass
     assert not target.exists()
+
+
+@pytest.mark.parametrize("edit", ["value", "extra_row", "csv"])
+def test_the_leaderboard_refuses_a_consolidated_file_that_differs_from_the_cells(tmp_path, edit) -> None:
+    """Issue 26, route 6: ``reconbench leaderboard`` checks results.parquet (or .csv) against the
+    verified cells: a hand-edited file is refused with a clear error, an untouched one renders."""
+    from reconbench.leaderboard import write_leaderboard
+
+    store = ResultStore(tmp_path)
+    store.write_cell("k1", rows_for("a", [0.1, 0.2]).assign(cell_key="k1"), {"status": "ok"})
+    store.write_cell("k2", rows_for("b", [0.3]).assign(cell_key="k2"), {"status": "ok"})
+    store.consolidate()
+    write_leaderboard(tmp_path)  # untouched: renders
+    write_leaderboard(tmp_path / "results.csv")
+    rows = pd.read_parquet(tmp_path / "results.parquet")
+    target = tmp_path / "results.parquet"
+    if edit == "value":
+        rows.loc[rows["method"] == "b", "value"] = 0.99
+    elif edit == "extra_row":
+        rows = pd.concat([rows, rows[rows["method"] == "b"].assign(method="forged", cell_key="k3")], ignore_index=True)
+    else:
+        target = tmp_path / "results.csv"
+        rows.loc[rows["method"] == "a", "value"] = 0.95
+        rows.to_csv(target, index=False)
+    if edit != "csv":
+        rows.to_parquet(target, index=False)
+    with pytest.raises(ReconbenchError, match=r"does not match the verified cells"):
+        write_leaderboard(target)
