@@ -282,6 +282,12 @@ def _score_into(
     return seconds
 
 
+def opaque_ids(test_set: str, n: int) -> np.ndarray:
+    """The stimulus ids a method process sees for a test set of ``n`` rows: ``<test set>-<row>``
+    (e.g. ``natural-0007``), in the split's order; they name no image."""
+    return np.array([f"{test_set}-{k:04d}" for k in range(n)])
+
+
 def _hidden_paths(spec: CellSpec) -> list[str]:
     """The data and stimulus folders, as given and resolved: kept out of the method process's environment."""
     hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
@@ -315,7 +321,10 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "file": getattr(cls, "source_file", "") or inspect.getfile(cls),
     }
     report("fit", 0, 1 + len(test_sets))
-    outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
+    # The method process sees opaque stimulus ids (test set and row position, in the split's order: the harness
+    # scores by the real ones below), never ids that name the image (a shape, a colour, a letter, an ImageNet file).
+    sent = {name: dataclasses.replace(test_input, stimulus_ids=opaque_ids(name, len(test_input.stimulus_ids))) for name, test_input in test_inputs.items()}
+    outcome = run_method(request, split.train, sent, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
     run["sealed"] = "yes" if outcome.sealed else "no"
     run["_seal_note"] = outcome.seal_note
     run["_stage_cache_notes"] = list(outcome.stage_cache_notes)

@@ -573,6 +573,7 @@ def run_preset(
     seeds: Sequence[int] | None = None,
     grid: str = "headline",
     device: str | None = None,
+    blind: bool = False,
 ) -> RunSummary:
     """The main job: simulate ``preset`` (seed 0) into ``data`` if it is not there,
     run the preset's ``grid`` (:data:`BENCH_GRIDS`; ``methods`` and ``seeds``
@@ -581,7 +582,34 @@ def run_preset(
     committed reference ``results/<preset>``, so that every cell is computed).
 
     A second call skips every finished cell and rewrites identical files.
+
+    ``blind``: simulate the preset from a fresh secret seed into a private temporary folder
+    (removed after the run) instead of seed 0, for evaluating untrusted methods, which could
+    otherwise regenerate the public seed-0 data; the seed is kept in ``<out>/blind.json``
+    (readable by no method process; a resumed blind run reuses it). Default ``out``:
+    ``runs/<preset>-blind``.
     """
+    if blind:
+        return _run_blind(
+            preset,
+            layout=layout,
+            data=data,
+            out=out,
+            jobs=jobs,
+            subjects=subjects,
+            methods=methods,
+            methods_dir=methods_dir,
+            scheduler=scheduler,
+            threads=threads,
+            force=force,
+            leaderboard=leaderboard,
+            progress=progress,
+            cell_timeout=cell_timeout,
+            cell_memory=cell_memory,
+            seeds=seeds,
+            grid=grid,
+            device=device,
+        )
     if preset not in PRESETS:
         raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     if layout not in LAYOUTS:
@@ -622,3 +650,41 @@ def run_preset(
         cell_memory=cell_memory,
         device=device,
     )
+
+
+#: Where a blind run keeps its secret simulation seed (in its results folder, which no method process reads).
+BLIND_FILE = "blind.json"
+
+
+def _run_blind(preset: str, *, layout: str, data: str | Path | None, out: str | Path | None, **options: Any) -> RunSummary:
+    """:func:`run_preset` with ``blind=True``."""
+    import json
+    import secrets
+    import shutil
+    import tempfile
+
+    from reconbench.core import atomic
+
+    if data is not None:
+        raise ReconbenchError("--blind simulates its own data from a secret seed into a private temporary folder; do not pass --data")
+    if preset not in PRESETS:
+        raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    out = Path(out) if out is not None else Path(f"{default_bench_out(preset, layout)}-blind")
+    record_path = out / BLIND_FILE
+    if record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if record.get("preset") != preset or record.get("layout") != layout or not isinstance(record.get("seed"), int):
+            raise ReconbenchError(f"{record_path} is the blind record of another run ({record}); pass another --out")
+        seed = int(record["seed"])
+    else:
+        if (out / "cells").is_dir() and any((out / "cells").iterdir()):
+            raise ReconbenchError(f"--out {out} holds cells of a run that was not blind; pass a new folder for a blind run")
+        seed = 1 + secrets.randbelow(2**31 - 2)  # never 0, the public seed
+        atomic.write_text(record_path, json.dumps({"preset": preset, "layout": layout, "seed": seed}, indent=2, sort_keys=True) + "\n")
+    private = Path(tempfile.mkdtemp(prefix="reconbench-blind-"))  # 0700, under $TMPDIR: no method process reads it
+    try:
+        folder = private / "data"
+        simulate(preset=preset, out=folder, seed=seed, force=False, progress=bool(options.get("progress")), layout=layout)
+        return run_preset(preset, layout=layout, data=folder, out=out, **options)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)

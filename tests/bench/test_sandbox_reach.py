@@ -174,3 +174,57 @@ def test_folders_a_method_reads_never_hold_the_temporary_folder_or_a_checkout() 
     if (REPO / "pyproject.toml").exists():
         assert REPO.resolve() not in folders
     assert str(REPO / "reconbench") in sandbox.readable_folders(None)
+
+
+def test_methods_see_opaque_stimulus_ids_and_rows_keep_the_real_ones(tiny_data_dir, tiny_split, tmp_path) -> None:
+    """Route 7: a method sees ids that name no image (the shapes' and letters' ids name shape, colour
+    and letter); the harness scores and records the real ids, in the same order."""
+    from reconbench.bench.runner import run_benchmark
+
+    summary = run_benchmark(
+        "simulated:tiny",
+        tiny_data_dir,
+        tmp_path / "out",
+        methods=["reports_ids"],
+        metrics=["pixcorr"],
+        methods_dir=FIXTURES,
+        references=False,
+        leaderboard=False,
+    )
+    rows = summary.rows
+    assert set(rows["status"]) == {"ok"}, rows["error"].unique()
+    key = rows["cell_key"].iloc[0]
+    record = json.loads((tmp_path / "out" / "cells" / f"{key}.json").read_text())
+    (seen,) = record["stage_log"]
+    for test_set, test_input in tiny_split.test_inputs.items():
+        real = [str(s) for s in test_input.stimulus_ids]
+        assert seen[test_set] == [f"{test_set}-{k:04d}" for k in range(len(real))]
+        assert not set(seen[test_set]) & set(real)
+        assert set(rows.loc[rows["test_set"] == test_set, "stimulus_id"]) == set(real)
+
+
+def test_a_blind_run_simulates_from_a_secret_seed_in_a_private_folder(tiny_data_dir, tmp_path) -> None:
+    """Route 7: bench --blind draws the data from a fresh seed (not the public seed 0 a method could
+    regenerate), kept in OUT/blind.json, in a temporary folder removed after the run; a resumed run
+    reuses the seed."""
+    import tempfile
+
+    from reconbench.bench.runner import run_benchmark, run_preset
+
+    leftovers = set(Path(tempfile.gettempdir()).glob("reconbench-blind-*"))
+    options = dict(methods=["mean_image"], seeds=[0], subjects=["sub-01"])
+    blind = run_preset("tiny", out=tmp_path / "blind", blind=True, **options)
+    record = json.loads((tmp_path / "blind" / "blind.json").read_text())
+    assert record["preset"] == "tiny" and record["seed"] != 0
+    assert set(Path(tempfile.gettempdir()).glob("reconbench-blind-*")) == leftovers
+    public = run_benchmark(
+        "simulated:tiny", tiny_data_dir, tmp_path / "public", methods=["mean_image"], metrics=["pixcorr"], references=False, leaderboard=False
+    )
+
+    def pixcorr(rows):
+        return rows[(rows["metric"] == "pixcorr") & (rows["method"] == "mean_image")].sort_values(["test_set", "stimulus_id"])["value"].to_numpy()
+
+    assert len(pixcorr(blind.rows)) == len(pixcorr(public.rows)) and not np.array_equal(pixcorr(blind.rows), pixcorr(public.rows))
+    again = run_preset("tiny", out=tmp_path / "blind", blind=True, **options)
+    assert again.n_skipped == blind.n_run  # the same secret seed: its cells are finished
+    assert json.loads((tmp_path / "blind" / "blind.json").read_text()) == record
