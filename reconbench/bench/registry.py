@@ -360,16 +360,36 @@ def _repeat_warnings(reply: Mapping[str, Any], origin: str) -> None:
         warnings.warn(f"{str(said.get('message'))[:2000]} (while importing {origin})", category, stacklevel=3)
 
 
+#: Stand-ins of entry points, by (name, value, the source file's stat): each is imported once per process.
+_ENTRY_POINT_CACHE: dict[tuple, type[Method]] = {}
+
+
 def _entry_point_methods() -> list[type[Method]]:
     found = []
     for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
         origin = f"entry point {ep.name} = {ep.value}"
+        cached = next(
+            (cls for (name, value, stat), cls in _ENTRY_POINT_CACHE.items() if (name, value) == (ep.name, ep.value) and stat == _stat(cls.source_file)), None
+        )
+        if cached is not None:
+            found.append(cached)
+            continue
         reply = _sealed_describe("entry_point", ep.name, None, origin)
         if "error" in reply:
             raise ReconbenchError(f"could not import {origin}: {reply['error']}")
         _repeat_warnings(reply, origin)
-        found.append(_stand_in(reply.get("metadata"), origin))
+        cls = _stand_in(reply.get("metadata"), origin)
+        _ENTRY_POINT_CACHE[ep.name, ep.value, _stat(cls.source_file)] = cls
+        found.append(cls)
     return found
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_size)
 
 
 #: Stand-ins of a folder's methods, by (folder, the stat of each of its files): a folder is imported once per process.

@@ -90,3 +90,21 @@ def test_method_and_parameter_set_names_must_be_plain(tmp_path, old, new) -> Non
     (tmp_path / "named.py").write_text(textwrap.dedent(ONE_METHOD).replace(old, new))
     with pytest.raises(ReconbenchError, match="is not a plain name"):
         discover_methods(tmp_path)
+
+
+def test_an_entry_point_is_imported_only_in_a_sealed_process(tmp_path, monkeypatch) -> None:
+    """Issue 26, route 1: an installed plugin (entry point of group reconbench.methods) is described by
+    a sealed import too; the harness never imports its module."""
+    site = tmp_path / "site"
+    (site / "ep_plugin").mkdir(parents=True)
+    (site / "ep_plugin" / "__init__.py").write_text(textwrap.dedent(ONE_METHOD).replace('"constant_grey"', '"ep_grey"'))
+    info = site / "ep_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[reconbench.methods]\nep_grey = ep_plugin:Constant\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))  # the sealed import finds the same distribution
+    cls = discover_methods()["ep_grey"]
+    assert "ep_plugin" not in sys.modules
+    assert cls.__module__ == "ep_plugin" and cls.__qualname__ == "Constant"
+    assert cls.source_file == str((site / "ep_plugin" / "__init__.py").resolve())
