@@ -867,7 +867,10 @@ def import_folders() -> list[str]:
       the run's shared split (the test images) are;
     - the folder holding the reconbench package when it is a source checkout (``pyproject.toml``
       or ``.git`` beside the package: results folders such as ``runs/`` may be there); the package
-      folder itself is readable (:func:`readable_folders`).
+      folder itself is readable (:func:`readable_folders`);
+    - ``sys.path[0]``, the script's folder or the working directory (a method process's is the
+      server's working directory, under ``$TMPDIR``; the harness's is where you ran it), unless
+      Python runs with ``-P`` (safe path).
 
     The harness refuses a results, data or stimulus folder inside any of them
     (:func:`reconbench.bench.runner.check_out_folder`)."""
@@ -875,7 +878,7 @@ def import_folders() -> list[str]:
     package_parent = Path(__file__).resolve().parents[2]
     checkout = (package_parent / "pyproject.toml").exists() or (package_parent / ".git").exists()
     folders = []
-    for entry in sys.path:
+    for entry in sys.path if getattr(sys.flags, "safe_path", False) else sys.path[1:]:
         if not entry or not os.path.exists(entry):
             continue
         path = Path(entry).resolve()
