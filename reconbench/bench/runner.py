@@ -34,7 +34,7 @@ from reconbench.bench.evaluator import default_metrics, score
 from reconbench.bench.executors import execute
 from reconbench.bench.grid import build_cells, parse_method_selection, spread_shared_work
 from reconbench.bench.registry import discover_methods
-from reconbench.bench.sandbox import import_folders
+from reconbench.bench.sandbox import import_folders, readable_folders
 from reconbench.core.device import resolve_device
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.paths import CACHE_ENV, cache_dir
@@ -77,8 +77,9 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
     folder, where its files would be read as data by the next load; and any layout
     in which a method process could read the true images: the results folder (its
     ``_true`` thumbnails), the data or the stimulus folder inside ``--methods-dir``
-    or the cache folder (both readable by a sealed method process), or
-    ``--methods-dir`` inside the results folder.
+    the cache folder or any other folder a sealed method process may read
+    (:func:`~reconbench.bench.sandbox.readable_folders`: the Python installation, a
+    virtual environment's folder, ``/usr``...), or ``--methods-dir`` inside the results folder.
 
     Raises
     ------
@@ -96,6 +97,11 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
     readable = [("--methods-dir", Path(methods_dir).resolve())] if methods_dir is not None else []
     readable.append((f"the cache folder (${CACHE_ENV})", cache_dir().resolve()))
     readable.extend(("a folder Python imports from", Path(folder)) for folder in import_folders())
+    # Everything else a sealed method process may read: the Python installation (a virtual environment's
+    # folder included), the system's library folders.
+    readable.extend(
+        ("a folder a method process may read", Path(folder).resolve()) for folder in readable_folders(None) if not folder.startswith(("/proc", "/dev"))
+    )
     for label, folder in readable:
         for what, path in (("--out", out), ("the data folder", data), ("the stimulus folder", stimuli_dir)):
             if path is not None and _within(Path(path).resolve(), folder):

@@ -137,6 +137,21 @@ def test_true_images_never_land_where_a_method_reads(tmp_path, layout) -> None:
     check_out_folder(tmp_path / "elsewhere", data if layout != "data_in_methods" else tmp_path / "d2", None, tmp_path / "m2")
 
 
+@pytest.mark.parametrize("what", ["data", "out"])
+def test_data_and_results_inside_the_python_installation_are_refused(tmp_path, monkeypatch, what) -> None:
+    """Route 4: a data or results folder inside a folder every method process may read (e.g. a virtual
+    environment's folder, as tox's {envtmpdir} was) is refused: the seal could not hide it."""
+    from reconbench.bench import runner
+    from reconbench.core.errors import ReconbenchError
+
+    venv = tmp_path / "venv"
+    monkeypatch.setattr(runner, "readable_folders", lambda methods_dir: [str(venv), "/proc/cpuinfo"])
+    folders = {"data": tmp_path / "data", "out": tmp_path / "out"} | {what: venv / "tmp" / what}
+    folders["data"].mkdir(parents=True)
+    with pytest.raises(ReconbenchError, match="a method process may read"):
+        runner.check_out_folder(folders["out"], folders["data"])
+
+
 def test_packages_on_pythonpath_are_readable_and_the_server_forks_single_threaded(tmp_path, monkeypatch, tiny_split) -> None:
     """Route 5: a package imported from a PYTHONPATH folder (not site-packages) loads in a sealed
     method process (it failed with PermissionError), and the method-process server has one thread
