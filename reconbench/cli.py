@@ -349,6 +349,12 @@ def bench(
     verdict: bool = typer.Option(
         True, "--compare/--no-compare", help="End with a reproduction verdict against the reference (exit 1 when it does not reproduce)."
     ),
+    blind: bool = typer.Option(
+        False,
+        "--blind",
+        help="Simulate from a fresh secret seed (kept in OUT/blind.json) into a private temporary folder, for untrusted methods; "
+        "default --out runs/PRESET-blind; no verdict (the reference is seed 0).",
+    ),
 ) -> None:
     """The main job: simulate PRESET if absent, run its grid into a folder of your own, write results and
     leaderboard, and say whether the run reproduces the committed reference."""
@@ -373,9 +379,12 @@ def bench(
         seeds=None if seeds is None else _parse_seeds(seeds),
         grid=grid,
         device=device,
+        blind=blind,
     )
     print_summary(summary)
-    if verdict:
+    if blind:
+        typer.echo(f"blind run: simulated from a secret seed, recorded in {summary.out / 'blind.json'}; no verdict (the reference is seed 0)", err=True)
+    elif verdict:
         reproduced = reproduction_verdict(
             summary,
             reference if reference is not None else default_bench_reference(preset, layout),

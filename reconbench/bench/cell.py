@@ -282,6 +282,12 @@ def _score_into(
     return seconds
 
 
+def opaque_ids(test_set: str, n: int) -> np.ndarray:
+    """The stimulus ids a method process sees for a test set of ``n`` rows: ``<test set>-<row>``
+    (e.g. ``natural-0007``), in the split's order; they name no image."""
+    return np.array([f"{test_set}-{k:04d}" for k in range(n)])
+
+
 def _hidden_paths(spec: CellSpec) -> list[str]:
     """The data and stimulus folders, as given and resolved: kept out of the method process's environment."""
     hidden = [str(p) for p in (spec.data_root, spec.stimuli_dir) if p]
@@ -312,15 +318,19 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "seal": bool(spec.seal),
         "module": cls.__module__,
         "class": cls.__qualname__,
-        "file": inspect.getfile(cls),
+        "file": getattr(cls, "source_file", "") or inspect.getfile(cls),
         # The method process resizes its reconstructions to this size (inside the cell's limits).
         "size": int(size),
     }
     report("fit", 0, 1 + len(test_sets))
-    outcome = run_method(request, split.train, test_inputs, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
+    # The method process sees opaque stimulus ids (test set and row position, in the split's order: the harness
+    # scores by the real ones below), never ids that name the image (a shape, a colour, a letter, an ImageNet file).
+    sent = {name: dataclasses.replace(test_input, stimulus_ids=opaque_ids(name, len(test_input.stimulus_ids))) for name, test_input in test_inputs.items()}
+    outcome = run_method(request, split.train, sent, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
     # What the harness knows, not what the method says: "" when the process never reached its seal (no method code ran).
     run["sealed"] = ("yes" if outcome.sealed else "no") if outcome.started else ""
     run["_seal_note"] = outcome.seal_note if outcome.started else "the method process ended before it was ready (no method code ran)"
+    run["_stage_cache_notes"] = list(outcome.stage_cache_notes)
     if outcome.output_bytes:
         # The method's stdout and stderr (never the user's terminal), kept beside the cell record.
         path = f"cells/{spec.key}.output.txt"
@@ -533,6 +543,8 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         # The method process's stdout and stderr: {"path" (in the results folder), "bytes" written,
         # "truncated"}; None when it wrote nothing (or for reference cells, which print nothing of a plugin's).
         "method_output": run.pop("_method_output", None),
+        # Stage-cache entries the method process handed over that the harness did not write (plugins': never).
+        **({"stage_cache_notes": notes} if (notes := run.pop("_stage_cache_notes", None)) else {}),
         # Methods with stage outputs (reconbench.bench.diagnostics): {test set: {output: {measure: mean}, "final": {...}}}.
         "stage_diagnostics": run.pop("_stage_diagnostics", None),
         # Where the cell's wall time went (seconds), to measure the cost of process isolation:

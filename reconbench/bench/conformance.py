@@ -329,7 +329,10 @@ def check_sealed(name: str, param_sets: Sequence[str], *, methods_dir: Any = Non
     request = {"name": name, "param_sets": list(param_sets), "methods_dir": str(Path(methods_dir).resolve()) if methods_dir else None}
     request.update({"data": str(folder.resolve()), "checks": chosen})
     log = private / "output.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONBENCH_DATA")}
+    from reconbench.bench.sandbox import SCRATCH_VARIABLES, _child_environment
+
+    env = _child_environment((), private)  # as a method process's: no data-folder variable, a private scratch
+    env.update({name: str(private) for name in SCRATCH_VARIABLES})
     env[STAGE_CACHE_ENV] = "off"
     try:
         with open(log, "wb") as output:

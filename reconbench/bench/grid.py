@@ -51,7 +51,8 @@ def method_code_hash(cls: type) -> str:
     method whose code changed instead of keeping stale scores. Changes to the
     harness or the metric code are not tracked here (metric recipes are).
     """
-    path = Path(inspect.getsourcefile(cls) or "")
+    # A plugin's stand-in (:class:`~reconbench.bench.registry.PluginMethod`) names its file; nothing is imported.
+    path = Path(getattr(cls, "source_file", "") or inspect.getsourcefile(cls) or "")
     if not path.is_file():
         return ""
     files = [path] + sorted(p for p in path.parent.glob("_*.py") if p.name != "__init__.py" and p != path)

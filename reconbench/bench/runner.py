@@ -35,7 +35,9 @@ from reconbench.bench.evaluator import default_metrics, score
 from reconbench.bench.executors import execute, resolve_run_device
 from reconbench.bench.grid import build_cells, parse_method_selection, spread_shared_work
 from reconbench.bench.registry import discover_methods
+from reconbench.bench.sandbox import import_folders, readable_folders
 from reconbench.core.errors import ReconbenchError
+from reconbench.core.paths import CACHE_ENV, cache_dir
 from reconbench.core.stage_cache import default_stage_cache
 from reconbench.datasets.catalog import SIMULATED_GOD, get_dataset
 from reconbench.datasets.layouts import detect_layout
@@ -99,9 +101,18 @@ def _number(value: Any, option: str) -> float:
         raise ReconbenchError(f"{option} {value!r}: expected a number") from None
 
 
-def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = None) -> None:
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = None, methods_dir: str | Path | None = None) -> None:
     """Refuse a results folder that is a file or lies inside the data (or stimulus)
-    folder, where its files would be read as data by the next load.
+    folder, where its files would be read as data by the next load; and any layout
+    in which a method process could read the true images: the results folder (its
+    ``_true`` thumbnails), the data or the stimulus folder inside ``--methods-dir``
+    the cache folder or any other folder a sealed method process may read
+    (:func:`~reconbench.bench.sandbox.readable_folders`: the Python installation, a
+    virtual environment's folder, ``/usr``...), or ``--methods-dir`` inside the results folder.
 
     Raises
     ------
@@ -114,8 +125,24 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
         if folder is None:
             continue
         folder = Path(folder).resolve()
-        if resolved == folder or folder in resolved.parents:
+        if _within(resolved, folder):
             raise ReconbenchError(f"--out {out} is inside the {label} folder {folder}; results written there would be read as data. Pass a folder outside it")
+    readable = [("--methods-dir", Path(methods_dir).resolve())] if methods_dir is not None else []
+    readable.append((f"the cache folder (${CACHE_ENV})", cache_dir().resolve()))
+    readable.extend(("a folder Python imports from", Path(folder)) for folder in import_folders())
+    # Everything else a sealed method process may read: the Python installation (a virtual environment's
+    # folder included), the system's library folders.
+    readable.extend(
+        ("a folder a method process may read", Path(folder).resolve()) for folder in readable_folders(None) if not folder.startswith(("/proc", "/dev"))
+    )
+    for label, folder in readable:
+        for what, path in (("--out", out), ("the data folder", data), ("the stimulus folder", stimuli_dir)):
+            if path is not None and _within(Path(path).resolve(), folder):
+                raise ReconbenchError(
+                    f"{what} {path} is inside {label} {folder}, which a method process may read: it would see the true images. Pass folders apart"
+                )
+    if methods_dir is not None and _within(Path(methods_dir).resolve(), resolved):
+        raise ReconbenchError(f"--methods-dir {methods_dir} is inside --out {out}, where the true images are written. Pass folders apart")
 
 
 #: Default wall-clock limit of one cell's method process (seconds), per dataset:
@@ -262,7 +289,7 @@ def run_benchmark(
     check_run_options(seeds, jobs, threads)
     check_cell_limits(cell_timeout, cell_memory)
     device = resolve_run_device(device, scheduler)
-    check_out_folder(Path(out), data, stimuli_dir)
+    check_out_folder(Path(out), data, stimuli_dir, methods_dir)
     entry.check_folder(data)
     available = discover_methods(methods_dir)
     selection = parse_method_selection(methods, available)
@@ -589,6 +616,7 @@ def run_preset(
     seeds: Sequence[int] | None = None,
     grid: str = "headline",
     device: str | None = None,
+    blind: bool = False,
 ) -> RunSummary:
     """The main job: simulate ``preset`` (seed 0) into ``data`` if it is not there,
     run the preset's ``grid`` (:data:`BENCH_GRIDS`; ``methods`` and ``seeds``
@@ -597,7 +625,34 @@ def run_preset(
     committed reference ``results/<preset>``, so that every cell is computed).
 
     A second call skips every finished cell and rewrites identical files.
+
+    ``blind``: simulate the preset from a fresh secret seed into a private temporary folder
+    (removed after the run) instead of seed 0, for evaluating untrusted methods, which could
+    otherwise regenerate the public seed-0 data; the seed is kept in ``<out>/blind.json``
+    (readable by no method process; a resumed blind run reuses it). Default ``out``:
+    ``runs/<preset>-blind``.
     """
+    if blind:
+        return _run_blind(
+            preset,
+            layout=layout,
+            data=data,
+            out=out,
+            jobs=jobs,
+            subjects=subjects,
+            methods=methods,
+            methods_dir=methods_dir,
+            scheduler=scheduler,
+            threads=threads,
+            force=force,
+            leaderboard=leaderboard,
+            progress=progress,
+            cell_timeout=cell_timeout,
+            cell_memory=cell_memory,
+            seeds=seeds,
+            grid=grid,
+            device=device,
+        )
     if preset not in PRESETS:
         raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     if layout not in LAYOUTS:
@@ -639,3 +694,41 @@ def run_preset(
         cell_memory=cell_memory,
         device=device,
     )
+
+
+#: Where a blind run keeps its secret simulation seed (in its results folder, which no method process reads).
+BLIND_FILE = "blind.json"
+
+
+def _run_blind(preset: str, *, layout: str, data: str | Path | None, out: str | Path | None, **options: Any) -> RunSummary:
+    """:func:`run_preset` with ``blind=True``."""
+    import json
+    import secrets
+    import shutil
+    import tempfile
+
+    from reconbench.core import atomic
+
+    if data is not None:
+        raise ReconbenchError("--blind simulates its own data from a secret seed into a private temporary folder; do not pass --data")
+    if preset not in PRESETS:
+        raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    out = Path(out) if out is not None else Path(f"{default_bench_out(preset, layout)}-blind")
+    record_path = out / BLIND_FILE
+    if record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if record.get("preset") != preset or record.get("layout") != layout or not isinstance(record.get("seed"), int):
+            raise ReconbenchError(f"{record_path} is the blind record of another run ({record}); pass another --out")
+        seed = int(record["seed"])
+    else:
+        if (out / "cells").is_dir() and any((out / "cells").iterdir()):
+            raise ReconbenchError(f"--out {out} holds cells of a run that was not blind; pass a new folder for a blind run")
+        seed = 1 + secrets.randbelow(2**31 - 2)  # never 0, the public seed
+        atomic.write_text(record_path, json.dumps({"preset": preset, "layout": layout, "seed": seed}, indent=2, sort_keys=True) + "\n")
+    private = Path(tempfile.mkdtemp(prefix="reconbench-blind-"))  # 0700, under $TMPDIR: no method process reads it
+    try:
+        folder = private / "data"
+        simulate(preset=preset, out=folder, seed=seed, force=False, progress=bool(options.get("progress")), layout=layout)
+        return run_preset(preset, layout=layout, data=folder, out=out, **options)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)

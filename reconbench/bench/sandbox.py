@@ -174,6 +174,8 @@ class MethodRun:
     output: bytes = b""
     output_bytes: int = 0
     output_truncated: bool = False
+    #: Stage-cache entries the method process handed over and the harness did not write, and why.
+    stage_cache_notes: list[str] = field(default_factory=list)
 
 
 #: Arrays already in shared memory (:func:`share_array`, :mod:`reconbench.bench.shared_split`):
@@ -253,6 +255,13 @@ def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, in
     return fd, 0, raw.nbytes
 
 
+#: Set in every method process: joblib without multiprocessing (its semaphores need a writable
+#: ``/dev/shm``, which a cell does not get: Parallel runs its tasks one after the other, same results).
+PRIVATE_ENVIRONMENT = {"JOBLIB_MULTIPROCESSING": "0"}
+#: Variables naming a scratch folder: each a method process's private folder (removed with the cell).
+SCRATCH_VARIABLES = ("TMPDIR", "TEMP", "TMP", "JOBLIB_TEMP_FOLDER")
+
+
 def _child_environment(hidden: Sequence[str], private_dir: Path) -> dict[str, str]:
     """The environment the method-process server starts with (its children inherit it,
     and ``/proc/self/environ`` of a forked child shows this block): no variable naming
@@ -265,6 +274,7 @@ def _child_environment(hidden: Sequence[str], private_dir: Path) -> dict[str, st
     package_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([package_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["TMPDIR"] = str(private_dir)
+    env.update(PRIVATE_ENVIRONMENT)
     env[PARENT_ENV] = str(os.getpid())
     env.setdefault(CACHE_ENV, str(cache_dir()))
     return env
@@ -427,8 +437,28 @@ _IDLE_ZYGOTES: dict[tuple, list[_Zygote]] = {}
 _ALL_ZYGOTES: list[_Zygote] = []
 
 
+#: Set in the method-process server's environment so that importing numpy, scipy and pyarrow
+#: (through scikit-learn and pandas) starts no thread: it forks only while single-threaded. Each
+#: forked method process gets the user's values back (:data:`RESTORE_ENV`) and sets its thread
+#: counts itself (:func:`reconbench.bench.executors.limit_threads`).
+SINGLE_THREADED_IMPORTS = {"OPENBLAS_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false"}
+#: The user's values of :data:`SINGLE_THREADED_IMPORTS` (JSON, null: unset), restored in each method process.
+RESTORE_ENV = "RECONBENCH_RESTORE_ENV"
+
+
 def _zygote_environment(hidden: Sequence[str]) -> dict[str, str]:
-    return _child_environment(hidden, cells_root())
+    env = _child_environment(hidden, cells_root())
+    env[RESTORE_ENV] = json.dumps({name: env.get(name) for name in SINGLE_THREADED_IMPORTS})
+    env.update(SINGLE_THREADED_IMPORTS)
+    return env
+
+
+def _threads() -> int:
+    """This process's thread count (1 where /proc cannot say)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
 
 
 def _zygote_key(hidden: Sequence[str]) -> tuple:
@@ -818,6 +848,10 @@ def run_method(
                 failed = StageOutcome(error=error, traceback=_field(header, "traceback", str, ""))
                 _fail_from(outcome, stage, names, failed, f"the method process stopped during {_stage_name(stage)}")
                 break
+            elif kind == "stage_entry":
+                note = _store_stage_entry(request, header, child.read(data_limit, "a stage-cache entry"))
+                if note:
+                    outcome.stage_cache_notes.append(note)
             elif kind == "done":
                 if stage != "done":
                     raise _BadFrame(f"'done' while {_stage_name(stage)} was due")
@@ -849,8 +883,9 @@ def run_method(
 
 
 #: Message types a method process sends (in this order: ready, fit, then per test set a reconstruction
-#: and maybe its stage outputs, maybe the stage spaces, done; ``error`` when its harness code fails).
-FRAME_TYPES = ("ready", "fit", "reconstruction", "stage_outputs", "stage_spaces", "error", "done")
+#: and maybe its stage outputs, maybe the stage spaces, done; ``error`` when its harness code fails;
+#: ``stage_entry`` whenever a method saves a stage-cache entry, for the harness to write).
+FRAME_TYPES = ("ready", "fit", "reconstruction", "stage_outputs", "stage_spaces", "stage_entry", "error", "done")
 
 
 def _stage_name(stage: str) -> str:
@@ -917,6 +952,33 @@ def _landlock_available() -> bool:
     from reconbench.bench.landlock import abi_version
 
     return abi_version() > 0
+
+
+#: The packages whose methods' stage-cache entries the harness writes (reviewed code; a plugin's are dropped).
+TRUSTED_STAGE_WRITERS = ("reconbench.methods.", "reconbench.baselines.")
+
+
+def _store_stage_entry(request: Mapping[str, Any], header: Mapping[str, Any], data: bytes) -> str:
+    """Write a stage-cache entry a method process handed over, if its cell runs a built-in method
+    (the harness's own knowledge: the module it asked the process to import). Returns why it was
+    not written ("" when it was); never fatal, the cache only skips work."""
+    from reconbench.core.stage_cache import default_stage_cache
+
+    stage, key = str(header.get("stage")), str(header.get("key"))
+    if not str(request.get("module", "")).startswith(TRUSTED_STAGE_WRITERS):
+        return f"stage {stage}/{key[:16]}: not cached (only built-in methods write the stage cache)"
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        if any(a.dtype.kind not in _NUMERIC_KINDS + "US" for a in arrays.values()):
+            raise ValueError("an array is not numeric or text")
+        meta = header.get("meta")
+        if not isinstance(meta, dict):
+            raise ValueError("its meta is not a dict")
+        default_stage_cache().save(stage, key, arrays, meta)
+    except Exception as exc:  # noqa: BLE001 - a lost entry is only lost work
+        return f"stage {stage}/{key[:16]}: not cached ({type(exc).__name__}: {exc})"
+    return ""
 
 
 def _pinned_weights(reported: Any) -> dict[str, str]:
@@ -1015,6 +1077,36 @@ def _attach(buffers: Sequence[tuple[int, int, int]], close: bool = True) -> list
     return views
 
 
+def import_folders() -> list[str]:
+    """Every folder the interpreter imports from (each ``sys.path`` entry that exists: site-packages,
+    ``PYTHONPATH`` entries, user site-packages, conda layouts, zip files), which a sealed method
+    process may read, except:
+
+    - a folder that holds the temporary folder (``/tmp``), where the cells' private folders and
+      the run's shared split (the test images) are;
+    - the folder holding the reconbench package when it is a source checkout (``pyproject.toml``
+      or ``.git`` beside the package: results folders such as ``runs/`` may be there); the package
+      folder itself is readable (:func:`readable_folders`);
+    - ``sys.path[0]``, the script's folder or the working directory (a method process's is the
+      server's working directory, under ``$TMPDIR``; the harness's is where you ran it), unless
+      Python runs with ``-P`` (safe path).
+
+    The harness refuses a results, data or stimulus folder inside any of them
+    (:func:`reconbench.bench.runner.check_out_folder`)."""
+    temp = Path(tempfile.gettempdir()).resolve()
+    package_parent = Path(__file__).resolve().parents[2]
+    checkout = (package_parent / "pyproject.toml").exists() or (package_parent / ".git").exists()
+    folders = []
+    for entry in sys.path if getattr(sys.flags, "safe_path", False) else sys.path[1:]:
+        if not entry or not os.path.exists(entry):
+            continue
+        path = Path(entry).resolve()
+        if path == temp or path in temp.parents or (checkout and path == package_parent):
+            continue
+        folders.append(str(path))
+    return sorted(set(folders))
+
+
 def readable_folders(methods_dir: str | None) -> list[str]:
     """Folders a sealed method process may read: the Python installation, the
     reconbench package, the method folder, the weights cache and the system's
@@ -1026,9 +1118,7 @@ def readable_folders(methods_dir: str | None) -> list[str]:
         path = sysconfig.get_paths().get(key)
         if path:
             folders.add(path)
-    for entry in sys.path:
-        if entry and Path(entry).is_dir() and ("site-packages" in entry or "dist-packages" in entry or entry.startswith(sys.base_prefix)):
-            folders.add(entry)
+    folders.update(import_folders())
     # /proc/cpuinfo and the process's own /proc entry: CPU feature detection (torch's
     # kernel choice) and psutil; never /proc as a whole, where the parent's command line is.
     folders.update(
@@ -1054,6 +1144,9 @@ def readable_folders(methods_dir: str | None) -> list[str]:
     )
     folders.discard("/")
     folders.add(str(cache_dir()))
+    stages = _stage_cache_folder()
+    if stages:
+        folders.add(stages)
     if methods_dir:
         folders.add(str(Path(methods_dir).resolve()))
     return sorted(folders)
@@ -1107,20 +1200,22 @@ def device_writable(device: str) -> list[str]:
     return [path for path in paths if os.path.exists(path)]
 
 
-def writable_folders() -> list[str]:
-    """Folders a sealed method process may write: its private folder, the stage
-    cache and ``/dev/shm`` (POSIX semaphores of joblib and multiprocessing; the
-    parent never puts data there, the method's inputs are anonymous memory files)."""
-    folders = [os.getcwd(), "/dev/shm"]
+def _stage_cache_folder() -> str | None:
+    """The stage cache's folder (None when caching is off): readable by a method process, never writable."""
     stage_env = os.environ.get(STAGE_CACHE_ENV, "")
-    if stage_env.strip().lower() not in {"off", "0", "none", "false", "no"}:
-        stage = Path(stage_env).expanduser() if stage_env else cache_dir() / "stages"
-        try:
-            stage.mkdir(parents=True, exist_ok=True)
-            folders.append(str(stage))
-        except OSError:
-            pass
-    return folders
+    if stage_env.strip().lower() in {"off", "0", "none", "false", "no"}:
+        return None
+    return str(Path(stage_env).expanduser() if stage_env else cache_dir() / "stages")
+
+
+def writable_folders() -> list[str]:
+    """Folders a sealed method process may write: its private folder, nothing else. Not
+    ``/dev/shm`` (shared by every cell: an oracle could leave the true images there for a
+    ranked method; without it joblib runs serially, :data:`PRIVATE_ENVIRONMENT`, and
+    multiprocessing's locks and pools fail, :data:`NO_SHARED_MEMORY_HINT`), not the
+    stage cache (the harness writes the entries a method process hands over,
+    :func:`_store_stage_entry`)."""
+    return [os.getcwd()]
 
 
 def _send(fd: int, header: Mapping[str, Any], data: bytes | None = None) -> None:
@@ -1137,6 +1232,13 @@ SEALED_CUDA_HINT = (
 )
 
 
+#: Added to a PermissionError raised by multiprocessing's locks (POSIX semaphores) in a sealed process.
+NO_SHARED_MEMORY_HINT = (
+    " [a sealed method process has no /dev/shm (shared by every cell), so multiprocessing's locks, pools and queues "
+    "are unavailable; use threads, or joblib (it runs serially there); README, 'Sealing']"
+)
+
+
 def _error_text(exc: BaseException) -> str:
     try:
         message = str(exc)
@@ -1145,6 +1247,8 @@ def _error_text(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {message}".strip()
     if _SEALED_ON_CUDA and "cudaGetDeviceCount" in text:
         text += SEALED_CUDA_HINT
+    if isinstance(exc, PermissionError) and any("multiprocessing" in frame.filename for frame in traceback.extract_tb(exc.__traceback__)):
+        text += NO_SHARED_MEMORY_HINT
     return text
 
 
@@ -1320,6 +1424,12 @@ def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
     _send(reply, {"type": "ready", "sealed": sealed, "seal_note": note, "readable": readable_folders(request.get("methods_dir"))})
 
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+    from reconbench.core import stage_cache
+
+    # The stage cache is the harness's to write: an entry saved here goes to the parent (_store_stage_entry).
+    stage_cache.hand_entries_to(
+        lambda stage, key, arrays, meta: _send(reply, {"type": "stage_entry", "stage": stage, "key": key, "meta": meta}, _npz_bytes(arrays))
+    )
     method = None
     start = time.perf_counter()
     try:
@@ -1397,8 +1507,14 @@ def _forked_child(job: Mapping[str, Any], fds: Sequence[int], server_pid: int) -
     if os.getppid() != server_pid:
         os._exit(1)  # the server died before the death signal was armed
     os.setsid()  # its own process group: the parent kills it and anything it starts at once
+    for name, value in json.loads(os.environ.pop(RESTORE_ENV, "{}")).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     os.chdir(job["cwd"])
-    os.environ["TMPDIR"] = str(job["cwd"])
+    for name in SCRATCH_VARIABLES:
+        os.environ[name] = str(job["cwd"])
     tempfile.tempdir = None
     # joblib (scikit-learn's KMeans) asks loky for the core count; without this it runs
     # ``lscpu``, which a sealed process cannot, and warns "found 0 physical cores".
@@ -1532,7 +1648,7 @@ def _zygote_main(control_fd: int) -> None:
     sock = socket.socket(fileno=control_fd)
     _preload()
     try:
-        sock.send(json.dumps({"type": "ready", "threads": len(os.listdir("/proc/self/task"))}).encode())
+        sock.send(json.dumps({"type": "ready", "threads": _threads()}).encode())
     except OSError:
         return  # the parent is done (it stopped before this server was ready)
     while True:
@@ -1544,6 +1660,8 @@ def _zygote_main(control_fd: int) -> None:
             break  # the parent closed the socket (or died)
         job = json.loads(data)
         server_pid = os.getpid()
+        if _threads() > 1:  # fork() copies one thread: a lock another one held stays locked in the child
+            print(f"reconbench: the method-process server forks with {_threads()} threads (expected 1)", file=sys.stderr, flush=True)
         try:
             pid = os.fork()
         except OSError as exc:

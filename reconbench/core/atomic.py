@@ -10,9 +10,12 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from reconbench.core.errors import ReconbenchError
 
 
 @contextlib.contextmanager
@@ -83,3 +86,28 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
                 path.unlink(missing_ok=True)
             removed.append(path)
     return sorted(removed)
+
+
+def open_no_follow(path: str | os.PathLike, flags: int, mode: int = 0o666) -> int:
+    """``os.open(path, flags)`` that never follows a symbolic link at ``path`` and opens only a regular file.
+
+    For lock and cache files in folders a method process might once have written: a symlink
+    there cannot make this process create, truncate or lock the file it points to.
+
+    Raises
+    ------
+    ReconbenchError
+        ``path`` is a symbolic link or not a regular file (the message names it).
+    """
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0), mode)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise ReconbenchError(f"{path} is a symbolic link, not a file reconbench wrote; remove it (it is not followed)") from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ReconbenchError(f"{path} is not a regular file; remove it")
+    if hasattr(os, "O_NONBLOCK"):
+        os.set_blocking(fd, True)
+    return fd

@@ -35,3 +35,26 @@ def split_settings_text(name: str) -> tuple[str, list[tuple[str, str]]]:
             raise ReconbenchError(f"dataset {name!r}: setting {key!r} given twice")
         pairs.append((key, text))
     return base, pairs
+
+
+#: What a method or parameter-set name may be: letters, digits, ``_``, ``-``, ``.`` and ``+``
+#: (no ``/``, no ``..``, no ``:`` or ``,``, which the command line uses, no space or control character).
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.+")
+
+
+def check_name(what: str, name: object, where: str = "") -> str:
+    """Return ``name`` if it is a plain name (:data:`NAME_CHARACTERS`, 1 to 100 of them, not starting
+    with ``.`` or ``-``, no ``..``): the harness builds file and folder names from it.
+
+    Raises
+    ------
+    ReconbenchError
+        Naming ``what``, the value and ``where`` it comes from.
+    """
+    if not isinstance(name, str) or not (0 < len(name) <= 100 and set(name) <= NAME_CHARACTERS and name[0] not in ".-" and ".." not in name):
+        origin = f" ({where})" if where else ""
+        raise ReconbenchError(
+            f"{what} {name!r}{origin} is not a plain name: use 1 to 100 letters, digits, '_', '-', '.', '+' "
+            "(not starting with '.' or '-', no '..', no '/', ':', ',', spaces or control characters)"
+        )
+    return name

@@ -18,6 +18,13 @@ its arrays (``__entry__``). An entry that does not verify (altered bytes, or a
 valid entry copied or swapped under another key) is reported once on standard
 error, moved to ``<root>/quarantine/`` and recomputed.
 
+Who writes: only the harness. In a method process (:mod:`reconbench.bench.sandbox`)
+:meth:`StageCache.save` hands the entry to the harness (:func:`hand_entries_to`), which
+writes it only for a built-in method's cell; the method process may read the cache,
+never write it (sealed), so a plugin cannot leave an entry a later built-in run trusts.
+Entries carry ``"writer": "harness"`` in their integrity record; older ones (written by
+method processes of earlier versions) are recomputed once.
+
 Leftovers: a process killed while writing an entry leaves its temporary file
 (``.KEY.npz.<random>.npz.tmp``, :mod:`reconbench.core.atomic`). Writers hold a
 shared lock on ``<root>/.writers`` while they write; whoever gets that lock
@@ -44,7 +51,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from reconbench.core.atomic import atomic_path, remove_orphans
+from reconbench.core.atomic import atomic_path, open_no_follow, remove_orphans
 from reconbench.core.device import device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import array_hash, canonical_json, sha256_text
@@ -62,6 +69,22 @@ STAGE_CACHE_ENV = "RECONBENCH_STAGE_CACHE"
 WRITERS_LOCK = ".writers"
 _META_KEY = "__meta__"
 _ENTRY_KEY = "__entry__"
+
+
+#: The integrity record's mark of an entry the harness wrote (older entries lack it and are recomputed).
+WRITER = "harness"
+#: In a method process: the callable :meth:`StageCache.save` hands each entry to, ``(stage, key, arrays, meta)``.
+_handoff: Callable[[str, str, dict[str, np.ndarray], dict[str, Any]], None] | None = None
+#: Entries this process handed over, by (root, stage, key): a later lookup here finds them, as it found the file.
+_handed: dict[tuple[str, str, str], tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+
+
+def hand_entries_to(callback: Callable[[str, str, dict[str, np.ndarray], dict[str, Any]], None] | None) -> None:
+    """From now on, :meth:`StageCache.save` in this process hands entries to ``callback`` instead of
+    writing them (a method process: the harness writes them); ``None`` restores writing."""
+    global _handoff
+    _handoff = callback
+    _handed.clear()
 
 
 def compute_threads() -> int:
@@ -115,6 +138,8 @@ def _entry_problem(entry: Any, stage: str, key: str, arrays: Mapping[str, np.nda
     """Why a loaded entry cannot be trusted for ``(stage, key)``, or ``""``."""
     if not isinstance(entry, dict):
         return "no integrity record (written by an older reconbench or not by reconbench)"
+    if entry.get("writer") != WRITER:
+        return "not written by the harness (a method process wrote it: reconbench before issue 26)"
     if entry.get("stage") != stage or entry.get("key") != key:
         return f"it is the entry of {entry.get('stage')}/{str(entry.get('key'))[:16]} (swapped or copied)"
     recorded = entry.get("sha256")
@@ -158,6 +183,8 @@ class StageCache:
             raise ReconbenchError("the stage cache is disabled; there is no entry path")
         if not stage.replace("_", "").replace("-", "").isalnum():
             raise ReconbenchError(f"stage name {stage!r} must be alphanumeric (with _ or -)")
+        if not (isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
+            raise ReconbenchError(f"stage cache key {key!r} of stage {stage!r} is not 64 lowercase hex characters (stage_key makes them)")
         return self.root / stage / key[:2] / f"{key}.npz"
 
     def load(self, stage: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
@@ -165,15 +192,18 @@ class StageCache:
         if self.root is None:
             return None
         path = self.path(stage, key)
+        if (str(self.root), stage, key) in _handed:
+            arrays, meta = _handed[str(self.root), stage, key]
+            return {name: np.array(value) for name, value in arrays.items()}, json.loads(json.dumps(meta))
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with os.fdopen(open_no_follow(path, os.O_RDONLY), "rb") as handle, np.load(handle, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files if name not in (_META_KEY, _ENTRY_KEY)}
                 meta = json.loads(str(data[_META_KEY])) if _META_KEY in data.files else {}
                 entry = json.loads(str(data[_ENTRY_KEY])) if _ENTRY_KEY in data.files else None
         except Exception as exc:  # noqa: BLE001 - whatever the zip/npy readers raise, the entry is only lost work
-            self._reject(stage, key, path, f"unreadable ({type(exc).__name__})")
+            self._reject(stage, key, path, str(exc) if isinstance(exc, ReconbenchError) else f"unreadable ({type(exc).__name__})")
             return None
         reason = _entry_problem(entry, stage, key, arrays)
         if reason:
@@ -202,7 +232,7 @@ class StageCache:
             yield not exclusive
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_no_follow(self.root / WRITERS_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
@@ -238,10 +268,15 @@ class StageCache:
             if value.dtype.kind == "O":
                 raise ReconbenchError(f"stage {stage!r}: array {name!r} has dtype object; only numeric/str arrays are cached")
         payload[_META_KEY] = np.array(canonical_json(dict(meta or {})))
-        payload[_ENTRY_KEY] = np.array(
-            canonical_json({"stage": stage, "key": key, "sha256": {name: array_hash(value) for name, value in arrays_only(payload).items()}})
-        )
         target = self.path(stage, key)
+        if _handoff is not None:  # a method process: the harness writes
+            entry = arrays_only(payload)
+            _handed[str(self.root), stage, key] = ({n: np.array(v) for n, v in entry.items()}, json.loads(str(payload[_META_KEY])))
+            _handoff(stage, key, entry, dict(meta or {}))
+            return
+        payload[_ENTRY_KEY] = np.array(
+            canonical_json({"stage": stage, "key": key, "writer": WRITER, "sha256": {name: array_hash(value) for name, value in arrays_only(payload).items()}})
+        )
         for path in self.remove_orphans(target.parent):
             print(f"reconbench: stage cache: removed {path.name}, left by a killed write", file=sys.stderr)
         with self._writers(exclusive=False), atomic_path(target, suffix=".npz") as tmp:

@@ -18,7 +18,7 @@ from reconbench.core.types import RowNote
 from reconbench.leaderboard.html import to_html
 from reconbench.leaderboard.render import to_csv, to_markdown
 from reconbench.leaderboard.tables import read_citations, summarise
-from reconbench.store.results import load_diagnostics, load_results
+from reconbench.store.results import load_diagnostics, load_verified_results
 
 __all__ = ["write_leaderboard", "summarise", "read_citations", "to_markdown", "to_csv", "to_html"]
 
@@ -58,7 +58,7 @@ def write_leaderboard(
     results = Path(results)
     results_dir = results if results.is_dir() else results.parent
     out = results_dir / "leaderboard" if out is None else Path(out)
-    rows = load_results(results) if rows is None else rows
+    rows = load_verified_results(results) if rows is None else rows
     summary = summarise(rows, citations=read_citations(citations))
     if notes is not None and "method" in summary:
         # The legend explains the reference rows the tables show, not every reference that exists.

@@ -314,7 +314,7 @@ class ResultStore:
         last (with the rows' sha256 and the key), so a cell is only "finished"
         once everything it wrote is on disk and its rows can be checked."""
         for rel, data in (files or {}).items():
-            atomic.write_bytes(self.root / rel, data)
+            atomic.write_bytes(self.inside(rel), data)
         rows = normalise(rows)
         self.cells_dir.mkdir(parents=True, exist_ok=True)
         record_path, rows_path = self._paths(key)
@@ -323,6 +323,16 @@ class ResultStore:
             digest = sha256_file(tmp)
         full = dict(record) | {"key": key, "rows_sha256": digest}
         atomic.write_text(record_path, json.dumps(full, indent=2, sort_keys=True, default=str))
+
+    def inside(self, rel: str | os.PathLike) -> Path:
+        """``root / rel``, checked to stay inside the results folder (``rel`` is relative, without ``..``,
+        and no folder on the way is a symbolic link leading out)."""
+        path = Path(rel)
+        root = self.root.resolve()
+        target = (root / path).resolve()
+        if path.is_absolute() or ".." in path.parts or (target != root and root not in target.parents):
+            raise ReconbenchError(f"refusing to write {rel!r}: the path leaves the results folder {self.root}")
+        return self.root / path
 
     def cell_keys(self) -> list[str]:
         """Keys of every stored cell (record and rows present), sorted."""
@@ -419,7 +429,7 @@ class ResultStore:
     def _lock(self) -> Iterator[None]:
         path = self.root / self.LOCK_NAME
         try:
-            handle = open(path, "a+", encoding="utf-8")
+            handle = os.fdopen(atomic.open_no_follow(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666), "a+", encoding="utf-8")
         except PermissionError:
             raise ReconbenchError(
                 f"results folder {self.root} is not writable by this user (uid {os.getuid()}); "
@@ -563,6 +573,54 @@ def load_results(path: str | Path) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 - any parser error means the same to a user: the file is damaged
         raise ReconbenchError(f"results file {path} is unreadable ({type(exc).__name__}: {str(exc)[:120]}); restore or regenerate it") from None
     return normalise(frame)
+
+
+def _first_difference(shown: pd.DataFrame, cells: pd.DataFrame) -> str:
+    """Where two normalised frames differ ("" if nowhere): floats within 1e-9 relative
+    (a CSV keeps 10 significant digits), every other column exactly."""
+    if len(shown) != len(cells):
+        return f"{len(shown)} rows, the cells hold {len(cells)}"
+    shown = shown.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
+    cells = cells.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
+    for column in COLUMNS:
+        a, b = shown[column], cells[column]
+        if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
+            same = np.isclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=0.0, equal_nan=True)
+        else:
+            same = a.astype(str).fillna("").to_numpy() == b.astype(str).fillna("").to_numpy()
+        if not same.all():
+            row = int(np.flatnonzero(~same)[0])
+            where = " ".join(str(cells.loc[row, k]) for k in ("method", "param_set", "subject", "test_set", "metric", "stimulus_id"))
+            return f"column {column!r} of {where}: {a.iloc[row]!r}, the cell says {b.iloc[row]!r}"
+    return ""
+
+
+def load_verified_results(path: str | Path) -> pd.DataFrame:
+    """Result rows for display (``reconbench leaderboard``): :func:`load_results`, and where the
+    results folder has ``cells/``, the consolidated file checked against its cells (each checked
+    against the sha256 in its record): a hand-edited ``results.parquet`` is refused, not rendered.
+
+    A folder without ``cells/`` (e.g. the committed ``results/``, which git versions) is read as it is.
+
+    Raises
+    ------
+    ReconbenchError
+        The file and the cells differ (the message names the first difference), or a cell is corrupt.
+    """
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    rows = load_results(path)
+    if not (folder / "cells").is_dir():
+        return rows
+    shown = path if path.is_file() else next((p for p in (folder / "results.parquet", folder / "results.csv") if p.is_file()), folder / "cells")
+    difference = _first_difference(rows, ResultStore(folder).load_cells())
+    if difference:
+        raise ReconbenchError(
+            f"{shown} does not match the verified cells in {folder / 'cells'} ({difference}): it was edited or is stale. "
+            f"Rebuild it from the cells with 'reconbench run ... --out {folder}' (finished cells are skipped), or delete it "
+            "and render from the cells"
+        )
+    return rows
 
 
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
 
 from reconbench.bench.registry import discover_methods, get_method
 from reconbench.core.errors import ReconbenchError
-from reconbench.core.method import Method
+from reconbench.core.method import Method, seed_keyword
 
 ONE_METHOD = """
     import numpy as np
@@ -45,3 +46,65 @@ def test_malformed_files_and_clashing_names_are_refused(tmp_path) -> None:
     (tmp_path / "clash.py").write_text(textwrap.dedent(ONE_METHOD).replace('"constant_grey"', '"mean_image"'))
     with pytest.raises(ReconbenchError, match="two methods are named 'mean_image'"):
         discover_methods(tmp_path)
+
+
+def test_a_plugin_file_is_imported_only_in_a_sealed_process(tmp_path) -> None:
+    """Issue 26, route 1a: a methods-dir file's top level never runs in the harness, whose
+    stand-in still carries the name, parameter sets, flags and seed keyword."""
+    marker = tmp_path / "ran_in_harness"
+    source = textwrap.dedent(ONE_METHOD).replace(
+        "class Constant(Method):",
+        "class Constant(Method):\n    parameter_sets = {'default': {'size': (8, 8)}, 'big': {'size': (16, 16)}}\n    explicit_parameter_sets = ('big',)\n    is_oracle = True\n    def __init__(self, size=(8, 8), seed=0):\n        self.size, self.seed = size, seed",
+    )
+    folder = tmp_path / "methods"
+    folder.mkdir()
+    (folder / "constant.py").write_text(f"try:\n    open({str(marker)!r}, 'w').write('x')\nexcept OSError:\n    pass\n" + source)
+    cls = get_method("constant_grey", folder)
+    assert not marker.exists()  # the sealed import could not write it, and the harness never ran the file
+    assert "reconbench_user_methods.constant" not in sys.modules
+    assert cls.parameter_sets == {"default": {"size": (8, 8)}, "big": {"size": (16, 16)}}
+    assert cls.explicit_parameter_sets == ("big",) and cls.is_oracle
+    assert seed_keyword(cls) == "seed" and cls.source_file == str((folder / "constant.py").resolve())
+    with pytest.raises(ReconbenchError, match="runs only in a sealed method process"):
+        cls()
+
+
+@pytest.mark.parametrize("top_level", ["raise SystemExit(0)", "raise KeyboardInterrupt", "import os; os._exit(0)", "1 / 0"])
+def test_a_plugin_file_that_fails_at_import_is_named(tmp_path, top_level) -> None:
+    """Issue 26, route 5: a file whose top level raises SystemExit (or anything) is a clear error naming it."""
+    (tmp_path / "broken.py").write_text(top_level + "\n" + textwrap.dedent(ONE_METHOD))
+    with pytest.raises(ReconbenchError, match=r"method file .*broken\.py"):
+        discover_methods(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"constant_grey"', '"../evil"'),
+        ('"constant_grey"', '"a\\x1b[2J"'),
+        ("class Constant(Method):", "class Constant(Method):\n    parameter_sets = {'../../x': {}}"),
+    ],
+)
+def test_method_and_parameter_set_names_must_be_plain(tmp_path, old, new) -> None:
+    """Issue 26, route 2: names from which the harness builds paths are plain names."""
+    (tmp_path / "named.py").write_text(textwrap.dedent(ONE_METHOD).replace(old, new))
+    with pytest.raises(ReconbenchError, match="is not a plain name"):
+        discover_methods(tmp_path)
+
+
+def test_an_entry_point_is_imported_only_in_a_sealed_process(tmp_path, monkeypatch) -> None:
+    """Issue 26, route 1: an installed plugin (entry point of group reconbench.methods) is described by
+    a sealed import too; the harness never imports its module."""
+    site = tmp_path / "site"
+    (site / "ep_plugin").mkdir(parents=True)
+    (site / "ep_plugin" / "__init__.py").write_text(textwrap.dedent(ONE_METHOD).replace('"constant_grey"', '"ep_grey"'))
+    info = site / "ep_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[reconbench.methods]\nep_grey = ep_plugin:Constant\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))  # the sealed import finds the same distribution
+    cls = discover_methods()["ep_grey"]
+    assert "ep_plugin" not in sys.modules
+    assert cls.__module__ == "ep_plugin" and cls.__qualname__ == "Constant"
+    assert cls.source_file == str((site / "ep_plugin" / "__init__.py").resolve())

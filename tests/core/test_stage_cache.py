@@ -208,3 +208,36 @@ def test_stage_key_adds_the_device_only_off_the_cpu():
     assert stage_key("generator", {"version": 1, "seed": 0}, inputs, threads=1, device="cpu") == before
     on_gpu = stage_key("generator", {"version": 1, "seed": 0}, inputs, threads=1, device="cuda")
     assert on_gpu != before and stage_key("generator", {"version": 1, "seed": 0}, inputs, threads=1, device="cuda:1") == on_gpu
+
+
+def test_a_symlinked_lock_or_entry_is_never_followed(tmp_path) -> None:
+    """Issue 26, route 2: a plugin that replaced the cache's lock (or an entry) with a symbolic link
+    cannot make a later run create, lock or read the file it points to."""
+    from reconbench.core.errors import ReconbenchError
+    from reconbench.core.stage_cache import WRITERS_LOCK
+
+    cache = StageCache(tmp_path / "cache")
+    (tmp_path / "cache").mkdir()
+    target = tmp_path / "created_by_the_run"
+    (tmp_path / "cache" / WRITERS_LOCK).symlink_to(target)
+    with pytest.raises(ReconbenchError, match="is a symbolic link"):
+        cache.remove_orphans()
+    assert not target.exists()
+    (tmp_path / "cache" / WRITERS_LOCK).unlink()
+    key = "ab" * 32
+    cache.save("stage", key, {"x": np.arange(3)})
+    elsewhere = tmp_path / "elsewhere.npz"
+    cache.path("stage", key).rename(elsewhere)
+    cache.path("stage", key).symlink_to(elsewhere)
+    assert cache.load("stage", key) is None  # rejected (recomputed), never read through the link
+    assert "symbolic link" in cache.rejected[-1][2]
+    assert elsewhere.is_file()
+
+
+@pytest.mark.parametrize("key", ["../../../escape" + "0" * 49, "AB" * 32, "ab"])
+def test_entry_paths_stay_inside_the_cache(tmp_path, key) -> None:
+    """Issue 26, route 2: a key that is not a stage key cannot name a path outside the cache."""
+    from reconbench.core.errors import ReconbenchError
+
+    with pytest.raises(ReconbenchError, match="is not 64 lowercase hex"):
+        StageCache(tmp_path).path("stage", key)

@@ -296,3 +296,55 @@ def test_rows_without_device_columns_read_as_unrecorded(tmp_path) -> None:
     recorded.to_parquet(tmp_path / "results.parquet", index=False)
     rows = load_results(tmp_path)
     assert set(rows["device"]) == {"cuda:0"} and set(rows["gpu_name"]) == {"NVIDIA H200"} and set(rows["cudnn_version"]) == {"91002"}
+
+
+@pytest.mark.parametrize("rel", ["../outside.png", "/tmp/absolute.png", "reconstructions/../../outside.png", "link/escaped.png"])
+def test_cell_files_stay_inside_the_results_folder(tmp_path, rel) -> None:
+    """Issue 26, route 2: no file of a cell is written outside --out (a name with '../', an absolute
+    path, a folder that is a symbolic link leading out)."""
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    with pytest.raises(ReconbenchError, match="leaves the results folder"):
+        ResultStore(root).write_cell("k", rows_for("a", [0.1]), {"status": "ok"}, files={rel: b"png"})
+    assert not (tmp_path / "outside.png").exists() and not (tmp_path / "escaped.png").exists()
+
+
+def test_a_symlinked_results_lock_is_not_followed(tmp_path) -> None:
+    """Issue 26, route 2: a lock file replaced by a symbolic link does not make a run create its target."""
+    root = tmp_path / "out"
+    root.mkdir()
+    target = tmp_path / "created_by_the_run"
+    (root / ResultStore.LOCK_NAME).symlink_to(target)
+    with pytest.raises(ReconbenchError, match="symbolic link"):
+        with ResultStore(root).open_for_run():
+            pass
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("edit", ["value", "extra_row", "csv"])
+def test_the_leaderboard_refuses_a_consolidated_file_that_differs_from_the_cells(tmp_path, edit) -> None:
+    """Issue 26, route 6: ``reconbench leaderboard`` checks results.parquet (or .csv) against the
+    verified cells: a hand-edited file is refused with a clear error, an untouched one renders."""
+    from reconbench.leaderboard import write_leaderboard
+
+    store = ResultStore(tmp_path)
+    store.write_cell("k1", rows_for("a", [0.1, 0.2]).assign(cell_key="k1"), {"status": "ok"})
+    store.write_cell("k2", rows_for("b", [0.3]).assign(cell_key="k2"), {"status": "ok"})
+    store.consolidate()
+    write_leaderboard(tmp_path)  # untouched: renders
+    write_leaderboard(tmp_path / "results.csv")
+    rows = pd.read_parquet(tmp_path / "results.parquet")
+    target = tmp_path / "results.parquet"
+    if edit == "value":
+        rows.loc[rows["method"] == "b", "value"] = 0.99
+    elif edit == "extra_row":
+        rows = pd.concat([rows, rows[rows["method"] == "b"].assign(method="forged", cell_key="k3")], ignore_index=True)
+    else:
+        target = tmp_path / "results.csv"
+        rows.loc[rows["method"] == "a", "value"] = 0.95
+        rows.to_csv(target, index=False)
+    if edit != "csv":
+        rows.to_parquet(target, index=False)
+    with pytest.raises(ReconbenchError, match=r"does not match the verified cells"):
+        write_leaderboard(target)
