@@ -277,10 +277,16 @@ def test_published_full_runs_on_the_cpu_when_forced(tiny_split, stage_cache_dir,
     assert configs == [256]
 
 
-def test_the_generator_key_names_a_gpu_and_no_other_stage_does(tiny_split, stage_cache_dir, monkeypatch):
-    """The generator is the stage computed on the device: a GPU's entry is its own; the CPU's keys and every other
-    stage's keys are unchanged (the generator is not trained here: the lookup stops once its key is known)."""
+def test_the_device_stages_keys_name_a_gpu_and_the_cpu_keys_do_not(tiny_split, stage_cache_dir, monkeypatch):
+    """The decoders, the cross-fit and the generator are computed on the device: a GPU's entries are their own; the
+    image features stay on the CPU (one key for both). The generator is not trained here (the lookup stops once its
+    key is known), and the "GPU" decoders are solved on the CPU (this machine may have no GPU): only keys are compared."""
+    from contextlib import nullcontext
+
     from reconbench.core.stage_cache import StageCache
+    from reconbench.methods.divide_and_conquer import DEVICE_STAGES
+
+    assert DEVICE_STAGES == {"shape_decoder", "semantic_decoder", "cross_fit", "generator"}  # not image_features
 
     class Stop(Exception):
         pass
@@ -297,12 +303,13 @@ def test_the_generator_key_names_a_gpu_and_no_other_stage_does(tiny_split, stage
 
         return get_or_compute
 
+    monkeypatch.setattr("reconbench.decoders.ridge.backend_for_device", lambda device: "numpy")
+    monkeypatch.setattr("reconbench.decoders.ridge._on_gpu", lambda device: nullcontext())
     for device in ("cpu", "cuda"):
         monkeypatch.setattr(StageCache, "get_or_compute", record(device))
         with pytest.raises(Stop):
             DivideAndConquer(random_state=0, use_semantics=False, device=device).fit(tiny_split.train)
     assert [stage for stage, _ in keys["cpu"]] == [stage for stage, _ in keys["cuda"]] == ["shape_decoder", "generator"]
-    assert keys["cpu"][0] == keys["cuda"][0]
-    assert keys["cpu"][1][1] != keys["cuda"][1][1]
+    assert keys["cpu"][0][1] != keys["cuda"][0][1] and keys["cpu"][1][1] != keys["cuda"][1][1]
     # The device is the cell's, not a hyperparameter: one scheduling group on either device.
     assert DivideAndConquer.shared_work_key({"device": "cuda"}) == DivideAndConquer.shared_work_key({})
