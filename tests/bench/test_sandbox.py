@@ -300,10 +300,10 @@ def test_a_reported_gpu_memory_figure_is_checked() -> None:
 
 
 def test_a_sealed_cuda_start_failure_names_the_known_failure_and_the_way_round(monkeypatch) -> None:
-    from reconbench.bench import sandbox
+    from reconbench.bench import method_process, sandbox
 
     error = RuntimeError("Unexpected error from cudaGetDeviceCount(). Error 304: OS call failed")
     assert sandbox._error_text(error) == f"RuntimeError: {error}"  # not sealed on CUDA: the error as it is
-    monkeypatch.setattr(sandbox, "_SEALED_ON_CUDA", True)
+    monkeypatch.setattr(method_process, "_SEALED_ON_CUDA", True)
     assert sandbox._error_text(error).endswith(sandbox.SEALED_CUDA_HINT) and "--device cpu" in sandbox.SEALED_CUDA_HINT
     assert sandbox._error_text(ValueError("bad shape")) == "ValueError: bad shape"
