@@ -97,7 +97,7 @@ SEALED_CUDA_HINT = (
 #: Added to a PermissionError raised by multiprocessing's locks (POSIX semaphores) in a sealed process.
 NO_SHARED_MEMORY_HINT = (
     " [a sealed method process has no /dev/shm (shared by every cell), so multiprocessing's locks, pools and queues "
-    "are unavailable; use threads, or joblib (it runs serially there); README, 'Sealing']"
+    "are unavailable; use threads, or joblib (it runs the tasks one after the other there); README, 'Sealing']"
 )
 
 
@@ -322,6 +322,16 @@ def _forked_child(job: Mapping[str, Any], fds: Sequence[int], server_pid: int) -
     # joblib (scikit-learn's KMeans) asks loky for the core count; without this it runs
     # ``lscpu``, which a sealed process cannot, and warns "found 0 physical cores".
     os.environ["LOKY_MAX_CPU_COUNT"] = str(max(1, int(job["threads"])))
+    try:
+        import joblib
+
+        # No /dev/shm here, so no semaphores for joblib's process or thread pools (CPython's ThreadPool
+        # needs one too): its Parallel runs the tasks one after the other (this thread's default). Not
+        # JOBLIB_MULTIPROCESSING=0, which also makes joblib.cpu_count() 1, and scikit-learn's KMeans,
+        # which sizes its OpenMP threads by it, run on one thread with other results.
+        joblib.parallel_config(backend="sequential")
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        pass
     request_fd, reply_fd, output_fd, *buffer_fds = fds
     _no_terminal(output_fd)
     try:

@@ -282,9 +282,11 @@ def _memfd_for(buffer: pickle.PickleBuffer, created: list[int]) -> tuple[int, in
     return fd, 0, raw.nbytes
 
 
-#: Set in every method process: joblib without multiprocessing (its semaphores need a writable
-#: ``/dev/shm``, which a cell does not get: Parallel runs its tasks one after the other, same results).
-PRIVATE_ENVIRONMENT = {"JOBLIB_MULTIPROCESSING": "0"}
+#: Set in every method process's environment (nothing at present: joblib, whose pools need a
+#: writable ``/dev/shm`` for their semaphores, is made sequential in the child instead, see
+#: :func:`reconbench.bench.method_process._forked_child`; ``JOBLIB_MULTIPROCESSING=0`` would also make
+#: ``joblib.cpu_count()`` 1, and scikit-learn's KMeans run one thread, changing its results).
+PRIVATE_ENVIRONMENT: dict[str, str] = {}
 
 
 def _child_environment(hidden: Sequence[str], private_dir: Path) -> dict[str, str]:

@@ -149,7 +149,7 @@ def _stage_cache_folder() -> str | None:
 def writable_folders() -> list[str]:
     """Folders a sealed method process may write: its private folder, nothing else. Not
     ``/dev/shm`` (shared by every cell: an oracle could leave the true images there for a
-    ranked method; without it joblib runs serially, :data:`PRIVATE_ENVIRONMENT`, and
+    ranked method; without it joblib runs its tasks one after the other (set in the child), and
     multiprocessing's locks and pools fail, :data:`NO_SHARED_MEMORY_HINT`), not the
     stage cache (the harness writes the entries a method process hands over,
     :func:`_store_stage_entry`)."""

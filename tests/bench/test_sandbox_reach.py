@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,13 @@ def stage_cache(tmp_path, monkeypatch):
     sandbox.shutdown()
 
 
-def _run(stem: str, split, methods_dir: Path = FIXTURES) -> sandbox.MethodRun:
+def _run(stem: str, split, methods_dir: Path = FIXTURES, threads: int = 1) -> sandbox.MethodRun:
     request = {
         "method": stem,
         "methods_dir": str(methods_dir),
         "params": {},
         "seed": 0,
-        "threads": 1,
+        "threads": threads,
         "seal": True,
         "module": f"reconbench_user_methods.{stem}",
         "class": "".join(p.title() for p in stem.split("_")),
@@ -100,9 +101,9 @@ def test_the_harness_writes_a_built_in_methods_entries_and_refuses_unmarked_ones
 
 def test_a_cell_shares_no_scratch_folder_with_another(tiny_split) -> None:
     """Route 4: no /dev/shm or /tmp to leave the true images in for a later cell; every scratch
-    variable names the cell's private folder; joblib still runs (serially), and multiprocessing's
+    variable names the cell's private folder; joblib still runs (one task after the other), and multiprocessing's
     lock fails with a hint instead of a bare PermissionError."""
-    outcome = _run("shares_scratch", tiny_split)
+    outcome = _run("shares_scratch", tiny_split, threads=2)
     if not outcome.sealed:
         pytest.skip(f"no Landlock here: {outcome.seal_note}")
     (log,) = outcome.stage_log
@@ -111,6 +112,9 @@ def test_a_cell_shares_no_scratch_folder_with_another(tiny_split) -> None:
     assert set(log["scratch"].values()) == {log["cwd"]} and log["tempdir"] == log["cwd"]
     assert not Path(log["cwd"]).exists()  # removed with the cell
     assert log["joblib"] == [0, 1, 2]
+    # joblib's core count is the cell's threads (scikit-learn's KMeans sizes its threads by it: with
+    # JOBLIB_MULTIPROCESSING=0 it was 1, and the K-means sets' scores moved).
+    assert log["cpu_count"] == min(2, os.cpu_count() or 1)
     assert "has no /dev/shm" in log["lock"]
 
 

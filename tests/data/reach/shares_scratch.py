@@ -33,6 +33,7 @@ class SharesScratch(Method):
             "scratch": {name: os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP", "JOBLIB_TEMP_FOLDER")},
             "tempdir": tempfile.gettempdir(),
             "joblib": joblib.Parallel(n_jobs=2)(joblib.delayed(abs)(-i) for i in range(3)),
+            "cpu_count": joblib.cpu_count(),
         }
         try:
             import multiprocessing
