@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -22,6 +22,8 @@ from reconbench.core.errors import ReconbenchError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from reconbench.bench.options import RunOptions
 
 app = typer.Typer(
     help="reconbench: benchmark image reconstruction from visual-cortex fMRI.",
@@ -167,11 +169,51 @@ def _split_list(values: Optional[list[str]]) -> Optional[list[str]]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _parse_seeds(seeds: str) -> list[int]:
-    try:
-        return [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError as exc:
-        raise ReconbenchError(f"--seeds {seeds!r}: expected comma-separated integers") from exc
+# The options ``run``, ``bench`` and ``sweep`` share, declared once; each command builds one
+# RunOptions from them (:func:`_run_options`).
+_DEVICE_HELP = "auto, cpu, cuda or cuda:N (default: $RECONBENCH_DEVICE, else auto: CUDA when torch sees a GPU, else the CPU); recorded in every row."
+SubjectsOption = Annotated[
+    Optional[list[str]], typer.Option(help="Subjects (repeat or comma-separate); default: all in the data folder (bench: the preset's).")
+]
+MethodsOption = Annotated[
+    Optional[list[str]], typer.Option(help="Methods as NAME or NAME:PARAM_SET (repeat or comma-separate); default: all (bench: the grid's).")
+]
+MethodsDirOption = Annotated[Optional[Path], typer.Option("--methods-dir", help="A folder of extra one-file methods.")]
+JobsOption = Annotated[int, typer.Option("-j", "--jobs", help="Local worker processes.")]
+SchedulerOption = Annotated[Optional[str], typer.Option(help="Run cells on this Dask distributed scheduler (e.g. tcp://host:8786).")]
+ThreadsOption = Annotated[
+    Optional[int], typer.Option(help="torch/BLAS threads per cell (default: CPU count // jobs); the same value gives bitwise-identical rows.")
+]
+DeviceOption = Annotated[Optional[str], typer.Option(help=_DEVICE_HELP)]
+ForceOption = Annotated[bool, typer.Option("--force", help="Rerun finished cells.")]
+RetryFailedOption = Annotated[bool, typer.Option("--retry-failed", help="Rerun cells that failed before.")]
+CellTimeoutOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--cell-timeout",
+        help="Seconds a cell's method process may run before it fails as 'timeout' (default per dataset: 600 tiny, 1800 ci, 7200 default, 43200 full, 86400 real data; 0: none).",
+    ),
+]
+CellMemoryOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--cell-memory",
+        help="Resident (host) memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none). GPU memory is not capped; its peak is recorded in the cell record.",
+    ),
+]
+
+
+def _run_options(*, seeds: Optional[str], subjects, methods, **options) -> "RunOptions":
+    """One :class:`~reconbench.bench.options.RunOptions` from a command's options (lists split, seeds parsed)."""
+    from reconbench.bench.options import RunOptions, parse_seeds
+
+    return RunOptions(
+        subjects=_split_list(subjects),
+        methods=_split_list(methods),
+        seeds=None if seeds is None else parse_seeds(seeds),
+        progress=True,
+        **options,
+    )
 
 
 @app.command()
@@ -181,64 +223,48 @@ def run(
     ),
     data: Optional[Path] = typer.Option(None, help="Dataset folder (default: $RECONBENCH_DATA, else ~/reconbench_data/DATASET with ':' as '-')."),
     out: Path = typer.Option(..., help="Results folder; finished cells in it are skipped."),
-    subjects: Optional[list[str]] = typer.Option(None, help="Subjects (repeat or comma-separate); default: all in the data folder."),
-    methods: Optional[list[str]] = typer.Option(None, help="Methods as NAME or NAME:PARAM_SET (repeat or comma-separate); default: all."),
+    subjects: SubjectsOption = None,
+    methods: MethodsOption = None,
     seeds: str = typer.Option("0", help="Comma-separated seeds."),
     metrics: Optional[list[str]] = typer.Option(None, help="Metrics (repeat or comma-separate); default: every registered metric."),
-    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
+    methods_dir: MethodsDirOption = None,
     stimuli: Optional[Path] = typer.Option(None, help="Stimulus image folder (default: DATA/stimuli)."),
-    jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
-    scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler (e.g. tcp://host:8786)."),
-    threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs); the same value gives bitwise-identical rows."),
-    device: Optional[str] = typer.Option(
-        None, help="auto, cpu, cuda or cuda:N (default: $RECONBENCH_DEVICE, else auto: CUDA when torch sees a GPU, else the CPU); recorded in every row."
-    ),
-    force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
+    jobs: JobsOption = 1,
+    scheduler: SchedulerOption = None,
+    threads: ThreadsOption = None,
+    device: DeviceOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryFailedOption = False,
     leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Write RESULTS/leaderboard at the end."),
     references: bool = typer.Option(
         True,
         "--references/--no-references",
         help="Add the harness's reference cells (noise ceiling, nearest category, noise-free ridge) where the data has their ground truth; --no-references to try a method alone.",
     ),
-    cell_timeout: Optional[float] = typer.Option(
-        None,
-        "--cell-timeout",
-        help="Seconds a cell's method process may run before it fails as 'timeout' (default per dataset: 600 tiny, 7200 default, 43200 full; 0: none).",
-    ),
-    cell_memory: Optional[float] = typer.Option(
-        None,
-        "--cell-memory",
-        help="Resident (host) memory cap (MB) of a cell's method process; past it the cell fails as 'memory limit' (default: none). GPU memory is not capped; its peak is recorded in the cell record.",
-    ),
+    cell_timeout: CellTimeoutOption = None,
+    cell_memory: CellMemoryOption = None,
 ) -> None:
     """Run the grid (method x parameter set x subject x seed) and score every test set."""
     from reconbench.bench.runner import print_summary, resolve_run_data, run_benchmark
 
-    seed_list = _parse_seeds(seeds)
-    summary = run_benchmark(
-        dataset,
-        resolve_run_data(dataset, data),
-        out,
-        subjects=_split_list(subjects),
-        methods=_split_list(methods),
-        seeds=seed_list,
+    options = _run_options(
+        seeds=seeds,
+        subjects=subjects,
+        methods=methods,
         metrics=_split_list(metrics),
         methods_dir=methods_dir,
-        stimuli_dir=stimuli,
         jobs=jobs,
         scheduler=scheduler,
         threads=threads,
+        device=device,
         force=force,
         retry_failed=retry_failed,
-        leaderboard=leaderboard_writer if leaderboard else None,
         references=references,
-        progress=True,
         cell_timeout=cell_timeout,
-        cell_memory=cell_memory,
-        device=device,
+        cell_memory_mb=cell_memory,
+        leaderboard=leaderboard_writer if leaderboard else None,
     )
-    print_summary(summary)
+    print_summary(run_benchmark(dataset, resolve_run_data(dataset, data), out, options, stimuli_dir=stimuli))
 
 
 @app.command("leaderboard")
@@ -332,18 +358,16 @@ def bench(
     ),
     out: Optional[Path] = typer.Option(None, help="Results folder (default: runs/PRESET); finished cells in it are skipped, so an interrupted run resumes."),
     grid: str = typer.Option("headline", help=_grid_help()),
-    jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
-    subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: sub-01 for the default preset, every subject otherwise)."),
-    methods: Optional[list[str]] = typer.Option(None, help="Only these methods (NAME or NAME:PARAM_SET); default: the grid's."),
-    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
-    scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
-    threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
-    device: Optional[str] = typer.Option(
-        None, help="auto, cpu, cuda or cuda:N (default: $RECONBENCH_DEVICE, else auto: CUDA when torch sees a GPU, else the CPU); recorded in every row."
-    ),
-    force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
-    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
-    cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process (default: none)."),
+    jobs: JobsOption = 1,
+    subjects: SubjectsOption = None,
+    methods: MethodsOption = None,
+    methods_dir: MethodsDirOption = None,
+    scheduler: SchedulerOption = None,
+    threads: ThreadsOption = None,
+    device: DeviceOption = None,
+    force: ForceOption = False,
+    cell_timeout: CellTimeoutOption = None,
+    cell_memory: CellMemoryOption = None,
     seeds: Optional[str] = typer.Option(None, help="Comma-separated seeds (default: the grid's); a method without a seed runs once."),
     reference: Optional[Path] = typer.Option(None, help="Reference results folder for the verdict (default: results/PRESET, when present)."),
     verdict: bool = typer.Option(
@@ -360,27 +384,21 @@ def bench(
     leaderboard, and say whether the run reproduces the committed reference."""
     from reconbench.bench.runner import default_bench_reference, print_summary, run_preset
 
-    summary = run_preset(
-        preset,
-        layout=layout,
-        data=data,
-        out=out,
-        jobs=jobs,
-        subjects=_split_list(subjects),
-        methods=_split_list(methods),
+    options = _run_options(
+        seeds=seeds,
+        subjects=subjects,
+        methods=methods,
         methods_dir=methods_dir,
+        jobs=jobs,
         scheduler=scheduler,
         threads=threads,
-        force=force,
-        leaderboard=leaderboard_writer,
-        progress=True,
-        cell_timeout=cell_timeout,
-        cell_memory=cell_memory,
-        seeds=None if seeds is None else _parse_seeds(seeds),
-        grid=grid,
         device=device,
-        blind=blind,
+        force=force,
+        cell_timeout=cell_timeout,
+        cell_memory_mb=cell_memory,
+        leaderboard=leaderboard_writer,
     )
+    summary = run_preset(preset, options, layout=layout, data=data, out=out, grid=grid, blind=blind)
     print_summary(summary)
     if blind:
         typer.echo(f"blind run: simulated from a secret seed, recorded in {summary.out / 'blind.json'}; no verdict (the reference is seed 0)", err=True)
@@ -430,46 +448,39 @@ def sweep(
     data_root: Optional[Path] = typer.Option(
         None, "--data-root", help="Folder of the simulated points (default: $RECONBENCH_SWEEP_DATA, else ~/reconbench_data)."
     ),
-    subjects: Optional[list[str]] = typer.Option(None, help="Subjects (default: as 'reconbench bench' for the preset)."),
-    methods: Optional[list[str]] = typer.Option(None, help="Methods as NAME or NAME:PARAM_SET (repeat or comma-separate); default: as 'reconbench bench'."),
+    subjects: SubjectsOption = None,
+    methods: MethodsOption = None,
     seeds: str = typer.Option("0", help="Comma-separated seeds."),
-    methods_dir: Optional[Path] = typer.Option(None, "--methods-dir", help="A folder of extra one-file methods."),
-    jobs: int = typer.Option(1, "-j", "--jobs", help="Local worker processes."),
-    scheduler: Optional[str] = typer.Option(None, help="Run cells on this Dask distributed scheduler."),
-    threads: Optional[int] = typer.Option(None, help="torch/BLAS threads per cell (default: CPU count // jobs)."),
-    device: Optional[str] = typer.Option(
-        None, help="auto, cpu, cuda or cuda:N (default: $RECONBENCH_DEVICE, else auto: CUDA when torch sees a GPU, else the CPU); recorded in every row."
-    ),
-    force: bool = typer.Option(False, "--force", help="Rerun finished cells."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun cells that failed before."),
-    cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell's method process may run (default per preset; 0: none)."),
-    cell_memory: Optional[float] = typer.Option(None, "--cell-memory", help="Resident-memory cap (MB) of a cell's method process (default: none)."),
+    methods_dir: MethodsDirOption = None,
+    jobs: JobsOption = 1,
+    scheduler: SchedulerOption = None,
+    threads: ThreadsOption = None,
+    device: DeviceOption = None,
+    force: ForceOption = False,
+    retry_failed: RetryFailedOption = False,
+    cell_timeout: CellTimeoutOption = None,
+    cell_memory: CellMemoryOption = None,
 ) -> None:
     """Run methods over a grid of one simulator setting (one simulated dataset per value) and plot score against setting."""
     from reconbench.bench.sweep import run_sweep
 
-    seed_list = _parse_seeds(seeds)
-    summary = run_sweep(
-        preset,
-        knob,
-        [v for v in values.split(",") if v.strip()],
-        out,
-        data_root=data_root,
-        subjects=_split_list(subjects),
-        methods=_split_list(methods),
+    options = _run_options(
+        seeds=seeds,
+        subjects=subjects,
+        methods=methods,
         methods_dir=methods_dir,
-        seeds=seed_list,
         jobs=jobs,
         scheduler=scheduler,
         threads=threads,
+        device=device,
         force=force,
         retry_failed=retry_failed,
-        leaderboard=leaderboard_writer,
-        progress=True,
         cell_timeout=cell_timeout,
-        cell_memory=cell_memory,
-        echo=lambda text: typer.echo(text, err=True),
-        device=device,
+        cell_memory_mb=cell_memory,
+        leaderboard=leaderboard_writer,
+    )
+    summary = run_sweep(
+        preset, knob, [v for v in values.split(",") if v.strip()], out, options, data_root=data_root, echo=lambda text: typer.echo(text, err=True)
     )
     failed = summary.n_failed
     typer.echo(f"sweep of {knob} over {len(summary.points)} point(s) into {summary.out}" + (f"; {failed} cell(s) failed" if failed else ""), err=True)

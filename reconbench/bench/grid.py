@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from reconbench.bench.cell import CellSpec
+from reconbench.bench.options import RunOptions
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
 from reconbench.core.method import Method, default_parameter_sets, params_hash, seed_keyword
@@ -107,21 +108,24 @@ def build_cells(
     subjects: Sequence[str],
     methods: Mapping[str, type[Method]],
     selection: Sequence[tuple[str, str | None]],
-    seeds: Sequence[int],
-    metric_names: Sequence[str],
-    metric_recipes: Mapping[str, str],
+    metric_specs: Mapping[str, Any],
+    options: RunOptions | None = None,
     *,
     stimuli_dir: str | Path | None = None,
-    methods_dir: str | Path | None = None,
-    references: bool = True,
-    threads: int = 1,
-    device: str = "cpu",
 ) -> list[CellSpec]:
     """The grid: one :class:`CellSpec` per method x parameter set x subject x seed
     (a method without a seed keyword, :func:`~reconbench.core.method.seed_keyword`,
     runs once, as seed 0), plus one cell per subject for each reference row (:mod:`reconbench.references`)
-    whose ground truth the data folder has. ``device`` (resolved, :mod:`reconbench.core.device`)
-    goes into every spec; it enters no hash but a GPU cell's key."""
+    whose ground truth the data folder has (unless ``options.references`` is false).
+
+    ``metric_specs`` (name -> metric) enter the config hash by their recipes. From ``options``: seeds
+    (default ``(0,)``), methods folder, threads per cell, device (resolved, :mod:`reconbench.core.device`;
+    it enters no hash but a GPU cell's key), memory cap and sealing."""
+    options = options if options is not None else RunOptions()
+    seeds = options.seeds if options.seeds is not None else (0,)
+    metric_names = list(metric_specs)
+    metric_recipes = {name: str(getattr(spec, "recipe", "")) for name, spec in metric_specs.items()}
+    methods_dir, references = options.methods_dir, options.references
     data = str(Path(data).resolve())
     cells = []
     for subject in subjects:
@@ -140,8 +144,11 @@ def build_cells(
             methods_dir=None if methods_dir is None else str(Path(methods_dir).resolve()),
             metrics=tuple(metric_names),
             config_hash=config_hash,
-            threads=int(threads),
-            device=str(device),
+            threads=options.cell_threads(),
+            device=str(options.device or "cpu"),
+            cell_timeout=float(options.cell_timeout) or None if options.cell_timeout is not None else None,
+            cell_memory_mb=options.cell_memory_mb,
+            seal=bool(options.seal),
         )
         for name, only_set in selection:
             cls = methods[name]

@@ -18,14 +18,12 @@ what a run hands off (grid, cells, executors, the store) has its own module.
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,6 +32,7 @@ from reconbench.bench.cell import run_cell
 from reconbench.bench.evaluator import default_metrics, score
 from reconbench.bench.executors import execute, resolve_run_device
 from reconbench.bench.grid import build_cells, parse_method_selection, spread_shared_work
+from reconbench.bench.options import RunOptions
 from reconbench.bench.registry import discover_methods
 from reconbench.bench.sandbox import import_folders, readable_folders
 from reconbench.core.errors import ReconbenchError
@@ -44,61 +43,6 @@ from reconbench.datasets.layouts import detect_layout
 from reconbench.datasets.simulated.ground_truth import read_simulation_info, simulated_preset
 from reconbench.datasets.simulated.simulate import LAYOUTS, PRESETS, simulate
 from reconbench.store.results import ResultStore
-
-#: Seeds are handed to numpy and torch generators, which take unsigned 32-bit values.
-MAX_SEED = 2**32 - 1
-
-
-def check_run_options(seeds: Sequence[int], jobs: int, threads: int | None) -> None:
-    """Refuse seeds, job and thread counts that cannot run, before any work.
-
-    Raises
-    ------
-    ReconbenchError
-        No seed, a seed outside ``0..2**32-1``, ``jobs < 1`` or ``threads < 1``.
-    """
-    if not list(seeds):
-        raise ReconbenchError("no seeds given; pass --seeds with comma-separated integers, e.g. --seeds 0,1")
-    for seed in seeds:
-        if not 0 <= int(seed) <= MAX_SEED:
-            raise ReconbenchError(f"seed {seed} is out of range; seeds are integers from 0 to {MAX_SEED}")
-    if int(jobs) < 1:
-        raise ReconbenchError(f"--jobs {jobs}: expected a number of worker processes of at least 1")
-    if threads is not None and int(threads) < 1:
-        raise ReconbenchError(f"--threads {threads}: expected a number of threads of at least 1")
-
-
-#: The shortest --cell-timeout accepted (seconds; 0 means no limit): a method process needs about a
-#: second to start and seal itself, so a shorter limit could only fail every cell.
-MIN_CELL_TIMEOUT = 1.0
-
-
-def check_cell_limits(cell_timeout: float | None, cell_memory: float | None) -> None:
-    """Refuse --cell-timeout and --cell-memory values that are not a usable limit, with a one-line error.
-
-    Raises
-    ------
-    ReconbenchError
-        A timeout that is not a finite number, negative or between 0 and :data:`MIN_CELL_TIMEOUT`;
-        a memory cap that is not a finite number above 0.
-    """
-    if cell_timeout is not None:
-        value = _number(cell_timeout, "--cell-timeout")
-        if not math.isfinite(value) or value < 0 or 0 < value < MIN_CELL_TIMEOUT:
-            raise ReconbenchError(f"--cell-timeout {cell_timeout}: expected a finite number of seconds of at least {MIN_CELL_TIMEOUT:g} (0: no limit)")
-    if cell_memory is not None:
-        value = _number(cell_memory, "--cell-memory")
-        if not math.isfinite(value) or value <= 0:
-            raise ReconbenchError(f"--cell-memory {cell_memory}: expected a finite number of megabytes above 0 (leave it out for no cap)")
-
-
-def _number(value: Any, option: str) -> float:
-    if isinstance(value, bool):
-        raise ReconbenchError(f"{option} {value}: expected a number")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ReconbenchError(f"{option} {value!r}: expected a number") from None
 
 
 def _within(path: Path, folder: Path) -> bool:
@@ -145,18 +89,6 @@ def check_out_folder(out: Path, data: Path, stimuli_dir: str | Path | None = Non
         raise ReconbenchError(f"--methods-dir {methods_dir} is inside --out {out}, where the true images are written. Pass folders apart")
 
 
-#: Default wall-clock limit of one cell's method process (seconds), per dataset:
-#: several times the slowest built-in cell measured on 2 CPU cores (a preset's
-#: limit is the same in either layout).
-DEFAULT_CELL_TIMEOUT = {"simulated:tiny": 600.0, "simulated:ci": 1800.0, "simulated:default": 2 * 3600.0, "simulated:full": 12 * 3600.0}
-DEFAULT_CELL_TIMEOUT.update({f"{SIMULATED_GOD}:{name.split(':')[1]}": value for name, value in list(DEFAULT_CELL_TIMEOUT.items())})
-#: Default for datasets not listed above (real data).
-FALLBACK_CELL_TIMEOUT = 24 * 3600.0
-
-#: ``write(results_dir, rows) -> leaderboard folder``: how a run writes its leaderboard.
-LeaderboardWriter = Callable[[Path, pd.DataFrame], Path]
-
-
 def preflight_metrics(metric_specs: Mapping[str, Any], device: str = "cpu") -> None:
     """Run every metric once on two small random images (on the run's device), so a metric
     that cannot run (e.g. missing weights) stops the run before any method is fitted."""
@@ -197,87 +129,34 @@ def _progress_display(enabled: bool):
 
 
 def run_benchmark(
-    dataset: str,
-    data: str | Path,
-    out: str | Path,
-    *,
-    subjects: Sequence[str] | None = None,
-    methods: Sequence[str] | None = None,
-    seeds: Sequence[int] = (0,),
-    metrics: Sequence[str] | None = None,
-    methods_dir: str | Path | None = None,
-    stimuli_dir: str | Path | None = None,
-    jobs: int = 1,
-    scheduler: Any = None,
-    threads: int | None = None,
-    force: bool = False,
-    retry_failed: bool = False,
-    references: bool = True,
-    leaderboard: LeaderboardWriter | None = None,
-    progress: bool = False,
-    cell_timeout: float | None = None,
-    cell_memory: float | None = None,
-    seal: bool = True,
-    device: str | None = None,
+    dataset: str, data: str | Path, out: str | Path, options: RunOptions | None = None, *, stimuli_dir: str | Path | None = None, **overrides: Any
 ) -> RunSummary:
-    """Run the grid and write results (and, by default, the leaderboard) into ``out``.
+    """Run the grid and write results (and, if ``options.leaderboard``, the leaderboard) into ``out``.
 
     Parameters
     ----------
     dataset : str
-        ``"ds001506"`` or ``"simulated:<preset>"``; fixes the evaluation resolution.
+        A catalog name (``"ds001506"``, ``"god"``, ``"simulated:<preset>"``...); fixes the evaluation resolution.
     data : path
         The dataset folder.
     out : path
         The results folder (see :mod:`reconbench.store.results`).
-    subjects : list of str, optional
-        Default: every subject in ``data``.
-    methods : list of str, optional
-        Method names, or ``name:param_set``; default: every discovered method.
-    seeds : list of int
-    metrics : list of str, optional
-        Metric names; default: every registry metric.
-    methods_dir : path, optional
-        A folder of extra one-file methods.
-    jobs : int
-        Local worker processes.
-    scheduler : str or distributed.Client, optional
-        Run the cells on this Dask cluster.
-    threads : int, optional
-        torch/BLAS threads per cell; default ``cpu_count // jobs`` (at least 1).
-        Rows are bitwise identical across executors for the same value; other
-        values change float rounding only (about 1e-5 seen on ``tiny``).
-    force : bool
-        Rerun finished cells.
-    retry_failed : bool
-        Rerun cells that failed before.
-    references : bool
-        Add the category-only reference cells where ground truth exists.
-    leaderboard : callable, optional
-        ``leaderboard(out, rows) -> folder`` writes the leaderboard at the end
-        (the command line passes :func:`reconbench.leaderboard.write_leaderboard`);
-        None or False: no leaderboard.
-    progress : bool
-        Show rich progress bars (cells and stages).
-    cell_timeout : float, optional
-        Wall-clock limit (seconds) of each cell's method process; past it the
-        cell fails with ``timeout``. Default :data:`DEFAULT_CELL_TIMEOUT` of
-        the dataset; 0 means no limit.
-    cell_memory : float, optional
-        Resident-memory cap (MB) of each cell's method process; past it the
-        cell fails with ``memory limit``. Default: no cap. It bounds host memory
-        only; a CUDA cell's peak GPU memory is recorded in its cell record.
-    seal : bool
-        Seal each method process's filesystem view (Landlock) where the platform allows.
-    device : str, optional
-        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; default ``$RECONBENCH_DEVICE``, else
-        ``auto`` (:func:`reconbench.core.device.resolve_device`, resolved once here).
+    options : RunOptions, optional
+        What to run and how (:class:`~reconbench.bench.options.RunOptions`); default: every method,
+        subject and metric, seed 0, one job.
+    **overrides
+        Fields of :class:`RunOptions` replaced in ``options`` (``run_benchmark(..., seeds=(0, 1))``).
+    stimuli_dir : path, optional
+        The stimulus image folder, when not ``data/stimuli``.
 
     Returns
     -------
     RunSummary
     """
     started = time.perf_counter()
+    options = RunOptions.build(options, overrides)
+    if options.seeds is None:
+        options = dataclasses.replace(options, seeds=(0,))
     data = Path(data)
     entry = get_dataset(dataset)
     if not data.is_dir():
@@ -286,118 +165,68 @@ def run_benchmark(
                 f"data folder {data} does not exist; create it with: {entry.simulate_command(data)} (or run 'reconbench bench', which simulates it)"
             )
         raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
-    check_run_options(seeds, jobs, threads)
-    check_cell_limits(cell_timeout, cell_memory)
-    device = resolve_run_device(device, scheduler)
-    check_out_folder(Path(out), data, stimuli_dir, methods_dir)
+    options.checked()
+    # Resolved once for every cell: the device, and the dataset's cell timeout unless one was given.
+    options = dataclasses.replace(
+        options,
+        device=resolve_run_device(options.device, options.scheduler),
+        cell_timeout=entry.cell_timeout if options.cell_timeout is None else options.cell_timeout,
+    )
+    check_out_folder(Path(out), data, stimuli_dir, options.methods_dir)
     entry.check_folder(data)
-    available = discover_methods(methods_dir)
-    selection = parse_method_selection(methods, available)
+    available = discover_methods(options.methods_dir)
     all_subjects = detect_layout(data).list_subjects(data)
-    if subjects:
-        unknown = [s for s in subjects if s not in all_subjects]
-        if unknown:
-            raise ReconbenchError(f"subject(s) {', '.join(unknown)} not in {data}; available: {', '.join(all_subjects)}")
-        subjects = list(subjects)
-    else:
-        subjects = all_subjects
+    unknown = [s for s in options.subjects or () if s not in all_subjects]
+    if unknown:
+        raise ReconbenchError(f"subject(s) {', '.join(unknown)} not in {data}; available: {', '.join(all_subjects)}")
+    subjects = list(options.subjects) if options.subjects else all_subjects
     if not subjects:
         raise ReconbenchError(f"no subjects found in {data}")
-    metric_specs = default_metrics(metrics)
-    preflight_metrics(metric_specs, device)
-    recipes = {name: str(getattr(spec, "recipe", "")) for name, spec in metric_specs.items()}
-
+    metric_specs = default_metrics(options.metrics)
+    preflight_metrics(metric_specs, options.device)
+    plan = _Plan(
+        dataset=dataset,
+        data=data,
+        stimuli_dir=None if stimuli_dir is None else Path(stimuli_dir),
+        subjects=subjects,
+        available=available,
+        selection=parse_method_selection(options.methods, available),
+        metric_specs=metric_specs,
+        started=started,
+    )
     store = ResultStore(out)
     with store.open_for_run() as repairs:
         # Leftovers of killed stage-cache writes (only when no other run is writing into the cache).
         repairs.extend(f"removed leftover temporary file {p}" for p in default_stage_cache().remove_orphans())
-        return _run_locked(
-            store,
-            dataset,
-            data,
-            subjects,
-            available,
-            selection,
-            seeds,
-            metric_specs,
-            recipes,
-            started,
-            repairs,
-            methods_dir=methods_dir,
-            stimuli_dir=stimuli_dir,
-            jobs=jobs,
-            scheduler=scheduler,
-            threads=threads,
-            force=force,
-            retry_failed=retry_failed,
-            references=references,
-            leaderboard=leaderboard,
-            progress=progress,
-            cell_timeout=cell_timeout,
-            cell_memory=cell_memory,
-            seal=seal,
-            device=device,
-        )
+        return _run_locked(store, plan, options, repairs)
 
 
-def _run_locked(
-    store: ResultStore,
-    dataset,
-    data,
-    subjects,
-    available,
-    selection,
-    seeds,
-    metric_specs,
-    recipes,
-    started,
-    repairs,
-    *,
-    methods_dir,
-    stimuli_dir,
-    jobs,
-    scheduler,
-    threads,
-    force,
-    retry_failed,
-    references,
-    leaderboard,
-    progress,
-    cell_timeout,
-    cell_memory,
-    seal,
-    device,
-) -> RunSummary:
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`run_benchmark` resolved before it took the results folder."""
+
+    dataset: str
+    data: Path
+    stimuli_dir: Path | None
+    subjects: list[str]
+    available: Mapping[str, Any]
+    selection: list[tuple[str, str | None]]
+    metric_specs: Mapping[str, Any]
+    started: float
+
+
+def _run_locked(store: ResultStore, plan: _Plan, options: RunOptions, repairs: list[str]) -> RunSummary:
     """The part of :func:`run_benchmark` that runs while it holds the results folder."""
     out = store.root
-    cells = build_cells(
-        dataset,
-        data,
-        subjects,
-        available,
-        selection,
-        seeds,
-        list(metric_specs),
-        recipes,
-        stimuli_dir=stimuli_dir,
-        methods_dir=methods_dir,
-        references=references,
-        threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // max(1, jobs)),
-        device=device,
-    )
-    if cell_timeout is None:
-        # A sweep point (simulated:<preset>@<settings>) takes its preset's limit.
-        cell_timeout = DEFAULT_CELL_TIMEOUT.get(dataset.split("@")[0], FALLBACK_CELL_TIMEOUT)
-    check_cell_limits(cell_timeout, cell_memory)
-    cells = [dataclasses.replace(c, cell_timeout=float(cell_timeout) or None, cell_memory_mb=cell_memory, seal=bool(seal)) for c in cells]
-    todo = [c for c in cells if force or not store.finished(c.key, c.config_hash, retry_failed=retry_failed)]
+    cells = build_cells(plan.dataset, plan.data, plan.subjects, plan.available, plan.selection, plan.metric_specs, options, stimuli_dir=plan.stimuli_dir)
+    todo = [c for c in cells if options.force or not store.finished(c.key, c.config_hash, retry_failed=options.retry_failed)]
     # Cells that share a stage (one generator, several decoder ablations) do not start side by side.
-    todo = spread_shared_work(todo, available)
+    todo = spread_shared_work(todo, plan.available)
     n_failed = 0
     failures: list[tuple[str, str]] = []
     unsealed: list[tuple[str, str]] = []
 
-    with _progress_display(progress) as bar:
+    with _progress_display(options.progress) as bar:
         overall = bar.add_task("cells", total=len(cells), completed=len(cells) - len(todo)) if bar else None
         stage_tasks: dict[int, Any] = {}
         lock = threading.Lock()
@@ -411,8 +240,8 @@ def _run_locked(
                 if stage == "done":
                     bar.remove_task(stage_tasks.pop(index))
 
-        events = on_event if (bar is not None and scheduler is None) else None
-        for spec, result in execute(run_cell, todo, jobs=jobs, scheduler=scheduler, on_event=events):
+        events = on_event if (bar is not None and options.scheduler is None) else None
+        for spec, result in execute(run_cell, todo, jobs=options.jobs, scheduler=options.scheduler, on_event=events):
             store.write_cell(spec.key, result.rows, result.record, result.files)
             if result.record.get("sealed") == "no":
                 unsealed.append((spec.label, str(result.record.get("seal_note", ""))))
@@ -430,8 +259,8 @@ def _run_locked(
     # (e.g. a user's method added to the committed reference later).
     rows = store.consolidate()
     leaderboard_dir = None
-    if leaderboard:
-        leaderboard_dir = leaderboard(Path(out), rows)
+    if options.leaderboard:
+        leaderboard_dir = options.leaderboard(Path(out), rows)
     return RunSummary(
         out=Path(out),
         n_cells=len(cells),
@@ -440,7 +269,7 @@ def _run_locked(
         n_failed=n_failed,
         failures=failures,
         n_failed_total=int(rows.loc[rows["status"] == "failed", "cell_key"].nunique()),
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - plan.started,
         rows=rows,
         leaderboard_dir=leaderboard_dir,
         repairs=list(repairs),
@@ -598,31 +427,21 @@ def resolve_run_data(dataset: str, data: str | Path | None) -> Path:
 
 def run_preset(
     preset: str = "default",
+    options: RunOptions | None = None,
     *,
     layout: str = "ds001506",
     data: str | Path | None = None,
     out: str | Path | None = None,
-    jobs: int = 1,
-    subjects: Sequence[str] | None = None,
-    methods: Sequence[str] | None = None,
-    methods_dir: str | Path | None = None,
-    scheduler: Any = None,
-    threads: int | None = None,
-    force: bool = False,
-    leaderboard: LeaderboardWriter | None = None,
-    progress: bool = False,
-    cell_timeout: float | None = None,
-    cell_memory: float | None = None,
-    seeds: Sequence[int] | None = None,
     grid: str = "headline",
-    device: str | None = None,
     blind: bool = False,
+    **overrides: Any,
 ) -> RunSummary:
     """The main job: simulate ``preset`` (seed 0) into ``data`` if it is not there,
-    run the preset's ``grid`` (:data:`BENCH_GRIDS`; ``methods`` and ``seeds``
+    run the preset's ``grid`` (:data:`BENCH_GRIDS`; ``options.methods`` and ``options.seeds``
     replace its methods and seeds) and write results and the leaderboard into
     ``out`` (default ``runs/<preset>``: a folder of the user's own, never the
     committed reference ``results/<preset>``, so that every cell is computed).
+    ``overrides`` replace fields of ``options`` (:class:`RunOptions`).
 
     A second call skips every finished cell and rewrites identical files.
 
@@ -632,37 +451,23 @@ def run_preset(
     (readable by no method process; a resumed blind run reuses it). Default ``out``:
     ``runs/<preset>-blind``.
     """
+    options = RunOptions.build(options, overrides)
     if blind:
-        return _run_blind(
-            preset,
-            layout=layout,
-            data=data,
-            out=out,
-            jobs=jobs,
-            subjects=subjects,
-            methods=methods,
-            methods_dir=methods_dir,
-            scheduler=scheduler,
-            threads=threads,
-            force=force,
-            leaderboard=leaderboard,
-            progress=progress,
-            cell_timeout=cell_timeout,
-            cell_memory=cell_memory,
-            seeds=seeds,
-            grid=grid,
-            device=device,
-        )
+        return _run_blind(preset, options, layout=layout, data=data, out=out, grid=grid)
     if preset not in PRESETS:
         raise ReconbenchError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     if layout not in LAYOUTS:
         raise ReconbenchError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     data = Path(data).expanduser() if data is not None else default_bench_data(preset, layout)
     chosen = bench_grid(preset, grid)
-    seeds = tuple(int(s) for s in (seeds if seeds is not None else chosen.seeds))
-    check_run_options(seeds, jobs, threads)
-    check_cell_limits(cell_timeout, cell_memory)
-    device = resolve_run_device(device, scheduler)  # before any simulation: a bad --device stops here
+    options = dataclasses.replace(
+        options,
+        seeds=options.seeds if options.seeds is not None else chosen.seeds,
+        subjects=options.subjects or BENCH_SUBJECTS.get(preset),
+        methods=options.methods or grid_methods_with_plugins(chosen, options.methods_dir),
+    ).checked()
+    # Before any simulation: a bad --device stops here.
+    options = dataclasses.replace(options, device=resolve_run_device(options.device, options.scheduler))
     out = Path(out) if out is not None else default_bench_out(preset, layout)
     check_out_folder(out, data)
     found = simulated_preset(data)
@@ -671,36 +476,19 @@ def run_preset(
             raise ReconbenchError(f"{data} exists but holds no simulated dataset (no ground_truth/simulation.json); pass --data with an empty or new folder")
         if data.exists():
             data.rmdir()
-        simulate(preset=preset, out=data, seed=0, force=False, progress=progress, layout=layout)
+        simulate(preset=preset, out=data, seed=0, force=False, progress=options.progress, layout=layout)
     elif found != preset:
         raise ReconbenchError(f"{data} holds the {found!r} preset, not {preset!r}; pass --data for another folder")
     elif (read_simulation_info(data) or {}).get("layout", "ds001506") != layout:
         raise ReconbenchError(f"{data} holds the {preset!r} preset in another layout than {layout!r}; pass --data for another folder")
-    return run_benchmark(
-        simulated_dataset_name(preset, layout),
-        data,
-        out,
-        subjects=subjects or BENCH_SUBJECTS.get(preset),
-        methods=methods or grid_methods_with_plugins(chosen, methods_dir),
-        seeds=seeds,
-        methods_dir=methods_dir,
-        jobs=jobs,
-        scheduler=scheduler,
-        threads=threads,
-        force=force,
-        leaderboard=leaderboard,
-        progress=progress,
-        cell_timeout=cell_timeout,
-        cell_memory=cell_memory,
-        device=device,
-    )
+    return run_benchmark(simulated_dataset_name(preset, layout), data, out, options)
 
 
 #: Where a blind run keeps its secret simulation seed (in its results folder, which no method process reads).
 BLIND_FILE = "blind.json"
 
 
-def _run_blind(preset: str, *, layout: str, data: str | Path | None, out: str | Path | None, **options: Any) -> RunSummary:
+def _run_blind(preset: str, options: RunOptions, *, layout: str, data: str | Path | None, out: str | Path | None, grid: str) -> RunSummary:
     """:func:`run_preset` with ``blind=True``."""
     import json
     import secrets
@@ -728,7 +516,7 @@ def _run_blind(preset: str, *, layout: str, data: str | Path | None, out: str | 
     private = Path(tempfile.mkdtemp(prefix="reconbench-blind-"))  # 0700, under $TMPDIR: no method process reads it
     try:
         folder = private / "data"
-        simulate(preset=preset, out=folder, seed=seed, force=False, progress=bool(options.get("progress")), layout=layout)
-        return run_preset(preset, layout=layout, data=folder, out=out, **options)
+        simulate(preset=preset, out=folder, seed=seed, force=False, progress=options.progress, layout=layout)
+        return run_preset(preset, options, layout=layout, data=folder, out=out, grid=grid)
     finally:
         shutil.rmtree(private, ignore_errors=True)

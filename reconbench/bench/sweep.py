@@ -19,23 +19,15 @@ knob's effect (plus the method's own randomness, fixed by the seed).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from reconbench.bench.executors import resolve_run_device
-from reconbench.bench.runner import (
-    BENCH_SUBJECTS,
-    LeaderboardWriter,
-    RunSummary,
-    bench_grid,
-    check_cell_limits,
-    check_out_folder,
-    check_run_options,
-    grid_methods_with_plugins,
-    run_benchmark,
-)
+from reconbench.bench.options import RunOptions
+from reconbench.bench.runner import BENCH_SUBJECTS, RunSummary, bench_grid, check_out_folder, grid_methods_with_plugins, run_benchmark
 from reconbench.core.errors import ReconbenchError
 from reconbench.datasets.simulated.ground_truth import simulated_preset
 from reconbench.datasets.simulated.settings import KNOBS, dataset_name, parse_value
@@ -95,25 +87,13 @@ def run_sweep(
     knob: str,
     values: Sequence[float | int | str],
     out: str | Path,
+    options: RunOptions | None = None,
     *,
     data_root: str | Path | None = None,
-    subjects: Sequence[str] | None = None,
-    methods: Sequence[str] | None = None,
-    methods_dir: str | Path | None = None,
-    seeds: Sequence[int] = (0,),
-    jobs: int = 1,
-    scheduler: Any = None,
-    threads: int | None = None,
-    force: bool = False,
-    retry_failed: bool = False,
-    leaderboard: LeaderboardWriter | None = None,
-    progress: bool = False,
-    cell_timeout: float | None = None,
-    cell_memory: float | None = None,
     echo=None,
-    device: str | None = None,
+    **overrides: Any,
 ) -> SweepSummary:
-    """Run ``methods`` on ``preset`` at each value of ``knob``, into one results folder ``out``.
+    """Run ``options.methods`` on ``preset`` at each value of ``knob``, into one results folder ``out``.
 
     Parameters
     ----------
@@ -125,20 +105,26 @@ def run_sweep(
         The knob's values (numbers, or their text).
     out : path
         Results folder shared by every point.
+    options : RunOptions, optional
+        As for :func:`reconbench.bench.runner.run_benchmark` (``overrides`` replace its fields);
+        subjects and methods default to what ``reconbench bench`` runs for the preset, seeds to
+        ``(0,)``. The leaderboard (``options.leaderboard``) is written once, at the end.
     data_root : path, optional
         Folder of the simulated points; default :func:`default_sweep_data_root`.
-    subjects, methods : list of str, optional
-        Default: what ``reconbench bench`` runs for the preset.
     echo : callable, optional
         ``echo(text)`` for one line per point (the command line prints it).
-
-    Other parameters are those of :func:`reconbench.bench.runner.run_benchmark`.
-    The leaderboard (if ``leaderboard`` is given) is written once, at the end.
     """
     points = sweep_points(preset, knob, values)
-    check_run_options(seeds, jobs, threads)
-    check_cell_limits(cell_timeout, cell_memory)
-    device = resolve_run_device(device, scheduler)  # once for every point
+    options = RunOptions.build(options, overrides)
+    options = dataclasses.replace(
+        options,
+        seeds=options.seeds if options.seeds is not None else (0,),
+        subjects=options.subjects or BENCH_SUBJECTS.get(preset),
+        methods=options.methods or grid_methods_with_plugins(bench_grid(preset), options.methods_dir),
+    ).checked()
+    options = dataclasses.replace(options, device=resolve_run_device(options.device, options.scheduler))  # once for every point
+    leaderboard = options.leaderboard
+    per_point = dataclasses.replace(options, leaderboard=None)
     root = Path(data_root).expanduser() if data_root is not None else default_sweep_data_root()
     out = Path(out)
     folders = [root / dataset_folder_name(name) for name, _ in points]
@@ -153,28 +139,10 @@ def run_sweep(
                 folder.rmdir()
             if echo:
                 echo(f"[{index}/{len(points)}] simulating {name} into {folder}")
-            simulate(preset=preset, out=folder, seed=0, settings=settings, progress=progress)
+            simulate(preset=preset, out=folder, seed=0, settings=settings, progress=options.progress)
         if echo:
             echo(f"[{index}/{len(points)}] running {name}")
-        result = run_benchmark(
-            name,
-            folder,
-            out,
-            subjects=subjects or BENCH_SUBJECTS.get(preset),
-            methods=methods or grid_methods_with_plugins(bench_grid(preset), methods_dir),
-            seeds=seeds,
-            methods_dir=methods_dir,
-            jobs=jobs,
-            scheduler=scheduler,
-            threads=threads,
-            force=force,
-            retry_failed=retry_failed,
-            leaderboard=None,
-            progress=progress,
-            cell_timeout=cell_timeout,
-            cell_memory=cell_memory,
-            device=device,
-        )
+        result = run_benchmark(name, folder, out, per_point)
         summary.points.append((name, folder, result))
         if echo:
             echo(f"[{index}/{len(points)}] {name}: {result.n_run} cell(s) run, {result.n_skipped} already done, {result.n_failed} failed")

@@ -33,6 +33,8 @@ from reconbench.datasets.simulated.simulate import PRESETS, god_subject
 REAL_EVALUATION_SIZE = 256
 REAL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
 GOD_SUBJECTS = tuple(f"Subject{n}" for n in range(1, 6))
+#: Default cell timeout (seconds) per simulated preset, either layout; real data: :attr:`Dataset.cell_timeout`'s default.
+PRESET_CELL_TIMEOUT = {"tiny": 600.0, "ci": 1800.0, "default": 2 * 3600.0, "full": 12 * 3600.0}
 #: Prefix of the simulated datasets in the GOD layout (``reconbench simulate --layout god``).
 SIMULATED_GOD = "simulated-god"
 
@@ -60,6 +62,9 @@ class Dataset:
         Simulator knobs changed from the preset (a sweep point,
         ``simulated:<preset>@<name>=<value>``; see
         :mod:`reconbench.datasets.simulated.settings`); empty otherwise.
+    cell_timeout : float
+        Default wall-clock limit (seconds) of one cell's method process on this dataset
+        (``--cell-timeout``): several times the slowest built-in cell measured on 2 CPU cores.
     """
 
     name: str
@@ -70,6 +75,7 @@ class Dataset:
     sessions: Mapping[str, str]
     layout: str = "ds001506"
     settings: Mapping[str, float | int] = field(default_factory=dict)
+    cell_timeout: float = 24 * 3600.0
 
     def default_folder(self) -> Path:
         """The data folder when none is given: ``$RECONBENCH_DATA``, else
@@ -125,7 +131,9 @@ def _catalog() -> dict[str, Dataset]:
     }
     for name, preset in PRESETS.items():
         size = REAL_EVALUATION_SIZE if preset.image_size >= REAL_EVALUATION_SIZE else None
-        datasets[f"simulated:{name}"] = Dataset(f"simulated:{name}", "simulated", name, tuple(preset.subjects), size, SESSIONS)
+        datasets[f"simulated:{name}"] = Dataset(
+            f"simulated:{name}", "simulated", name, tuple(preset.subjects), size, SESSIONS, cell_timeout=PRESET_CELL_TIMEOUT.get(name, 24 * 3600.0)
+        )
     for name, preset in PRESETS.items():
         size = REAL_EVALUATION_SIZE if preset.image_size >= REAL_EVALUATION_SIZE else None
         datasets[f"{SIMULATED_GOD}:{name}"] = Dataset(
@@ -136,6 +144,7 @@ def _catalog() -> dict[str, Dataset]:
             size,
             god_layout.SESSIONS,
             layout="god",
+            cell_timeout=PRESET_CELL_TIMEOUT.get(name, 24 * 3600.0),
         )
     return datasets
 

@@ -301,17 +301,17 @@ def test_an_exit_in_reconstruct_leaves_a_failed_result_for_every_test_set(method
     [("nan", None), ("inf", None), ("1e-9", None), ("-1", None), ("0.5", None), (None, "nan"), (None, "inf"), (None, "0"), (None, "-5")],
 )
 def test_cell_limits_that_are_not_a_limit_are_refused(timeout, memory) -> None:
-    from reconbench.bench.runner import check_cell_limits
+    from reconbench.bench.options import RunOptions
 
     with pytest.raises(ReconbenchError, match=r"^--cell-(timeout|memory) "):
-        check_cell_limits(None if timeout is None else float(timeout), None if memory is None else float(memory))
+        RunOptions(cell_timeout=None if timeout is None else float(timeout), cell_memory_mb=None if memory is None else float(memory)).checked()
 
 
 def test_cell_limits_that_are_a_limit_pass() -> None:
-    from reconbench.bench.runner import check_cell_limits
+    from reconbench.bench.options import RunOptions
 
     for timeout, memory in [(None, None), (0, None), (0.0, 1.0), (1, 100), (600.0, 1500.0)]:
-        check_cell_limits(timeout, memory)
+        RunOptions(cell_timeout=timeout, cell_memory_mb=memory).checked()
 
 
 def test_the_command_line_says_in_one_line_what_is_wrong_with_a_limit(tiny_data_dir, tmp_path) -> None:
