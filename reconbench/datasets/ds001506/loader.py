@@ -12,17 +12,19 @@ Kamitani (2019) (OpenNeuro ds001506) and the files written by
       stimulus_<Session>.tsv        (optional; also searched in the stimulus folder)
       stimuli/...                   (image files in any subfolder, matched by file stem)
 
-This module assembles one subject (:func:`load_subject`): its session files
-decoded by :mod:`.bdata` (per-run z-scoring, repetition averaging) and its
-stimulus images read by :mod:`.stimuli`. The public names of both are
-re-exported here. ``reconbench data check`` is :mod:`.check`.
+This module holds what one subject of this layout is (:class:`SubjectData`), its
+subjects and session files; its session files are decoded by :mod:`.bdata`
+(per-run z-scoring, repetition averaging) and its stimulus images read by
+:mod:`.stimuli` (public names of both re-exported here). One loader assembles a
+subject in either layout: :func:`reconbench.datasets.layouts.load_held_subject`.
+``reconbench data check`` is :mod:`.check`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -142,85 +144,3 @@ def session_file(root: str | Path, subject: str, session: str, *, required: bool
 
 # ---------------------------------------------------------------------------
 # Subject
-
-
-def _progress(enabled: bool):
-    from contextlib import nullcontext
-
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import Progress
-
-    return Progress(transient=True)
-
-
-def load_subject(
-    root: str | Path | None,
-    subject: str,
-    *,
-    stimuli_dir: str | Path | None = None,
-    image_size: int | None = None,
-    progress: bool = False,
-    sessions: Iterable[str] | None = None,
-) -> SubjectData:
-    """Load the sessions of one subject and the images they show.
-
-    Parameters
-    ----------
-    root : path or None
-        Dataset folder; ``None`` -> ``$RECONBENCH_DATA`` (see :func:`reconbench.core.paths.data_root`).
-    subject : str
-        e.g. ``"sub-01"``.
-    stimuli_dir : path, optional
-        Stimulus image folder (default ``<root>/stimuli``); searched recursively,
-        images matched to ids by file stem.
-    image_size : int, optional
-        Side of the square images returned. ``None``: the simulated dataset's
-        native size (``ground_truth/simulation.json``), else 256.
-    progress : bool
-        Show a progress bar.
-    sessions : iterable of str, optional
-        Session names to load (default: all four). Each must exist.
-
-    Returns
-    -------
-    SubjectData
-        fMRI z-scored within run (see the module docstring) and images
-        centre-cropped to a square, then resized.
-
-    Raises
-    ------
-    DataError
-        A missing or malformed file, a missing ROI key, NaN/inf voxels, or a
-        label without a stimulus image.
-    """
-    root = data_root(root)
-    if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist (pass --data or set RECONBENCH_DATA, or run 'reconbench simulate')")
-    stimuli_dir = Path(stimuli_dir) if stimuli_dir is not None else default_stimuli_dir(root)
-    if image_size is None:
-        image_size = default_image_size(root)
-    wanted = list(SESSIONS) if sessions is None else list(sessions)
-    for name in wanted:
-        if name not in SESSIONS:
-            raise DataError(f"unknown session {name!r}; expected one of {list(SESSIONS)}")
-
-    paths = {name: session_file(root, subject, name) for name in wanted}
-    index = index_stimulus_images(stimuli_dir)
-    loaded: dict[str, SessionData] = {}
-    image_paths: dict[str, Path] = {}
-    with _progress(progress) as bar:
-        task = bar.add_task(f"{subject}: sessions", total=len(paths)) if bar is not None else None
-        for name, path in paths.items():
-            table_path = find_stimulus_table(root, name, stimuli_dir)
-            table = read_stimulus_table(table_path) if table_path is not None else None
-            loaded[name] = read_session(path, name, table=table)
-            for stimulus_id in np.unique(loaded[name].stimulus_ids):
-                image_paths[str(stimulus_id)] = resolve_image_path(str(stimulus_id), index, where=str(path), stimuli_dir=stimuli_dir)
-            if bar is not None:
-                bar.advance(task)
-        task = bar.add_task(f"{subject}: images", total=len(image_paths)) if bar is not None else None
-        ordered = sorted(image_paths)
-        loaded_images = load_stimulus_images([image_paths[i] for i in ordered], image_size, on_read=(lambda: bar.advance(task)) if bar is not None else None)
-        images = dict(zip(ordered, loaded_images))
-    return SubjectData(subject=subject, root=root, sessions=loaded, images=images, image_paths=image_paths, image_size=int(image_size))

@@ -11,8 +11,8 @@ from reconbench.core.errors import DataError
 from reconbench.core.types import BASE_ROIS
 from reconbench.datasets.ds001506.bdata import average_repetitions, read_session
 from reconbench.datasets.ds001506.layout import SESSIONS
-from reconbench.datasets.ds001506.loader import load_subject
 from reconbench.datasets.ds001506.stimuli import read_stimulus_table
+from reconbench.datasets.layouts import load_held_subject
 from tests.data.bdata_files import bdpy_bdata, bdpy_zscored, build_dataset, session_specs, write_session_file
 
 
@@ -73,7 +73,7 @@ def test_average_repetitions_matches_pandas(two_subject_dataset):
 
 def test_v2_files_id_in_a_later_label_column(tmp_path):
     built = build_dataset(tmp_path / "v2", style="v2")
-    subject = load_subject(built.root, "sub-01", image_size=4)
+    subject = load_held_subject(built.root, "sub-01", image_size=4).data
     for session, spec in session_specs().items():
         path = built.files["sub-01"][session]
         assert path.name.endswith("_original_VC_v2.h5")
@@ -85,7 +85,7 @@ def test_v2_files_id_in_a_later_label_column(tmp_path):
 
 def test_stimulus_name_value_map(tmp_path):
     built = build_dataset(tmp_path / "vmap", style="vmap")
-    subject = load_subject(built.root, "sub-01", image_size=4)
+    subject = load_held_subject(built.root, "sub-01", image_size=4).data
     for session in SESSIONS:
         bdata = bdpy_bdata(built.files["sub-01"][session])
         expected = [name.removesuffix(".JPEG") for name in bdata.get_labels("stimulus_name")]
@@ -140,7 +140,7 @@ def test_truncated_file(dataset_copy):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=r"cannot read .*sub-01_perceptionNaturalImageTraining_original_VC\.h5 as a BData \.h5 file"):
-        load_subject(root, "sub-01", image_size=4)
+        load_held_subject(root, "sub-01", image_size=4)
 
 
 def test_not_hdf5(tmp_path):

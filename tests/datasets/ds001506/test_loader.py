@@ -10,7 +10,8 @@ from reconbench.core.errors import DataError
 from reconbench.core.images import resize
 from reconbench.core.types import ALL_ROIS
 from reconbench.datasets.ds001506.layout import SESSIONS
-from reconbench.datasets.ds001506.loader import default_image_size, list_subjects, load_subject, session_file
+from reconbench.datasets.ds001506.loader import default_image_size, list_subjects, session_file
+from reconbench.datasets.layouts import load_held_subject
 from tests.data.bdata_files import ARTIFICIAL_NAMES, LETTER_NAMES, TEST_NATURAL, TRAIN_NATURAL, bdpy_bdata, bdpy_zscored, natural_name
 
 
@@ -21,7 +22,7 @@ def test_list_subjects_and_session_files(two_subject_dataset):
 
 
 def test_load_subject_images_cropped_and_resized(two_subject_dataset):
-    subject = load_subject(two_subject_dataset.root, "sub-01", image_size=10)
+    subject = load_held_subject(two_subject_dataset.root, "sub-01", image_size=10).data
     expected_ids = {natural_name(*p) for p in TRAIN_NATURAL + TEST_NATURAL} | set(ARTIFICIAL_NAMES) | set(LETTER_NAMES)
     assert set(subject.images) == expected_ids
     for stimulus_id in (natural_name(*TRAIN_NATURAL[0]), natural_name(*TEST_NATURAL[0]), ARTIFICIAL_NAMES[0], LETTER_NAMES[0]):
@@ -42,7 +43,7 @@ def test_root_from_environment(two_subject_dataset, monkeypatch):
 def test_loader_reads_simulated_files(tiny_data_dir):
     subjects = list_subjects(tiny_data_dir)
     assert subjects
-    subject = load_subject(tiny_data_dir, subjects[0])
+    subject = load_held_subject(tiny_data_dir, subjects[0]).data
     assert subject.image_size == default_image_size(tiny_data_dir)
     for data in subject.sessions.values():
         bdata = bdpy_bdata(data.path)
@@ -58,9 +59,9 @@ def test_missing_file(dataset_copy):
     root = dataset_copy
     (root / "sub-01_perceptionLetterImage_original_VC.h5").unlink()
     with pytest.raises(DataError, match=r"missing file: .*sub-01_perceptionLetterImage_original_VC\.h5"):
-        load_subject(root, "sub-01", image_size=4)
+        load_held_subject(root, "sub-01", image_size=4, sessions=SESSIONS)
 
 
 def test_missing_data_folder(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        load_subject(tmp_path / "nowhere", "sub-01")
+        load_held_subject(tmp_path / "nowhere", "sub-01")

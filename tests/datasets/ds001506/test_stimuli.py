@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from reconbench.core.errors import DataError
-from reconbench.datasets.ds001506.loader import load_subject
 from reconbench.datasets.ds001506.stimuli import (
     center_crop_square,
     default_image_size,
     natural_image_id,
     read_stimulus_table,
 )
+from reconbench.datasets.layouts import load_held_subject
 from tests.data.bdata_files import ARTIFICIAL_NAMES, LETTER_NAMES, TEST_NATURAL, build_dataset, natural_name
 
 
@@ -59,7 +59,7 @@ def test_default_image_size(tmp_path):
 
 def test_tables_in_root_are_found(tmp_path):
     built = build_dataset(tmp_path / "ds", tables_in_stimuli=False)
-    subject = load_subject(built.root, "sub-01", image_size=4, sessions=["ArtificialImage"])
+    subject = load_held_subject(built.root, "sub-01", image_size=4, sessions=["ArtificialImage"]).data
     assert sorted(set(subject.sessions["ArtificialImage"].stimulus_ids)) == sorted(ARTIFICIAL_NAMES)
 
 
@@ -68,7 +68,7 @@ def test_label_without_stimulus_image(dataset_copy):
     missing = natural_name(*TEST_NATURAL[1])
     (root / "stimuli" / "test" / f"{missing}.JPEG").unlink()
     with pytest.raises(DataError, match=rf"label '{missing}' in .*sub-01_perceptionNaturalImageTest_original_VC\.h5 has no stimulus image"):
-        load_subject(root, "sub-01", image_size=4)
+        load_held_subject(root, "sub-01", image_size=4)
 
 
 def test_two_images_with_one_stem(dataset_copy):
@@ -76,4 +76,4 @@ def test_two_images_with_one_stem(dataset_copy):
     stem = LETTER_NAMES[0]
     shutil.copy(root / "stimuli" / "LetterImage" / f"{stem}.tif", root / "stimuli" / f"{stem}.png")
     with pytest.raises(DataError, match=rf"'{stem}' .* matches several images"):
-        load_subject(root, "sub-01", image_size=4)
+        load_held_subject(root, "sub-01", image_size=4)
