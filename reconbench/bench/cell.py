@@ -50,7 +50,7 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.types import GroundTruthView
-from reconbench.datasets.layouts import detect_layout
+from reconbench.datasets.layouts import LAYOUTS, Layout, detect_layout
 from reconbench.datasets.simulated.ground_truth import read_categories, read_category_embedding, read_noise_free
 from reconbench.datasets.splits import load_split
 from reconbench.metrics.features import reusing_features
@@ -96,6 +96,9 @@ class CellSpec:
     cell_memory_mb: float | None = None
     #: Seal the method process's filesystem view where the platform allows (Landlock).
     seal: bool = True
+    #: The data folder's file layout, resolved once per run (:class:`reconbench.datasets.catalog.DataFolder`);
+    #: "" (a spec made by hand): detected where needed.
+    layout: str = ""
 
     @property
     def key(self) -> str:
@@ -115,8 +118,12 @@ class CellResult:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+def _layout(spec_layout: str, root: str) -> Layout:
+    return LAYOUTS[spec_layout] if spec_layout else detect_layout(root)
+
+
 @functools.lru_cache(maxsize=2)
-def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
+def _load_split_cached(root: str, subject: str, stimuli_dir: str | None, layout: str = ""):
     """Load a split once per run: the first process of the run loads it and writes it
     to the run's shared file, every process (``-j`` workers, each cell's method
     process) maps that file read-only (:mod:`reconbench.bench.shared_split`). A
@@ -125,16 +132,16 @@ def _load_split_cached(root: str, subject: str, stimuli_dir: str | None):
     test inputs."""
 
     def load():
-        return load_split(root, subject, stimuli_dir=stimuli_dir, progress=False)
+        return load_split(root, subject, stimuli_dir=stimuli_dir, progress=False, layout=_layout(layout, root))
 
-    return load_shared((root, subject, stimuli_dir, _data_stamp(root, subject)), run_process_pid(), load)
+    return load_shared((root, subject, stimuli_dir, _data_stamp(root, subject, layout)), run_process_pid(), load)
 
 
-def _data_stamp(root: str, subject: str) -> list:
+def _data_stamp(root: str, subject: str, layout: str = "") -> list:
     """Size and modification time of the subject's data files and the split manifest: a file
     rewritten during a run's process's life gets a new shared split, never the old one."""
     stamp = []
-    for path in detect_layout(root).subject_files(root, subject):
+    for path in _layout(layout, root).subject_files(root, subject):
         stat = path.stat()
         stamp.append([path.name, stat.st_size, stat.st_mtime_ns])
     manifest = Path(root) / "reconbench_split.json"
@@ -144,12 +151,13 @@ def _data_stamp(root: str, subject: str) -> list:
     return stamp
 
 
-def ground_truth_view(root: str | Path, subject: str) -> GroundTruthView:
-    """The simulator's ground truth of one subject as references see it (empty for real data)."""
+def ground_truth_view(root: str | Path, subject: str, layout: str = "") -> GroundTruthView:
+    """The simulator's ground truth of one subject as references see it (empty for real data);
+    ``layout``: the folder's, when known (else detected)."""
     noise_free = read_noise_free(root, subject)
     by_test_set, training = None, None
     if noise_free is not None:
-        layout = detect_layout(root)
+        layout = _layout(layout, str(root))
         by_test_set = {test_set: noise_free[session] for test_set, session in layout.test_set_sessions.items() if session in noise_free}
         training = noise_free.get(layout.train_session)
     embedding = read_category_embedding(root, subject)
@@ -238,7 +246,7 @@ def run_cell(spec: CellSpec, report: Report | None = None) -> CellResult:
 def _fit(spec: CellSpec, split) -> Any:
     """The fitted method or reference of a cell."""
     if spec.kind == "reference":
-        return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject))
+        return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject, spec.layout))
     cls = get_method(spec.method, spec.methods_dir)
     method = cls(**method_kwargs(cls, spec.params, spec.seed, spec.device))
     fitted = method.fit(split.train)
@@ -462,7 +470,7 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
     if spec.kind != "reference":
         prestart(_hidden_paths(spec))  # the method-process server imports torch while the data load
     report("loading data", 0, 0)
-    split = _load_split_cached(spec.data_root, spec.subject, spec.stimuli_dir)
+    split = _load_split_cached(spec.data_root, spec.subject, spec.stimuli_dir, spec.layout)
     metric_specs = default_metrics(spec.metrics)
     native = int(next(iter(split.test_images.values()))[1].shape[-1])
     size = evaluation_size(spec.dataset, native)

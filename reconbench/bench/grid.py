@@ -16,8 +16,9 @@ from reconbench.bench.options import RunOptions
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
 from reconbench.core.method import Method, default_parameter_sets, params_hash, seed_keyword
+from reconbench.datasets.catalog import DataFolder
 from reconbench.datasets.ds001506.loader import default_image_size
-from reconbench.datasets.layouts import layouts_found
+from reconbench.datasets.layouts import LAYOUTS, layouts_found
 from reconbench.datasets.simulated.ground_truth import ground_truth_folder, noise_free_path, read_simulation_info, simulation_json_path, stimuli_tsv_path
 from reconbench.references import REFERENCES
 
@@ -25,15 +26,15 @@ from reconbench.references import REFERENCES
 DECODERS_PACKAGE = "reconbench.decoders"
 
 
-def data_fingerprint(root: str | Path, subject: str) -> str:
+def data_fingerprint(root: str | Path, subject: str, layout: str = "") -> str:
     """A cheap fingerprint of one subject's data: session file names and sizes,
     stimulus tables and the simulator's description. Changing the data changes
-    the config hash, so stale cells are rerun."""
+    the config hash, so stale cells are rerun. ``layout``: the folder's, when known."""
     root = Path(root)
     # The image size the loader uses decides the evaluation resolution of simulated:tiny.
     parts: dict[str, Any] = {"image_size": default_image_size(root)}
-    for layout in layouts_found(root):
-        for path in layout.subject_files(root, subject):
+    for found in [LAYOUTS[layout]] if layout else layouts_found(root):
+        for path in found.subject_files(root, subject):
             parts[path.name] = path.stat().st_size
     described = [simulation_json_path(root)] if simulation_json_path(root).is_file() else []
     for path in sorted(root.glob("stimulus_*.tsv")) + described:
@@ -103,17 +104,14 @@ def available_ground_truth(root: str | Path, subject: str) -> set[str]:
 
 
 def build_cells(
-    dataset: str,
-    data: str | Path,
+    folder: DataFolder,
     subjects: Sequence[str],
     methods: Mapping[str, type[Method]],
     selection: Sequence[tuple[str, str | None]],
     metric_specs: Mapping[str, Any],
     options: RunOptions | None = None,
-    *,
-    stimuli_dir: str | Path | None = None,
 ) -> list[CellSpec]:
-    """The grid: one :class:`CellSpec` per method x parameter set x subject x seed
+    """The grid on ``folder`` (:meth:`reconbench.datasets.catalog.Dataset.open`): one :class:`CellSpec` per method x parameter set x subject x seed
     (a method without a seed keyword, :func:`~reconbench.core.method.seed_keyword`,
     runs once, as seed 0), plus one cell per subject for each reference row (:mod:`reconbench.references`)
     whose ground truth the data folder has (unless ``options.references`` is false).
@@ -126,13 +124,13 @@ def build_cells(
     metric_names = list(metric_specs)
     metric_recipes = {name: str(getattr(spec, "recipe", "")) for name, spec in metric_specs.items()}
     methods_dir, references = options.methods_dir, options.references
-    data = str(Path(data).resolve())
+    dataset, data, stimuli_dir = folder.name, str(folder.root), folder.stimuli_dir
     cells = []
     for subject in subjects:
         config_hash = stable_hash(
             {
                 "dataset": dataset,
-                "data": data_fingerprint(data, subject),
+                "data": data_fingerprint(data, subject, folder.layout),
                 "metrics": {m: metric_recipes.get(m, "") for m in metric_names},
             }
         )
@@ -140,7 +138,7 @@ def build_cells(
             dataset=dataset,
             subject=subject,
             data_root=data,
-            stimuli_dir=None if stimuli_dir is None else str(Path(stimuli_dir).resolve()),
+            stimuli_dir=None if stimuli_dir is None else str(stimuli_dir),
             methods_dir=None if methods_dir is None else str(Path(methods_dir).resolve()),
             metrics=tuple(metric_names),
             config_hash=config_hash,
@@ -149,6 +147,7 @@ def build_cells(
             cell_timeout=float(options.cell_timeout) or None if options.cell_timeout is not None else None,
             cell_memory_mb=options.cell_memory_mb,
             seal=bool(options.seal),
+            layout=folder.layout,
         )
         for name, only_set in selection:
             cls = methods[name]

@@ -38,8 +38,7 @@ from reconbench.bench.sandbox import import_folders, readable_folders
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.paths import CACHE_ENV, cache_dir
 from reconbench.core.stage_cache import default_stage_cache
-from reconbench.datasets.catalog import SIMULATED_GOD, get_dataset
-from reconbench.datasets.layouts import detect_layout
+from reconbench.datasets.catalog import SIMULATED_GOD, DataFolder, get_dataset
 from reconbench.datasets.simulated.ground_truth import read_simulation_info, simulated_preset
 from reconbench.datasets.simulated.simulate import LAYOUTS, PRESETS, simulate
 from reconbench.store.results import ResultStore
@@ -157,37 +156,27 @@ def run_benchmark(
     options = RunOptions.build(options, overrides)
     if options.seeds is None:
         options = dataclasses.replace(options, seeds=(0,))
-    data = Path(data)
-    entry = get_dataset(dataset)
-    if not data.is_dir():
-        if entry.kind == "simulated":
-            raise ReconbenchError(
-                f"data folder {data} does not exist; create it with: {entry.simulate_command(data)} (or run 'reconbench bench', which simulates it)"
-            )
-        raise ReconbenchError(f"data folder {data} does not exist; pass --data with the folder of the {dataset} files (see 'reconbench data check')")
+    # The dataset resolved once (folder checked, layout detected, subjects listed): every cell gets it.
+    folder = get_dataset(dataset).open(data, stimuli_dir)
     options.checked()
-    # Resolved once for every cell: the device, and the dataset's cell timeout unless one was given.
+    # Also resolved once for every cell: the device, and the dataset's cell timeout unless one was given.
     options = dataclasses.replace(
         options,
         device=resolve_run_device(options.device, options.scheduler),
-        cell_timeout=entry.cell_timeout if options.cell_timeout is None else options.cell_timeout,
+        cell_timeout=folder.dataset.cell_timeout if options.cell_timeout is None else options.cell_timeout,
     )
-    check_out_folder(Path(out), data, stimuli_dir, options.methods_dir)
-    entry.check_folder(data)
+    check_out_folder(Path(out), Path(data), stimuli_dir, options.methods_dir)
     available = discover_methods(options.methods_dir)
-    all_subjects = detect_layout(data).list_subjects(data)
-    unknown = [s for s in options.subjects or () if s not in all_subjects]
+    unknown = [s for s in options.subjects or () if s not in folder.subjects]
     if unknown:
-        raise ReconbenchError(f"subject(s) {', '.join(unknown)} not in {data}; available: {', '.join(all_subjects)}")
-    subjects = list(options.subjects) if options.subjects else all_subjects
+        raise ReconbenchError(f"subject(s) {', '.join(unknown)} not in {data}; available: {', '.join(folder.subjects)}")
+    subjects = list(options.subjects) if options.subjects else list(folder.subjects)
     if not subjects:
         raise ReconbenchError(f"no subjects found in {data}")
     metric_specs = default_metrics(options.metrics)
     preflight_metrics(metric_specs, options.device)
     plan = _Plan(
-        dataset=dataset,
-        data=data,
-        stimuli_dir=None if stimuli_dir is None else Path(stimuli_dir),
+        folder=folder,
         subjects=subjects,
         available=available,
         selection=parse_method_selection(options.methods, available),
@@ -205,9 +194,7 @@ def run_benchmark(
 class _Plan:
     """What :func:`run_benchmark` resolved before it took the results folder."""
 
-    dataset: str
-    data: Path
-    stimuli_dir: Path | None
+    folder: DataFolder
     subjects: list[str]
     available: Mapping[str, Any]
     selection: list[tuple[str, str | None]]
@@ -218,7 +205,7 @@ class _Plan:
 def _run_locked(store: ResultStore, plan: _Plan, options: RunOptions, repairs: list[str]) -> RunSummary:
     """The part of :func:`run_benchmark` that runs while it holds the results folder."""
     out = store.root
-    cells = build_cells(plan.dataset, plan.data, plan.subjects, plan.available, plan.selection, plan.metric_specs, options, stimuli_dir=plan.stimuli_dir)
+    cells = build_cells(plan.folder, plan.subjects, plan.available, plan.selection, plan.metric_specs, options)
     todo = [c for c in cells if options.force or not store.finished(c.key, c.config_hash, retry_failed=options.retry_failed)]
     # Cells that share a stage (one generator, several decoder ablations) do not start side by side.
     todo = spread_shared_work(todo, plan.available)

@@ -24,7 +24,7 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.paths import DATA_ENV
 from reconbench.datasets.ds001506.layout import SESSIONS
 from reconbench.datasets.god import layout as god_layout
-from reconbench.datasets.layouts import LAYOUTS, layouts_found
+from reconbench.datasets.layouts import LAYOUTS, Layout, detect_layout, layouts_found
 from reconbench.datasets.simulated.ground_truth import simulated_preset, simulated_settings
 from reconbench.datasets.simulated.settings import SEPARATOR, settings_suffix, split_name
 from reconbench.datasets.simulated.simulate import PRESETS, god_subject
@@ -93,6 +93,34 @@ class Dataset:
         """The side length (pixels) at which this dataset is scored, given its native stimulus size."""
         return int(native_size) if self.evaluation_size is None else int(self.evaluation_size)
 
+    def open(self, root: str | Path, stimuli_dir: str | Path | None = None) -> DataFolder:
+        """This dataset in the folder ``root``, resolved once for a run: the folder checked against the
+        name (:meth:`check_folder`), its layout detected, its subjects listed.
+
+        Raises
+        ------
+        ReconbenchError
+            The folder does not exist (with the command that creates a simulated one), or contradicts the name.
+        DataError
+            The folder holds no layout's files, or several.
+        """
+        root = Path(root)
+        if not root.is_dir():
+            if self.kind == "simulated":
+                raise ReconbenchError(
+                    f"data folder {root} does not exist; create it with: {self.simulate_command(root)} (or run 'reconbench bench', which simulates it)"
+                )
+            raise ReconbenchError(f"data folder {root} does not exist; pass --data with the folder of the {self.name} files (see 'reconbench data check')")
+        self.check_folder(root)
+        layout = detect_layout(root)
+        return DataFolder(
+            dataset=self,
+            root=root.resolve(),
+            layout=layout.name,
+            subjects=tuple(layout.list_subjects(root)),
+            stimuli_dir=None if stimuli_dir is None else Path(stimuli_dir).resolve(),
+        )
+
     def check_folder(self, root: str | Path) -> None:
         """Refuse a data folder that contradicts this dataset (the name fixes the
         evaluation resolution, so a wrong name would score at the wrong size)."""
@@ -122,6 +150,40 @@ class Dataset:
                     f"--dataset {self.name} but {root} was simulated with settings "
                     f"{suffix or '(none)'}; use --dataset {simulated_name}{SEPARATOR + suffix if suffix else ''}"
                 )
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """A dataset's folder as one run resolved it (:meth:`Dataset.open`): what cells are handed,
+    so that no cell detects the layout or lists the subjects again.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        The catalog entry (name, evaluation size, default cell timeout).
+    root : Path
+        The data folder, resolved.
+    layout : str
+        Its file layout (a key of :data:`reconbench.datasets.layouts.LAYOUTS`).
+    subjects : tuple of str
+        Every subject with files in it.
+    stimuli_dir : Path or None
+        The stimulus image folder when not ``root/stimuli``.
+    """
+
+    dataset: Dataset
+    root: Path
+    layout: str
+    subjects: tuple[str, ...]
+    stimuli_dir: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name
+
+    @property
+    def file_layout(self) -> Layout:
+        return LAYOUTS[self.layout]
 
 
 def _catalog() -> dict[str, Dataset]:

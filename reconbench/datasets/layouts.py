@@ -312,6 +312,7 @@ def load_held_subject(
     image_size: int | None = None,
     progress: bool = False,
     sessions: Iterable[str] | None = None,
+    layout: Layout | None = None,
 ) -> HeldSubject:
     """Load one subject as the folder holds it.
 
@@ -328,6 +329,9 @@ def load_held_subject(
     sessions : iterable of str, optional
         Only these sessions, each of which must be present; default: every
         session present (the training session must be).
+    layout : Layout, optional
+        The folder's layout when already known (:class:`reconbench.datasets.catalog.DataFolder`);
+        default: detected.
 
     Returns
     -------
@@ -341,7 +345,7 @@ def load_held_subject(
         optional-image session with images for some of its stimuli only).
     """
     root = data_root(root)
-    layout = detect_layout(root)
+    layout = layout if layout is not None else detect_layout(root)
     stimuli_dir = Path(stimuli_dir) if stimuli_dir is not None else default_stimuli_dir(root)
     if image_size is None:
         image_size = default_image_size(root)

@@ -402,6 +402,7 @@ def load_split(
     progress: bool = False,
     test_sets: Iterable[str] | None = None,
     extra_images: bool = True,
+    layout: Layout | None = None,
 ) -> Split:
     """Load the fixed split of one subject, checked against the split manifest.
 
@@ -425,6 +426,8 @@ def load_split(
     extra_images : bool
         Load ``<root>/extra_images/`` (if present) into ``train.extra_images``,
         after checking it against the manifest and against the test images.
+    layout : Layout, optional
+        The folder's layout when already known; default: detected.
 
     Returns
     -------
@@ -443,7 +446,7 @@ def load_split(
         manifest, or a test stimulus that is also a training stimulus.
     """
     root = data_root(root)
-    layout = detect_layout(root)
+    layout = layout if layout is not None else detect_layout(root)
     if test_sets is None:
         sessions = None
     else:
@@ -452,7 +455,7 @@ def load_split(
             if name not in layout.test_set_sessions:
                 raise DataError(f"unknown test set {name!r}; expected some of {list(layout.test_set_sessions)} ({layout.title})")
         sessions = [layout.train_session] + [layout.test_set_sessions[name] for name in wanted]
-    held = load_held_subject(root, subject, stimuli_dir=stimuli_dir, image_size=image_size, progress=progress, sessions=sessions)
+    held = load_held_subject(root, subject, stimuli_dir=stimuli_dir, image_size=image_size, progress=progress, sessions=sessions, layout=layout)
     data = held.data
     if test_sets is not None:
         for name in wanted:

@@ -11,6 +11,7 @@ from reconbench.bench.grid import build_cells, data_fingerprint, method_code_has
 from reconbench.bench.options import RunOptions
 from reconbench.bench.registry import discover_methods
 from reconbench.core.errors import ReconbenchError
+from reconbench.datasets.catalog import get_dataset
 
 
 def test_selection_parsing() -> None:
@@ -26,7 +27,14 @@ def test_selection_parsing() -> None:
 def test_cells_and_reference_cells(tiny_data_dir) -> None:
     methods = discover_methods()
     selection = [("mean_image", None), ("divide_and_conquer", "default")]
-    cells = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, default_metrics(["pairwise_identification"]), RunOptions(seeds=[0, 1]))
+    cells = build_cells(
+        get_dataset("simulated:tiny").open(tiny_data_dir),
+        ["sub-01"],
+        methods,
+        selection,
+        default_metrics(["pairwise_identification"]),
+        RunOptions(seeds=[0, 1]),
+    )
     # mean_image takes no seed, so it runs once (seed 0); divide-and-conquer takes random_state: once per seed.
     assert [(c.method, c.kind, c.seed) for c in cells] == [
         ("mean_image", "method", 0),
@@ -40,8 +48,7 @@ def test_cells_and_reference_cells(tiny_data_dir) -> None:
     assert [
         c.seed
         for c in build_cells(
-            "simulated:tiny",
-            tiny_data_dir,
+            get_dataset("simulated:tiny").open(tiny_data_dir),
             ["sub-01"],
             methods,
             [("mean_image", None)],
@@ -49,10 +56,17 @@ def test_cells_and_reference_cells(tiny_data_dir) -> None:
             RunOptions(seeds=[3, 4], references=False),
         )
     ] == [0]
-    no_ceiling = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection[:1], default_metrics(["pixcorr"]), RunOptions(seeds=[0]))
+    no_ceiling = build_cells(
+        get_dataset("simulated:tiny").open(tiny_data_dir), ["sub-01"], methods, selection[:1], default_metrics(["pixcorr"]), RunOptions(seeds=[0])
+    )
     assert [c.method for c in no_ceiling] == ["mean_image", "nearest-category", "noise-free-ridge"]
     bare = build_cells(
-        "simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection[:1], default_metrics(["pixcorr"]), RunOptions(seeds=[0], references=False)
+        get_dataset("simulated:tiny").open(tiny_data_dir),
+        ["sub-01"],
+        methods,
+        selection[:1],
+        default_metrics(["pixcorr"]),
+        RunOptions(seeds=[0], references=False),
     )
     assert [c.method for c in bare] == ["mean_image"]
 
@@ -79,7 +93,9 @@ def test_cells_sharing_a_generator_do_not_start_side_by_side(tiny_data_dir) -> N
 
     methods = discover_methods()
     selection = parse_method_selection(["divide_and_conquer,divide_and_conquer_oracle,mean_image"], methods)
-    cells = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0, 1]))
+    cells = build_cells(
+        get_dataset("simulated:tiny").open(tiny_data_dir), ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0, 1])
+    )
     ordered = spread_shared_work(cells, methods)
     assert sorted(c.key for c in ordered) == sorted(c.key for c in cells)  # same cells
     labels = [(c.method, c.param_set, c.seed) for c in ordered]
@@ -104,8 +120,7 @@ def test_a_set_for_a_gpu_runs_only_when_named_and_no_bench_grid_names_it(tiny_da
 
     methods = discover_methods()
     every = build_cells(
-        "simulated:tiny",
-        tiny_data_dir,
+        get_dataset("simulated:tiny").open(tiny_data_dir),
         ["sub-01"],
         methods,
         [("divide_and_conquer", None)],
@@ -114,8 +129,7 @@ def test_a_set_for_a_gpu_runs_only_when_named_and_no_bench_grid_names_it(tiny_da
     )
     assert "published_full" not in {c.param_set for c in every} and "published" in {c.param_set for c in every}
     named = build_cells(
-        "simulated:tiny",
-        tiny_data_dir,
+        get_dataset("simulated:tiny").open(tiny_data_dir),
         ["sub-01"],
         methods,
         [("divide_and_conquer", "published_full")],
@@ -131,9 +145,13 @@ def test_a_set_for_a_gpu_runs_only_when_named_and_no_bench_grid_names_it(tiny_da
 def test_the_device_is_in_every_spec_and_in_a_gpu_cells_key_only(tiny_data_dir) -> None:
     methods = discover_methods()
     selection = [("mean_image", None), ("divide_and_conquer", "default")]
-    on_cpu = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0]))
-    default = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0], device="cpu"))
-    on_gpu = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0], device="cuda"))
+    on_cpu = build_cells(get_dataset("simulated:tiny").open(tiny_data_dir), ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0]))
+    default = build_cells(
+        get_dataset("simulated:tiny").open(tiny_data_dir), ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0], device="cpu")
+    )
+    on_gpu = build_cells(
+        get_dataset("simulated:tiny").open(tiny_data_dir), ["sub-01"], methods, selection, default_metrics(["pixcorr"]), RunOptions(seeds=[0], device="cuda")
+    )
     assert {c.device for c in on_cpu} == {"cpu"} and {c.device for c in on_gpu} == {"cuda"}
     assert [c.key for c in on_cpu] == [c.key for c in default]
     assert all(a.key != b.key for a, b in zip(on_cpu, on_gpu))

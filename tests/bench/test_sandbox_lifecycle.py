@@ -172,10 +172,14 @@ def test_a_cell_that_never_reached_its_seal_is_not_called_unsealed(tiny_data_dir
     import dataclasses
 
     from reconbench.bench.cell import run_cell
+    from reconbench.bench.evaluator import default_metrics
     from reconbench.bench.grid import build_cells
+    from reconbench.bench.options import RunOptions
     from reconbench.bench.registry import discover_methods
+    from reconbench.datasets.catalog import get_dataset
 
-    (spec,) = build_cells("simulated:tiny", tiny_data_dir, ["sub-01"], discover_methods(), [("mean_image", None)], [0], ["pixcorr"], {}, references=False)
+    folder = get_dataset("simulated:tiny").open(tiny_data_dir)
+    (spec,) = build_cells(folder, ["sub-01"], discover_methods(), [("mean_image", None)], default_metrics(["pixcorr"]), RunOptions(references=False))
     sandbox.shutdown()  # a cold server: its start-up alone outlasts the limit
     result = run_cell(dataclasses.replace(spec, cell_timeout=1e-9))
     assert result.record["status"] == "failed" and result.record["sealed"] == ""
