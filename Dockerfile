@@ -16,7 +16,7 @@
 #   TORCH_INDEX_URL  index serving the torch build: the CPU index by default;
 #                    https://pypi.org/simple gives the GPU variant (PyPI's Linux torch 2.13.0
 #                    is the CUDA 13.0 build), run with `docker run --gpus all` (NVIDIA
-#                    Container Toolkit, driver 580+); README, "Docker", "GPU variant".
+#                    Container Toolkit, driver 580+); docs/docker.md, "GPU variant".
 # Build-time files that never land in a layer:
 #   secret `pip_ca`  CA bundle for pip behind a TLS-intercepting proxy
 #                    (`--secret id=pip_ca,src=/etc/ssl/certs/ca-certificates.crt`).

@@ -1,4 +1,4 @@
-"""A method in one file: the README's worked example of adding a method.
+"""A method in one file: the worked example of docs/add-a-method.md.
 
 Run it next to the built-in methods with::
 
@@ -39,7 +39,7 @@ class LowResRidge(Method):
         "default": {"alpha": 100.0, "size": 8, "roi": "VC"},
         "lvc": {"alpha": 100.0, "size": 8, "roi": "LVC"},
     }
-    citation = "reconbench README, 'Add a method' (worked example)"
+    citation = "reconbench docs, 'Add a method' (worked example)"
     requires = ()
 
     def __init__(self, alpha: float = 100.0, size: int = 8, roi: str = "VC"):

@@ -305,7 +305,7 @@ def check_command(
         help="Folder of the tiny preset the checks run on (default: $RECONBENCH_CHECK_DATA, else ~/reconbench_data/simulated-tiny); simulated there if absent.",
     ),
 ) -> None:
-    """Check methods against the Method contract (README, 'Add a method'): each in a sealed process, on the tiny preset."""
+    """Check methods against the Method contract (docs/add-a-method.md): each in a sealed process, on the tiny preset."""
     from reconbench.bench.conformance import check_names, check_sealed
     from reconbench.bench.registry import discover_methods
     from reconbench.core.method import default_parameter_sets
@@ -323,7 +323,7 @@ def check_command(
     if not wanted:
         names = [n for n in available if n not in discover_methods(None)] if methods_dir is not None else list(available)
         if not names:
-            raise ReconbenchError(f"no method in {methods_dir}: a method file defines one Method subclass (README, 'Add a method')")
+            raise ReconbenchError(f"no method in {methods_dir}: a method file defines one Method subclass (docs/add-a-method.md)")
         wanted = {n: list(default_parameter_sets(available[n])) for n in names}
     failed = 0
     for name, sets in wanted.items():
@@ -346,7 +346,7 @@ def _grid_help() -> str:
 
 
 @app.command(
-    epilog="Measured on 2 CPU cores (README, 'Run the benchmark'): the default preset's headline grid (14 cells) 12.5 min "
+    epilog="Measured on 2 CPU cores (docs/running.md): the default preset's headline grid (14 cells) 12.5 min "
     "with -j 2 (tox -e bench, from a fresh clone); its 'all' grid (the committed results/default, 49 cells) over an hour; "
     "the ci grid (25 cells) a few minutes."
 )

@@ -42,7 +42,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = REPO / "tests" / "data" / "adversarial"
-#: Routes only a blind run closes (README, Trust model): reported as KNOWN without --blind, a failure with it.
+#: Routes only a blind run closes (docs/add-a-method.md, 'What a sealed method process may do'): reported as KNOWN without --blind, a failure with it.
 KNOWN_WITHOUT_BLIND = {
     "adv_resimulates": "it regenerates the public seed-0 simulation in its own process and matches the rows; only --blind (a secret seed) closes this"
 }

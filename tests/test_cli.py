@@ -1,5 +1,5 @@
 """The command line: good and bad data (one clear error line, exit status 2, nothing half-written),
-weights, and the README's worked example through `list`, `run` and `bench`."""
+weights, and the worked example of docs/add-a-method.md through `list`, `run` and `bench`."""
 
 from __future__ import annotations
 
@@ -367,8 +367,8 @@ def test_cli_list_shows_a_one_file_method(grid_methods_dir) -> None:
     assert "pairwise_identification" in result.output and "simulated:default" in result.output
 
 
-def test_cli_run_with_the_readme_example(tiny_data_dir, tmp_path) -> None:
-    """The README's worked example: one file in a folder, run and shown on the leaderboard."""
+def test_cli_run_with_the_worked_example(tiny_data_dir, tmp_path) -> None:
+    """The worked example of docs/add-a-method.md: one file in a folder, run and shown on the leaderboard."""
     out = tmp_path / "mine"
     result = CliRunner().invoke(
         app,
@@ -401,7 +401,7 @@ def test_cli_run_with_the_readme_example(tiny_data_dir, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_bench_simulates_when_absent_then_skips_and_ends_with_a_verdict(tmp_path, monkeypatch) -> None:
-    """The README's main command, cut down to one method: simulate, run, verdict, rerun."""
+    """The main command (README, docs/running.md), cut down to one method: simulate, run, verdict, rerun."""
     monkeypatch.setenv("RECONBENCH_DATA", str(tmp_path / "data"))
     out = tmp_path / "results"
     args = ["bench", "--preset", "tiny", "--out", str(out), "--methods-dir", str(REPO / "examples"), "--methods", "my_lowres_ridge:default"]

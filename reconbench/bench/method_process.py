@@ -86,10 +86,10 @@ def _attach(buffers: Sequence[tuple[int, int, int]], close: bool = True) -> list
     return views
 
 
-#: Added to an error of a sealed process whose CUDA would not start (README, "GPUs", Sealing).
+#: Added to an error of a sealed process whose CUDA would not start (docs/add-a-method.md, "On CUDA").
 SEALED_CUDA_HINT = (
     " [CUDA did not start inside the sealed method process, which may use the NVIDIA device files, "
-    "/proc/driver/nvidia and its own /proc/<pid>/task (README, 'GPUs'); run with --device cpu, and "
+    "/proc/driver/nvidia and its own /proc/<pid>/task (docs/add-a-method.md, 'On CUDA'); run with --device cpu, and "
     "report the driver and torch versions]"
 )
 
@@ -97,7 +97,7 @@ SEALED_CUDA_HINT = (
 #: Added to a PermissionError raised by multiprocessing's locks (POSIX semaphores) in a sealed process.
 NO_SHARED_MEMORY_HINT = (
     " [a sealed method process has no /dev/shm (shared by every cell), so multiprocessing's locks, pools and queues "
-    "are unavailable; use threads, or joblib (it runs the tasks one after the other there); README, 'Sealing']"
+    "are unavailable; use threads, or joblib (it runs the tasks one after the other there); docs/add-a-method.md, 'What a sealed method process may do']"
 )
 
 

@@ -284,7 +284,7 @@ def print_summary(summary: RunSummary) -> None:
         console.print(
             f"  [yellow]unsealed[/]: {len(summary.unsealed)} cell(s) ran without filesystem sealing "
             f"({summary.unsealed[0][1] or 'not available'}); their methods could read the data folder. "
-            "Rows record sealed = 'no'; see the README, 'Trust model'."
+            "Rows record sealed = 'no'; see docs/add-a-method.md, 'What a sealed method process may do'."
         )
     earlier = summary.n_failed_total - summary.n_failed
     if earlier > 0:
@@ -340,7 +340,7 @@ HEADLINE_GRID = BenchGrid(
 #: ``ci`` is the regression preset: one cell per kind of computation (floor, linear decoders,
 #: retrieval, K-means classifiers, the generator trained on true and on mixed inputs, K-means
 #: semantics, the generator's oracle), each seeded one with three seeds, so that its tolerances can
-#: bound the seeded rows by their seed spread (README, "Regression checks").
+#: bound the seeded rows by their seed spread (docs/regression.md).
 BENCH_GRIDS: dict[str, dict[str, BenchGrid]] = {
     "tiny": {
         "headline": BenchGrid(None, (0,), "every method and parameter set, seed 0"),

@@ -12,7 +12,7 @@ all repetitions, which is what a decoder sees at test time.
 This is how the field states the quality of fMRI data for decoding (the lab's
 papers select voxels and report ceilings from such repetition-based
 reliabilities), and it is the calibration statement of the simulator's SNR knob
-(README, "Simulated data"). It reads any session file the loader reads, so it
+(docs/simulated-data.md). It reads any session file the loader reads, so it
 works on real ds001506 data as well (test sessions: 24 repetitions of the
 natural images, fewer of the artificial and letter images).
 """

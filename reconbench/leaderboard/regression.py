@@ -58,7 +58,7 @@ DEFAULT_TOLERANCE = 0.01
 
 
 #: Said when a reference's tolerance file does not name the command that regenerates it.
-REGENERATE_HINT = "regenerate the reference (README, 'Regression checks')"
+REGENERATE_HINT = "regenerate the reference (docs/regression.md)"
 
 
 @dataclass

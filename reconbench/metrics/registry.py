@@ -34,7 +34,7 @@ class MetricSpec:
         (N, 3, H, W) in [0, 1]; extra keywords (e.g. ``cache``) pass through.
     higher_is_better : bool
     recipe : str
-        The pinned definition, as written in the README.
+        The pinned definition, as written in docs/recipe.md.
     needs_weights : bool
         Whether it needs ``reconbench weights fetch``.
     chance : float or None

@@ -1,7 +1,7 @@
 """The methods folder and the grid of the shared ``tiny`` run (fixture ``tiny_grid_run``).
 
 The test methods are files in ``grid_methods/`` (as a user's would be, so spawned
-workers can import them), put in one folder with the README's example method.
+workers can import them), put in one folder with the example method of docs/add-a-method.md.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def test_ceiling_lies_at_or_above_the_linear_baselines(tmp_path) -> None:
     above those of both pixel_ridge parameter sets on the natural test set (the images the decoders are trained
     on) and below perfect (it does not saturate). On the letters, out of the training distribution, the less
     shrunk noise-free decoder scored a lower PixCorr than pixel_ridge when this test was written: the claim is
-    made for natural images only (README, "Leaderboard")."""
+    made for natural images only (docs/results.md)."""
     from reconbench.bench.runner import run_benchmark
     from reconbench.datasets.simulated.simulate import simulate
 
