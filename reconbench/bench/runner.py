@@ -9,10 +9,6 @@ main job (``reconbench bench``): simulate a preset if absent, then run it.
 
 The harness never imports the leaderboard (DESIGN.md, "Dependency rules"): the
 caller passes a leaderboard writer, which the command line does.
-
-Why one file of this length: a run's option checks, its locked loop over the
-grid, the summary it prints and the preset job around it are one entry point;
-what a run hands off (grid, cells, executors, the store) has its own module.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A loaded split shared by every process of one run.
 
 Loading a subject's split reads and converts the data files (on ``full``, about
-8.8 GB at peak for one subject); each ``-j`` worker used to load and keep its
-own copy, and the cells of one subject run side by side on the workers. Here
+8.8 GB at peak for one subject), and the cells of one subject run side by side
+on the ``-j`` workers, each of which would otherwise keep a copy of its own. Here
 the first process of a run that needs a split loads it and writes it once into
 two files (the pickled :class:`~reconbench.core.types.Split` with every array
 out of band, page-aligned: one with the training data and test inputs, one with

@@ -22,8 +22,8 @@ Who writes: only the harness. In a method process (:mod:`reconbench.bench.sandbo
 :meth:`StageCache.save` hands the entry to the harness (:func:`hand_entries_to`), which
 writes it only for a built-in method's cell; the method process may read the cache,
 never write it (sealed), so a plugin cannot leave an entry a later built-in run trusts.
-Entries carry ``"writer": "harness"`` in their integrity record; older ones (written by
-method processes of earlier versions) are recomputed once.
+Entries carry ``"writer": "harness"`` in their integrity record; an entry without it (a method
+process wrote it) is recomputed once.
 
 Leftovers: a process killed while writing an entry leaves its temporary file
 (``.KEY.npz.<random>.npz.tmp``, :mod:`reconbench.core.atomic`). Writers hold a
@@ -139,7 +139,7 @@ def _entry_problem(entry: Any, stage: str, key: str, arrays: Mapping[str, np.nda
     if not isinstance(entry, dict):
         return "no integrity record (written by an older reconbench or not by reconbench)"
     if entry.get("writer") != WRITER:
-        return "not written by the harness (a method process wrote it: reconbench before issue 26)"
+        return "not written by the harness (a method process wrote it)"
     if entry.get("stage") != stage or entry.get("key") != key:
         return f"it is the entry of {entry.get('stage')}/{str(entry.get('key'))[:16]} (swapped or copied)"
     recorded = entry.get("sha256")

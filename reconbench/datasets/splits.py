@@ -24,10 +24,6 @@ these and raises a :class:`~reconbench.core.errors.DataError` naming every
 difference. When no manifest exists it is written on first load (atomically);
 if the data folder is read-only it goes to the cache folder instead, with a
 warning.
-
-Why one file of this length: the split and its manifest are one contract (ids,
-validation fold, content hashes, leak check) and every part of it is checked against the
-others when a split loads.
 """
 
 from __future__ import annotations

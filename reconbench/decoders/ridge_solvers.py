@@ -55,10 +55,6 @@ in this order, float64 eigendecompositions, the single-threaded LAPACK call of
 :func:`symmetric_eigh`). The code was split out of the estimator without
 changing any of them, and the ``tiny`` and ``ci`` scores were compared value by
 value before and after; change the arithmetic only with a rerun of both.
-
-Why one file of this length: it has one job, solving ridge for a grid of
-penalties; the spectrum, the validation errors and the choice of alphas share
-the backend helpers and the float order above, and half of it is numpydoc.
 """
 
 from __future__ import annotations

@@ -20,10 +20,6 @@ Three stages, each cached by a hash of its inputs and parameters
 
 No test image or test response reaches any fitting step: every fitted
 quantity (decoders, PCA, standardisation, generator) uses ``TrainData`` only.
-
-Why one file of this length: one method class (the DESIGN.md rule: one file per method)
-whose stages are in the private _shape, _semantic and _generator modules; what remains
-is the wiring, cross-fitting and the stage cache.
 """
 
 from __future__ import annotations
@@ -53,7 +49,7 @@ DEVICE_STAGES = frozenset({"generator", "shape_decoder", "semantic_decoder", "cr
 
 #: Environment variable that lets the ``full`` generator size run on the CPU anyway (``1``).
 FORCE_CPU_ENV = "RECONBENCH_FORCE_CPU"
-#: Seconds per step of the ``full`` generator (published style, 256 px, batch 16), measured (issue 25):
+#: Seconds per step of the ``full`` generator (published style, 256 px, batch 16), measured with
 #: 16 threads of a 16-core CPU beside one NVIDIA H200, and that H200.
 FULL_SECONDS_PER_STEP = {"cpu_16_threads": 1.95, "h200": 0.020}
 
@@ -161,7 +157,7 @@ class DivideAndConquer(Method):
     Notes
     -----
     The ``published`` parameter set follows Fang et al.'s official code as far as it is
-    known here (the 69-digit demo, summarised in issue 15; the paper's natural-image
+    known here (its 69-digit demo; the paper's natural-image
     settings were not readable): a classifier-MLP semantic vector (fMRI -> 1024 -> 64,
     tanh), concatenated at the generator's 1x1 bottleneck; a pix2pix U-Net with instance
     norm and dropout 0.5; a PatchGAN seeing the output with the shape map; least-squares

@@ -35,9 +35,6 @@ Converted files are loaded with ``torch.load(weights_only=True)`` after their
 sha256 is checked against the manifest. Missing or altered weights raise
 :class:`~reconbench.core.errors.WeightsMissingError` naming
 ``reconbench weights fetch``; no metric ever runs with random weights.
-
-Why one file of this length: download, verification, restricted unpickling and layout
-conversion are the steps of one fetch; loading is in :mod:`reconbench.metrics.weights`.
 """
 
 from __future__ import annotations

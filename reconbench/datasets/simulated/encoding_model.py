@@ -22,10 +22,6 @@ numpy function so that tests can check it against independent references:
    BOLD-like amplitude (baseline plus percent signal change).
 
 The one calibration knob is :attr:`NoiseConfig.snr` (see its docstring).
-
-Why one file of this length: the encoding model is one hierarchy (V1-V3 pRFs over a
-Gabor bank, V4 pooling, LOC, FFA/PPA) whose stages share their feature maps and
-constants; split apart, each piece would only make sense beside the others.
 """
 
 from __future__ import annotations

@@ -56,10 +56,6 @@ Same seed, same files: every random draw comes from
 ``numpy.random.default_rng([seed, stream, ...])`` and every file is written
 without timestamps, so two runs are byte-identical. A subject's files do not
 depend on which other subjects are simulated.
-
-Why one file of this length: the presets, the stimulus and trial design and the writer
-are one sequence (a preset fixes the design, the design fixes every file); the stimuli,
-the encoding model and the ground-truth reader are modules of their own.
 """
 
 from __future__ import annotations
