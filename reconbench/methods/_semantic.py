@@ -28,6 +28,7 @@ from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 
 from reconbench.core.errors import ReconbenchError
+from reconbench.core.torch_utils import seeded_torch
 from reconbench.decoders.features import feature_vectors
 from reconbench.decoders.targets import project_features
 
@@ -69,7 +70,7 @@ class MLPClassifier:
     Adam on single trials of the training images outside the validation fold, in
     minibatches, for at most ``max_epochs`` epochs; the epoch with the lowest
     validation log-loss (responses of the validation images) is kept. Deterministic
-    for a seed and a thread count (:func:`reconbench.methods._generator.seeded_torch`).
+    for a seed and a thread count (:func:`reconbench.core.torch_utils.seeded_torch`).
 
     Attributes
     ----------
@@ -106,8 +107,6 @@ class MLPClassifier:
         import torch
         import torch.nn.functional as F
         from torch import nn
-
-        from reconbench.methods._generator import seeded_torch
 
         x = np.asarray(x, dtype=np.float64)
         labels = np.asarray(labels, dtype=np.int64)
