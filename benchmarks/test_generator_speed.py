@@ -26,6 +26,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from reconbench.decoders.torch_utils import seeded_torch
 from reconbench.methods import _generator
 
 DEFAULT = _generator.GENERATOR_PRESETS["default"]
@@ -68,7 +69,7 @@ def test_training_steps_perceptual(benchmark):
 @pytest.mark.parametrize("threads", [DEFAULT.threads, 2], ids=["preset_threads", "2threads"])
 def test_generation(benchmark, threads):
     shapes, semantics, _ = _data(50, DEFAULT)
-    with _generator.seeded_torch(0, threads=threads):
+    with seeded_torch(0, threads=threads):
         net = _generator.build_generator(DEFAULT, semantic_dim=64).eval()
     out = benchmark(_generator.generate, net, shapes, semantics, 50, threads)
     assert out.shape == (50, 3, DEFAULT.resolution, DEFAULT.resolution)

@@ -55,7 +55,7 @@ def _default_data_dir() -> Path | None:
 def _shape_targets(images: np.ndarray) -> np.ndarray:
     """64 x 64 shape maps of images (N, 3, H, W) -> (N, 4096)."""
     try:
-        from reconbench.methods._shape import shape_maps
+        from reconbench.decoders.targets import shape_maps
     except ImportError:  # the divide-and-conquer shape stage is not installed: luma at 64 x 64
         from reconbench.core.images import resize
 

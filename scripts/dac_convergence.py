@@ -45,7 +45,7 @@ METRICS = ("pairwise_identification", "pixcorr", "lpips")
 def _validation_problem(data: str, subject: str):
     from reconbench.core.types import TestInput
     from reconbench.datasets.splits import load_split, validation_ids
-    from reconbench.methods._shape import subset_train
+    from reconbench.decoders.linear import subset_train
 
     split = load_split(data, subject, test_sets=["natural"], extra_images=False)
     train = split.train

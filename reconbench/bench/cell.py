@@ -47,8 +47,9 @@ from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run
 from reconbench.bench.shared_split import load_shared
 from reconbench.core.device import device_info
 from reconbench.core.errors import ReconbenchError
-from reconbench.core.images import resize
+from reconbench.core.images import png_bytes, resize
 from reconbench.core.profiling import PeakMemory
+from reconbench.core.provenance import code_version, package_versions
 from reconbench.core.types import GroundTruthView
 from reconbench.datasets.layouts import LAYOUTS, Layout, detect_layout
 from reconbench.datasets.simulated.ground_truth import read_categories, read_category_embedding, read_noise_free
@@ -56,7 +57,7 @@ from reconbench.datasets.splits import load_split
 from reconbench.metrics.features import reusing_features
 from reconbench.metrics.weights import forget_loaded_hashes, loaded_hashes
 from reconbench.references import get_reference
-from reconbench.store.results import COLUMNS, cell_key, code_version, package_versions, png_bytes, reconstruction_dir
+from reconbench.store.results import COLUMNS, cell_key, reconstruction_dir
 
 #: Side (pixels) of the reconstruction PNGs saved for the leaderboard grid.
 THUMBNAIL_SIZE = 64

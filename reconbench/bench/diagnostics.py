@@ -10,12 +10,17 @@ test image reaches the method process.
 
 Space kinds:
 
+The functions a space kind names are the shared ones the methods compute their
+targets with (:mod:`reconbench.decoders.targets`), never a method's own code.
+
 ``shape_map``
-    ``{"size", "blur_sigma", "shape_kind"}``: the method's shape map
-    (:func:`reconbench.methods._shape.shape_maps`, a pure function of the image).
+    ``{"size", "blur_sigma", "shape_kind"}``: the shape map
+    (:func:`reconbench.decoders.targets.shape_maps`, a pure function of the image).
 ``feature_pca``
     ``{"net", "layer", "pool"}`` and arrays ``mean``, ``scale``, ``components``,
-    ``score_scale``: pooled pretrained features, standardised and projected, with
+    ``score_scale``: pooled pretrained features
+    (:func:`reconbench.decoders.features.feature_vectors`), standardised and
+    projected (:func:`reconbench.decoders.targets.project_features`), with
     statistics fitted on training images.
 ``none``
     No image-side value exists (for example an MLP's hidden layer, a function of
@@ -38,6 +43,7 @@ import numpy as np
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import resize
+from reconbench.decoders.targets import project_features, shape_maps
 from reconbench.metrics.identification import correlation_matrix, identification_from_similarity
 
 #: Identification of a decoded quantity against the true ones, in its own space.
@@ -57,8 +63,6 @@ def true_values(space: Mapping[str, Any], images: np.ndarray) -> np.ndarray | No
     kind = space.get("kind")
     try:
         if kind == "shape_map":
-            from reconbench.methods._shape import shape_maps
-
             maps = shape_maps(images, size=int(space["size"]), blur_sigma=float(space["blur_sigma"]), kind=str(space["shape_kind"]))
             return maps.reshape(maps.shape[0], -1)
         if kind == "feature_pca":
@@ -66,8 +70,7 @@ def true_values(space: Mapping[str, Any], images: np.ndarray) -> np.ndarray | No
 
             arrays = space["arrays"]
             features = feature_vectors(np.asarray(images, dtype=np.float32), net=str(space["net"]), layer=str(space["layer"]), pool=int(space["pool"]))
-            projected = ((features - arrays["mean"]) / arrays["scale"]) @ np.asarray(arrays["components"]).T
-            return (projected / float(np.asarray(arrays["score_scale"]).reshape(-1)[0])).astype(np.float32)
+            return project_features(features, arrays["mean"], arrays["scale"], arrays["components"], arrays["score_scale"])
     except KeyError as exc:
         raise ReconbenchError(f"stage space of kind {kind!r} has no field {exc.args[0]!r}") from None
     if kind == "none":

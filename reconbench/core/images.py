@@ -1,4 +1,4 @@
-"""Image reading and the one pinned resize of the evaluation recipe.
+"""Image reading and writing (:func:`read_image`, :func:`png_bytes`) and the one pinned resize of the evaluation recipe.
 
 Every resize in reconbench goes through :func:`resize`: bilinear interpolation
 with antialiasing (``torch.nn.functional.interpolate(mode="bilinear",
@@ -48,3 +48,15 @@ def read_image(path: str | Path) -> np.ndarray:
     with Image.open(path) as im:
         arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     return arr.transpose(2, 0, 1).copy()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode one image, shape (3, H, W) float in [0, 1], as 8-bit RGB PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    arr = np.clip(np.round(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    buffer = io.BytesIO()
+    Image.fromarray(arr).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()

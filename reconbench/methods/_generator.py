@@ -38,15 +38,15 @@ code.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from reconbench.core.device import deterministic, device_kind, rng_devices
+from reconbench.core.device import deterministic, device_kind
 from reconbench.core.errors import ReconbenchError
+from reconbench.decoders.torch_utils import seeded_torch, torch_threads
 from reconbench.metrics.weights import load_lpips
 
 
@@ -308,38 +308,6 @@ def build_discriminator(config: GeneratorConfig, semantic_dim: int):
             return out
 
     return PatchDiscriminator()
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run a block with ``threads`` torch CPU threads (0: unchanged); restore the setting after."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def seeded_torch(seed: int, threads: int = 0, device: str = "cpu") -> Iterator[None]:
-    """Run a block with torch's global RNG seeded and a fixed thread count; restore both after.
-
-    On the CPU ``torch.use_deterministic_algorithms`` is not switched on: the CPU
-    kernels used here (convolutions, transposed convolutions, batch norm, Adam) are
-    deterministic for a fixed thread count, and the switch costs about 10 s of
-    imports on first use. On a CUDA ``device`` it is (with the cuDNN flags,
-    :func:`reconbench.core.device.deterministic`), and that GPU's random state is
-    saved and restored too. The tests check that one seed gives identical weights.
-    """
-    import torch
-
-    with torch.random.fork_rng(devices=rng_devices(device)), torch_threads(threads), deterministic(device):
-        torch.manual_seed(int(seed))
-        yield
 
 
 def _augment(shape, image, generator, max_shift: int):

@@ -4,7 +4,7 @@ The semantic vector of an image is a PCA-reduced, pooled convolutional feature
 map of a pretrained network (AlexNet or VGG16 conv features from
 ``reconbench.metrics.features``). Pooling, standardisation and PCA are fitted on
 training images only. The vector is decoded from HVC by ridge
-(:func:`reconbench.methods._shape.fit_roi_decoder`), or, in the K-means variant,
+(:func:`reconbench.decoders.linear.fit_roi_decoder`), or, in the K-means variant,
 training vectors are clustered (K-means on training images only), a multinomial
 logistic classifier predicts cluster probabilities from HVC, and the semantic
 vector is the probability-weighted centroid.
@@ -29,6 +29,8 @@ from sklearn.linear_model import LogisticRegression
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.decoders.features import feature_vectors
+from reconbench.decoders.targets import project_features
+from reconbench.decoders.torch_utils import seeded_torch
 
 CATEGORY_ID = re.compile(r"^(n\d+)_\d+$")
 
@@ -68,7 +70,7 @@ class MLPClassifier:
     Adam on single trials of the training images outside the validation fold, in
     minibatches, for at most ``max_epochs`` epochs; the epoch with the lowest
     validation log-loss (responses of the validation images) is kept. Deterministic
-    for a seed and a thread count (:func:`reconbench.methods._generator.seeded_torch`).
+    for a seed and a thread count (:func:`reconbench.decoders.torch_utils.seeded_torch`).
 
     Attributes
     ----------
@@ -105,8 +107,6 @@ class MLPClassifier:
         import torch
         import torch.nn.functional as F
         from torch import nn
-
-        from reconbench.methods._generator import seeded_torch
 
         x = np.asarray(x, dtype=np.float64)
         labels = np.asarray(labels, dtype=np.int64)
@@ -257,9 +257,9 @@ class SemanticSpace:
         return cls(mean.astype(np.float32), scale.astype(np.float32), components.astype(np.float32), max(score_scale, 1e-8))
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        """Return semantic vectors of shape (N, D), float32."""
-        features = np.asarray(features, dtype=np.float32)
-        return (((features - self.mean) / self.scale) @ self.components.T / self.score_scale).astype(np.float32)
+        """Return semantic vectors of shape (N, D), float32 (:func:`reconbench.decoders.targets.project_features`,
+        the function the harness computes a test image's true vector with)."""
+        return project_features(features, self.mean, self.scale, self.components, self.score_scale)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean, "scale": self.scale, "components": self.components, "score_scale": np.float64(self.score_scale)}

@@ -4,8 +4,9 @@ Three stages, each cached by a hash of its inputs and parameters
 (:mod:`reconbench.core.stage_cache`), so ablations recompute only what differs:
 
 1. **Shape** (:mod:`reconbench.methods._shape`): the blurred, mean-removed
-   grayscale map of each training image (64x64 by default) is decoded by one
-   ridge decoder per ROI (V1, V2, V3); the per-ROI predictions are combined by
+   grayscale map of each training image (64x64 by default,
+   :func:`reconbench.decoders.targets.shape_maps`) is decoded by one ridge
+   decoder per ROI (V1, V2, V3); the per-ROI predictions are combined by
    non-negative weights fitted on the validation fold.
 2. **Semantics** (:mod:`reconbench.methods._semantic`): pooled AlexNet conv5
    features of each training image, standardised and PCA-reduced (fitted on the
@@ -39,6 +40,8 @@ from reconbench.core.method import Method
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.stage_cache import StageCache, array_hash, default_stage_cache, stage_key
 from reconbench.core.types import TestInput, TrainData
+from reconbench.decoders.linear import LinearMap, fit_roi_decoder, subset_train
+from reconbench.decoders.targets import SHAPE_KINDS, shape_maps
 from reconbench.methods import _generator, _semantic, _shape
 from reconbench.metrics.weights import note_loaded, recording_loads
 
@@ -277,8 +280,8 @@ class DivideAndConquer(Method):
     def _check_params(self) -> None:
         if isinstance(self.shape_rois, str) or len(tuple(self.shape_rois)) == 0:
             raise ReconbenchError(f"{self.name}: shape_rois must be a non-empty tuple of ROI names, got {self.shape_rois!r}")
-        if self.shape_kind not in _shape.SHAPE_KINDS:
-            raise ReconbenchError(f"{self.name}: shape_kind={self.shape_kind!r} is not one of {', '.join(_shape.SHAPE_KINDS)}")
+        if self.shape_kind not in SHAPE_KINDS:
+            raise ReconbenchError(f"{self.name}: shape_kind={self.shape_kind!r} is not one of {', '.join(SHAPE_KINDS)}")
         if self.generator_inputs not in GENERATOR_INPUTS:
             raise ReconbenchError(f"{self.name}: generator_inputs={self.generator_inputs!r} is not one of {', '.join(GENERATOR_INPUTS)}")
         if self.samples not in ("trials", "averaged"):
@@ -345,7 +348,7 @@ class DivideAndConquer(Method):
     def _shape_targets(self, images: np.ndarray) -> np.ndarray:
         """Flattened shape maps, shape (N, s*s)."""
         p = self._shape_params()
-        maps = _shape.shape_maps(images, size=p["size"], blur_sigma=p["blur_sigma"], kind=p["kind"])
+        maps = shape_maps(images, size=p["size"], blur_sigma=p["blur_sigma"], kind=p["kind"])
         return maps.reshape(maps.shape[0], -1)
 
     def _check_rois(self, fmri: Mapping[str, np.ndarray], where: str) -> None:
@@ -392,7 +395,7 @@ class DivideAndConquer(Method):
         """Fit the decoder from ``semantic_roi`` to semantic vectors (S, D); returns an object with ``predict``."""
 
         def compute():
-            decoder, _ = _shape.fit_roi_decoder(train, self.semantic_roi, vectors, samples=self.samples, device=self.device)
+            decoder, _ = fit_roi_decoder(train, self.semantic_roi, vectors, samples=self.samples, device=self.device)
             return decoder.to_arrays(""), {}
 
         arrays, _ = self._cached(
@@ -401,7 +404,7 @@ class DivideAndConquer(Method):
             {"targets": vectors, **self._train_inputs(train, [self.semantic_roi])},
             compute,
         )
-        return _shape.LinearMap.from_arrays(arrays, "")
+        return LinearMap.from_arrays(arrays, "")
 
     def _fit_semantic_classifier(self, train: TrainData) -> _semantic.MLPClassifier:
         """The published semantic stage: an MLP classifier of each trial's category; its tanh layer is the vector."""
@@ -444,7 +447,7 @@ class DivideAndConquer(Method):
         semantic_pred = None if not self.use_semantics else np.zeros_like(self.train_semantic_vectors_)
         for fold in range(int(self.decoded_folds)):
             held = folds == fold
-            sub = _shape.subset_train(train, ~held)
+            sub = subset_train(train, ~held)
             if sub.validation_mask.all() or not sub.validation_mask.any():
                 raise ReconbenchError(f"{self.name}: a cross-fitting fold leaves no validation images; use fewer decoded_folds")
             decoder = _shape.ShapeDecoder.fit(sub, self.train_shape_targets_[~held], tuple(self.shape_rois), samples=self.samples, device=self.device)
@@ -455,7 +458,7 @@ class DivideAndConquer(Method):
         return shape_pred, semantic_pred
 
     def _fold_semantic_prediction(self, sub: TrainData, keep: np.ndarray, x_held: np.ndarray) -> np.ndarray:
-        decoder, _ = _shape.fit_roi_decoder(sub, self.semantic_roi, self.train_semantic_vectors_[keep], samples=self.samples, device=self.device)
+        decoder, _ = fit_roi_decoder(sub, self.semantic_roi, self.train_semantic_vectors_[keep], samples=self.samples, device=self.device)
         return decoder.predict(x_held)
 
     def _fit_generator(self, train: TrainData) -> None:

@@ -39,12 +39,9 @@ files are one on-disk contract, and every part must agree on it.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.metadata
 import json
 import os
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -52,9 +49,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-import reconbench
 from reconbench.core import atomic
-from reconbench.core.bdata_choice import bdata_reader
 from reconbench.core.device import DEVICE_COLUMNS, device_kind
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
@@ -76,8 +71,8 @@ RUN_COLUMNS = [
     "cell_key",
     "config_hash",
     "params",  # JSON of the __init__ keywords
-    "code_version",
-    "package_versions",  # JSON {package: version}
+    "code_version",  # reconbench.core.provenance.code_version
+    "package_versions",  # JSON {package: version}, reconbench.core.provenance.package_versions
     "fit_seconds",
     "reconstruct_seconds",
     "score_seconds",
@@ -109,22 +104,6 @@ COLUMNS = KEY_COLUMNS + VALUE_COLUMNS + RUN_COLUMNS
 #: everything else must be identical between a local and a Dask run.
 VOLATILE_COLUMNS = ["fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb"]
 
-#: Packages whose versions are recorded with every row.
-TRACKED_PACKAGES = (
-    "reconbench",
-    "numpy",
-    "scipy",
-    "torch",
-    "scikit-learn",
-    "scikit-image",
-    "himalaya",
-    "bdpy",
-    "h5py",
-    "pandas",
-    "pyarrow",
-    "pillow",
-)
-
 
 def cell_key(method: str, params_hash: str, dataset: str, subject: str, seed: int, device: str = "cpu") -> str:
     """The resume key of a cell: a hash of what identifies it (not of how it ran).
@@ -136,53 +115,6 @@ def cell_key(method: str, params_hash: str, dataset: str, subject: str, seed: in
     if device_kind(device) != "cpu":
         identity["device"] = device_kind(device)
     return stable_hash(identity)
-
-
-@functools.lru_cache(maxsize=1)
-def _installed_versions() -> dict[str, str]:
-    versions = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def package_versions() -> str:
-    """JSON object of the installed versions of :data:`TRACKED_PACKAGES` (absent ones omitted).
-
-    bdpy is named only when it is the BData reader of this process
-    (:func:`reconbench.core.bdata_choice.bdata_reader`): a row without it was read
-    with the project's own reader (:mod:`reconbench.datasets.bdata_reader`).
-    """
-    versions = dict(_installed_versions())
-    if bdata_reader() != "bdpy":
-        versions.pop("bdpy", None)
-    return json.dumps(versions, sort_keys=True)
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """``git describe --always --dirty`` of the checkout the package runs from, else
-    ``reconbench <version>`` for an installed copy."""
-
-    package_dir = Path(reconbench.__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=package_dir.parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        described = out.stdout.strip()
-        if described:
-            return described
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return f"reconbench {reconbench.__version__}"
 
 
 def dataset_folder_name(dataset: str) -> str:
@@ -627,15 +559,3 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows without the columns that legitimately vary between identical runs
     (:data:`VOLATILE_COLUMNS`), for comparing two runs."""
     return frame.drop(columns=VOLATILE_COLUMNS).sort_values(KEY_COLUMNS).reset_index(drop=True)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode one image, shape (3, H, W) float in [0, 1], as 8-bit RGB PNG bytes."""
-    import io
-
-    from PIL import Image
-
-    arr = np.clip(np.round(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
-    buffer = io.BytesIO()
-    Image.fromarray(arr).save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from reconbench.core.images import read_image, resize
+from reconbench.core.images import png_bytes, read_image, resize
 
 
 def test_resize_is_the_pinned_torch_interpolation() -> None:
@@ -36,3 +36,14 @@ def test_read_image_gives_rgb_in_unit_range(tmp_path) -> None:
     assert image.shape == (3, 1, 2) and image.dtype == np.float32
     np.testing.assert_allclose(image[:, 0, 1], [0, 128 / 255, 1])
     assert read_image(tmp_path / "gray.png").shape == (3, 1, 2)  # grayscale converted to RGB
+
+
+def test_png_bytes_round_trip_with_pillow() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.random((3, 8, 5)).astype(np.float32)
+    import io
+
+    decoded = np.asarray(Image.open(io.BytesIO(png_bytes(image))).convert("RGB"))
+    assert decoded.shape == (8, 5, 3)
+    np.testing.assert_array_equal(decoded, np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8))
+    assert png_bytes(image) == png_bytes(image)

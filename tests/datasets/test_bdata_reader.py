@@ -28,13 +28,13 @@ from hypothesis import strategies as st
 from reconbench.core import bdata_choice
 from reconbench.core.bdata_choice import BDATA_READER_ENV, bdata_reader
 from reconbench.core.errors import DataError, ReconbenchError
+from reconbench.core.provenance import package_versions
 from reconbench.datasets.bdata_reader import BDataFile
 from reconbench.datasets.ds001506.bdata import open_bdata, read_session, read_stimulus_ids
 from reconbench.datasets.ds001506.layout import SESSIONS
 from reconbench.datasets.ds001506.stimuli import session_table
 from reconbench.datasets.god import loader as god_loader
 from reconbench.datasets.god.layout import SESSIONS as GOD_SESSIONS
-from reconbench.store.results import package_versions
 from tests.data.bdata_files import NO_BDPY, bdpy_module, build_dataset, session_specs, write_session_file
 from tests.data.god_files import build_god, write_mat_copy
 

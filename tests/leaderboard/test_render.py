@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from reconbench.core.images import png_bytes
 from reconbench.core.types import RowNote
 from reconbench.leaderboard import write_leaderboard
 from reconbench.leaderboard.html import to_html
 from reconbench.leaderboard.render import to_csv, to_markdown
 from reconbench.leaderboard.tables import summarise
-from reconbench.store.results import ResultStore, png_bytes, reconstruction_dir
+from reconbench.store.results import ResultStore, reconstruction_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 

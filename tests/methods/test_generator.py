@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reconbench.core.errors import ReconbenchError
+from reconbench.decoders.torch_utils import seeded_torch, torch_threads
 from reconbench.methods import _generator
 
 TINY = dataclasses.replace(_generator.GENERATOR_PRESETS["tiny"], resolution=16, depth=2, iterations=6, batch_size=8)
@@ -29,7 +30,7 @@ def test_unet_and_patchgan_shapes():
     disc = _generator.build_discriminator(config, semantic_dim=7)
     shape = torch.zeros(2, 1, config.resolution, config.resolution)
     semantic = torch.zeros(2, 7)
-    with torch.no_grad(), _generator.torch_threads(1):
+    with torch.no_grad(), torch_threads(1):
         out = net(shape, semantic)
         scores = disc(shape, out, semantic)
     assert out.shape == (2, 3, config.resolution, config.resolution)
@@ -41,10 +42,10 @@ def test_unet_and_patchgan_shapes():
 
 
 def test_semantic_vector_changes_the_output():
-    with _generator.seeded_torch(0, threads=1):
+    with seeded_torch(0, threads=1):
         net = _generator.build_generator(TINY, semantic_dim=4).eval()
     shape = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad(), _generator.torch_threads(1):
+    with torch.no_grad(), torch_threads(1):
         a = net(shape, torch.zeros(1, 4))
         b = net(shape, torch.ones(1, 4) * 3)
     assert float((a - b).abs().max()) > 1e-4

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from reconbench.core.errors import ReconbenchError
 from reconbench.store.results import (
@@ -19,7 +18,6 @@ from reconbench.store.results import (
     cell_key,
     comparable,
     load_results,
-    png_bytes,
 )
 
 
@@ -258,17 +256,6 @@ def test_an_unusable_results_folder_is_one_line(tmp_path, make) -> None:
     with pytest.raises(ReconbenchError, match=match):
         with ResultStore(target).open_for_run():
             pass
-
-
-def test_png_bytes_round_trip_with_pillow() -> None:
-    rng = np.random.default_rng(0)
-    image = rng.random((3, 8, 5)).astype(np.float32)
-    import io
-
-    decoded = np.asarray(Image.open(io.BytesIO(png_bytes(image))).convert("RGB"))
-    assert decoded.shape == (8, 5, 3)
-    np.testing.assert_array_equal(decoded, np.round(image.transpose(1, 2, 0) * 255).astype(np.uint8))
-    assert png_bytes(image) == png_bytes(image)
 
 
 def test_record_is_json(tmp_path) -> None:
