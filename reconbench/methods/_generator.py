@@ -30,10 +30,6 @@ both devices see the same batches, and no draw waits for the GPU. Dropout draws
 from the GPU's generator, seeded with the same seed. The losses are summed on
 the GPU and read back only at the logging steps. On the CPU the operations and
 their order are exactly those of the CPU-only code.
-
-Why one file of this length: the conditional U-Net, its discriminator and their training
-loop are one stage of the method (private to it); the stage cache keys depend on this
-code.
 """
 
 from __future__ import annotations
@@ -149,7 +145,7 @@ class GeneratorConfig:
 NEW_FIELD_DEFAULTS = {"norm": "batch", "dropout": 0.0, "pixel_loss": "l1", "lr_schedule": "linear", "disc_semantic": True}
 
 
-#: Size presets. ``default`` is sized for a shared 2-core CPU: 400 steps take about 3-4 min (see the README for the
+#: Size presets. ``default`` is sized for a shared 2-core CPU: 400 steps take about 3-4 min (docs/divide-and-conquer.md has the
 #: measured time); ``full`` is the pix2pix-size model (256x256, 8 levels) for a GPU.
 GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
     "tiny": GeneratorConfig(

@@ -30,10 +30,6 @@ Layout of a results folder::
       reconstructions/<dataset>/<subject>/<test_set>/<method>__<param_set>__seed<seed>/<stimulus_id>.png
       reconstructions/<dataset>/<subject>/<test_set>/_true/<stimulus_id>.png
       leaderboard/                       written by reconbench.leaderboard
-
-Why one file of this length: the row schema, the cell files with their
-checksums, quarantine, adoption of a committed folder and the consolidated
-files are one on-disk contract, and every part must agree on it.
 """
 
 from __future__ import annotations
