@@ -25,7 +25,8 @@ the code here is the project's):
   fields ``key`` and ``description`` are 1 x K cell arrays of strings (taken
   from the first row, stripped) and ``value`` a K x columns array; arrays keep
   the dtype ``loadmat`` gives. No value maps. A v7.3 file is HDF5 inside and
-  ``loadmat`` refuses it (``NotImplementedError``), as in bdpy.
+  ``loadmat`` refuses it (``NotImplementedError``), as in bdpy; ``open_bdata`` reports that
+  as a DataError naming the file.
 - **Selection** ``"KEY = 1"``: the columns where KEY's row of ``value`` is
   exactly 1 (the first row named KEY when a key repeats: bdpy looks rows up by
   ``list.index``); the data of those columns, in file order. Other selector expressions of bdpy (``|``, ``&``,

@@ -394,3 +394,20 @@ def test_rows_name_bdpy_only_when_it_read_the_data(monkeypatch, tmp_path):
     assert json.loads(package_versions())["bdpy"] == importlib.metadata.version("bdpy")
     monkeypatch.delenv(BDATA_READER_ENV)
     assert "bdpy" in json.loads(package_versions())
+
+
+@pytest.mark.parametrize("reader", ["reconbench", "bdpy"])
+def test_a_matlab_v73_file_is_refused_with_a_data_error(tmp_path, monkeypatch, reader) -> None:
+    """A v7.3 .mat file (HDF5 inside) is one scipy's loadmat refuses with NotImplementedError; the
+    user gets a DataError naming the file and what to do, from either reader."""
+    if reader == "bdpy":
+        pytest.importorskip("bdpy")
+    from reconbench.core.errors import DataError
+    from reconbench.datasets.ds001506.bdata import open_bdata
+
+    monkeypatch.setenv("RECONBENCH_BDATA_READER", reader)
+    path = tmp_path / "Subject1.mat"
+    # The 128-byte MAT-file header of version 0x0200 (v7.3), little-endian ("IM"): what loadmat checks.
+    path.write_bytes(b"MATLAB 7.3 MAT-file".ljust(116, b" ") + b"\0" * 8 + b"\x00\x02" + b"IM" + b"\0" * 512)
+    with pytest.raises(DataError, match=r"Subject1\.mat: a MATLAB v7\.3 \.mat file.*-v7"):
+        open_bdata(path)

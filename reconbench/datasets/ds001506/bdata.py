@@ -79,6 +79,12 @@ def open_bdata(path: Path):
         from reconbench.datasets.bdata_reader import BDataFile as reader
     try:
         bdata = reader(str(path))
+    except NotImplementedError as exc:
+        # scipy.io.loadmat (both readers' .mat route) refuses MATLAB v7.3 files, which are HDF5 inside.
+        raise DataError(
+            f"cannot read {path}: a MATLAB v7.3 .mat file, which scipy (and bdpy) cannot read ({exc}); "
+            "save it as MATLAB v7 (save(..., '-v7')) or convert it to a BData .h5 file"
+        ) from exc
     except (OSError, KeyError, ValueError, TypeError) as exc:
         # h5py raises OSError on truncated or non-HDF5 files, KeyError on missing groups.
         raise DataError(f"cannot read {path} as a BData .h5 file ({type(exc).__name__}: {exc}); re-download or regenerate it") from exc
