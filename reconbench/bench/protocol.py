@@ -34,6 +34,11 @@ HEADER_FRAME_LIMIT = 16 << 20
 DEFAULT_FRAME_LIMIT = 1 << 30
 
 
+#: The largest message on a method-process server's control socket (bytes): a fork request (the cell's
+#: folder, threads and where each of the job's arrays lies) or the server's answer.
+CONTROL_MESSAGE_LIMIT = 1 << 16
+
+
 class _PeerGone(EOFError):
     """The other end of the pipe closed."""
 

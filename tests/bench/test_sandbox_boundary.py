@@ -1,0 +1,77 @@
+"""Crossing the boundary once (issue 26): a cell's job goes to its method process as one pickle, its
+arrays out of band; the method class is resolved once, in the process that runs it; a reconstruction is
+checked once by the parent, on the bytes it scores (the method's own output is checked where it exists,
+in the method process, which the parent does not trust).
+
+The plugins are in ``tests/data/sandbox_server``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reconbench.bench import sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "data" / "sandbox_server"
+SIZE = 32  # the evaluation size handed to the method process in these tests
+
+
+@pytest.fixture(scope="module")
+def methods_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("boundary") / "methods"
+    shutil.copytree(FIXTURES, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tiny_data_dir):
+    from reconbench.bench.cell import _load_split_cached
+
+    return _load_split_cached(str(tiny_data_dir), "sub-01", None)
+
+
+def _request(stem: str, methods_dir: Path, params: dict | None = None) -> dict:
+    return {
+        "method": stem,
+        "methods_dir": str(methods_dir),
+        "params": params or {},
+        "seed": 0,
+        "threads": 1,
+        "seal": True,
+        "module": f"reconbench_user_methods.{stem}",
+        "class": "".join(p.title() for p in stem.split("_")),
+        "file": str(methods_dir / f"{stem}.py"),
+        "size": SIZE,
+    }
+
+
+def test_the_job_crosses_as_one_pickle_whose_arrays_stay_out_of_band(methods_dir, tiny_split, monkeypatch) -> None:
+    """The parent pickles the job once and writes one frame to the method process; the frame holds no
+    array data (the arrays are mapped from memory files), and the method still gets all of it."""
+    pickled, frames = [], []
+    dumps, write_frame = pickle.dumps, sandbox._write_frame
+
+    def counting_dumps(obj, *args, **kwargs):
+        pickled.append(type(obj).__name__)
+        return dumps(obj, *args, **kwargs)
+
+    def recording_write_frame(fd, payload):
+        frames.append(len(payload))
+        return write_frame(fd, payload)
+
+    monkeypatch.setattr(pickle, "dumps", counting_dumps)
+    monkeypatch.setattr(sandbox, "_write_frame", recording_write_frame)
+    outcome = sandbox.run_method(_request("counts_imports", methods_dir), tiny_split.train, dict(tiny_split.test_inputs), timeout=300)
+    monkeypatch.undo()
+    assert not outcome.fit.error, outcome.fit.traceback
+    assert len(pickled) == 1 and len(frames) == 1, (pickled, frames)
+    arrays = tiny_split.train.images.nbytes + sum(a.nbytes for a in tiny_split.train.fmri.values())
+    assert frames[0] < arrays / 20, (frames[0], arrays)
+    (log,) = outcome.stage_log
+    assert log["train_images"] == list(tiny_split.train.images.shape)  # what the method got is the whole job
+    assert sorted(log["test_sets"]) == sorted(tiny_split.test_inputs)
