@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import json
 import time
 import traceback
@@ -42,8 +41,7 @@ import pandas as pd
 from reconbench.bench.diagnostics import stage_diagnostics
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
 from reconbench.bench.executors import limit_threads, run_process_pid
-from reconbench.bench.registry import get_method
-from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.sandbox import SEED_KEYWORDS, prestart, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.bench.shared_split import load_shared
 from reconbench.core.device import device_info
 from reconbench.core.errors import ReconbenchError
@@ -96,6 +94,15 @@ class CellSpec:
     cell_memory_mb: float | None = None
     #: Seal the method process's filesystem view where the platform allows (Landlock).
     seal: bool = True
+    #: Where a method's class lives (:func:`reconbench.bench.registry.method_source`: module, class, file),
+    #: looked up once when the grid is built; the cell's method process imports the class from it, and
+    #: the harness never looks the method up again (no import of a plugin, sealed or not, per cell or worker).
+    #: None for a reference row (harness code, run in the cell's own process).
+    method_source: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind != "reference" and not self.method_source:
+            raise ValueError(f"cell {self.label}: a {self.kind} cell needs its method_source (reconbench.bench.grid.build_cells sets it)")
 
     @property
     def key(self) -> str:
@@ -235,14 +242,9 @@ def run_cell(spec: CellSpec, report: Report | None = None) -> CellResult:
         return _run_cell(spec, report)
 
 
-def _fit(spec: CellSpec, split) -> Any:
-    """The fitted method or reference of a cell."""
-    if spec.kind == "reference":
-        return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject))
-    cls = get_method(spec.method, spec.methods_dir)
-    method = cls(**method_kwargs(cls, spec.params, spec.seed, spec.device))
-    fitted = method.fit(split.train)
-    return method if fitted is None else fitted
+def _fit_reference(spec: CellSpec, split) -> Any:
+    """The fitted reference of a reference cell (harness code, run here; a method runs in its own process)."""
+    return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject))
 
 
 def _score_into(
@@ -306,8 +308,8 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
             order = _rows_in_order(true_ids, test_input.stimulus_ids)
             test_input = dataclasses.replace(test_input, oracle_images=np.asarray(true_images)[order])
         test_inputs[test_set] = test_input
-    cls = get_method(spec.method, spec.methods_dir)
-    # The child imports only this method's module (not every method), which keeps its start short.
+    # The child imports only this method's module (not every method), which keeps its start short; the
+    # harness does not look the method up again (the grid did, once: spec.method_source).
     request = {
         "method": spec.method,
         "methods_dir": spec.methods_dir,
@@ -316,9 +318,9 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "threads": int(spec.threads),
         "device": str(spec.device),
         "seal": bool(spec.seal),
-        "module": cls.__module__,
-        "class": cls.__qualname__,
-        "file": getattr(cls, "source_file", "") or inspect.getfile(cls),
+        "module": str(spec.method_source["module"]),
+        "class": str(spec.method_source["class"]),
+        "file": str(spec.method_source["file"]),
         # The method process resizes its reconstructions to this size (inside the cell's limits).
         "size": int(size),
     }
@@ -414,7 +416,7 @@ def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files,
     report("fit", 0, n_stages)
     start = time.perf_counter()
     try:
-        method = _fit(spec, split)
+        method = _fit_reference(spec, split)
     except Exception as exc:  # noqa: BLE001 - a reference's failure is a result, not a crash
         errors["fit"] = _error_text(exc)
         tracebacks["fit"] = traceback.format_exc()
@@ -526,7 +528,7 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "status": status,
         "errors": errors,
         "tracebacks": tracebacks,
-        "spec": dataclasses.asdict(spec) | {"params": dict(spec.params)},
+        "spec": {k: v for k, v in dataclasses.asdict(spec).items() if k != "method_source"} | {"params": dict(spec.params)},
         "config_hash": spec.config_hash,
         "evaluation_size": size,
         "threads": int(spec.threads),

@@ -75,3 +75,31 @@ def test_the_job_crosses_as_one_pickle_whose_arrays_stay_out_of_band(methods_dir
     (log,) = outcome.stage_log
     assert log["train_images"] == list(tiny_split.train.images.shape)  # what the method got is the whole job
     assert sorted(log["test_sets"]) == sorted(tiny_split.test_inputs)
+
+
+def test_a_plugins_cell_imports_it_once_in_its_method_process_and_never_in_the_harness(tiny_data_dir, methods_dir, monkeypatch) -> None:
+    """The grid looks the method up once; the cell, in a process that has never seen the plugin (a fresh
+    worker: no stand-in of the folder), needs no lookup of its own, and the method process imports the
+    plugin's file once for fit, reconstruct and stage outputs."""
+    import sys
+
+    from reconbench.bench import registry
+    from reconbench.bench.cell import run_cell
+    from reconbench.bench.grid import build_cells
+
+    methods = registry.discover_methods(methods_dir)
+    (spec,) = build_cells(
+        "simulated:tiny", tiny_data_dir, ["sub-01"], methods, [("counts_imports", None)], [0], ["pixcorr"], {}, methods_dir=methods_dir, references=False
+    )
+
+    def no_import(*args, **kwargs):
+        raise AssertionError("the harness imported a plugin to run its cell")
+
+    monkeypatch.setattr(registry, "_FOLDER_CACHE", {})
+    monkeypatch.setattr(registry, "_sealed_describe", no_import)
+    result = run_cell(spec)
+    assert result.record["status"] == "ok", result.record["errors"]
+    (log,) = result.record["stage_log"]
+    assert log["imports"] == 1 and sorted(log["test_sets"]) == sorted(set(result.rows["test_set"]))
+    assert set(result.record["stage_diagnostics"]) == set(log["test_sets"])  # stage outputs came from the same instance
+    assert "reconbench_user_methods.counts_imports" not in sys.modules
