@@ -261,12 +261,17 @@ def _score_into(
     files: dict,
     errors: dict,
     tracebacks: dict,
+    checked: bool = False,
 ) -> float:
-    """Check, align and score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
+    """Check (unless ``checked``: a method process's reconstructions, checked as they arrived), align and
+    score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
     start = time.perf_counter()
     try:
         evaluator = Evaluator(true_ids, true_images, size, metric_specs, device=spec.device)
-        aligned = evaluator.prepare(predictions, prediction_ids, method=spec.method)
+        if checked:
+            aligned = evaluator.align(predictions, prediction_ids, method=spec.method)
+        else:
+            aligned = evaluator.prepare(predictions, prediction_ids, method=spec.method)
     except ReconbenchError as exc:  # a malformed output is the method's failure
         errors[test_set] = _error_text(exc)
         tracebacks[test_set] = traceback.format_exc()
@@ -374,6 +379,7 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
             files,
             errors,
             tracebacks,
+            checked=True,  # by run_method, when they arrived (the method process checked the method's own output)
         )
         if test_set not in errors:
             _diagnose_into(run, test_set, result, outcome, test_inputs[test_set].stimulus_ids, true_ids, true_images, metric_specs, size, rows)

@@ -132,7 +132,10 @@ _SEALED_ON_CUDA = False
 
 def _stages(method: Any, test_inputs: Mapping[str, Any], name: str, size: int | None = None) -> Iterator[tuple[str, dict, bytes | None]]:
     """Each test set's reconstructions, checked and (``size``) resized to the evaluation size here, inside
-    the cell's time and memory limits: the parent never works on an output of the method's chosen size."""
+    the cell's time and memory limits: the parent never works on an output of the method's chosen size.
+    The check here is of the method's own output (real, ``(M, 3, H, H)``, finite, in [0, 1]), the only
+    place it exists, before the resize (which clips): it names what the method did wrong. What the parent
+    scores it checks itself, once, as it arrives (:func:`reconbench.bench.sandbox.run_method`)."""
     from reconbench.bench.evaluator import check_reconstructions
     from reconbench.core.images import resize
 

@@ -129,6 +129,7 @@ from reconbench.bench.protocol import (  # noqa: F401 - used here or re-exported
     _PeerGone,
     _read_exact,
     _read_frame,
+    _reconstruction,
     _seconds,
     _send,
     _threads,
@@ -809,8 +810,12 @@ def run_method(
                     raise _BadFrame(f"a reconstruction of {test_set!r} where {stage!r} was due")
                 result = StageOutcome(error=_field(header, "error", str, ""), traceback=_field(header, "traceback", str, ""), seconds=_seconds(header))
                 if not result.error:
+                    # The one check of the reconstruction the harness scores (shape, dtype, size here, values in
+                    # _reconstruction): the evaluator does not check it again.
                     shape, dtype = _array_header(header)
-                    expected = (len(np.asarray(test_inputs[test_set].stimulus_ids)), 3) + ((int(request["size"]),) * 2 if request.get("size") else shape[2:])
+                    expected = (len(np.asarray(test_inputs[test_set].stimulus_ids)), 3) + (
+                        (int(request["size"]),) * 2 if request.get("size") else (shape[2],) * 2
+                    )
                     if shape != expected:
                         raise _BadFrame(f"a reconstruction of shape {shape} where the harness resized it to {expected}")
                     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else 0
@@ -820,7 +825,7 @@ def run_method(
                     data = child.read(nbytes, "a reconstruction")
                     if len(data) != nbytes:
                         raise _BadFrame(f"a reconstruction of {len(data)} bytes for shape {shape} and dtype {dtype} ({nbytes} bytes)")
-                    result.predictions = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+                    result.predictions = _reconstruction(data, shape)
                 outcome.test_sets[test_set] = result
                 done_sets.append(test_set)
                 position = names.index(test_set) + 1

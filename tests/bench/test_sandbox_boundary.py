@@ -103,3 +103,74 @@ def test_a_plugins_cell_imports_it_once_in_its_method_process_and_never_in_the_h
     assert log["imports"] == 1 and sorted(log["test_sets"]) == sorted(set(result.rows["test_set"]))
     assert set(result.record["stage_diagnostics"]) == set(log["test_sets"])  # stage outputs came from the same instance
     assert "reconbench_user_methods.counts_imports" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("nan", "a reconstruction with 1 non-finite values (NaN or inf)"),
+        ("bright", "a reconstruction with values in [0.5, 2], outside [0, 1]"),
+        ("float64", "a reconstruction of dtype float64, expected float32"),
+    ],
+)
+def test_a_forged_reconstruction_is_refused_by_the_parent_before_it_is_scored(methods_dir, tiny_split, mode, expected) -> None:
+    """A method that writes its own well-formed reconstruction message (bypassing the method process's
+    check of its output) gets no image scored: the parent checks what arrives, and stops the cell."""
+    request = _request("forges_frames", methods_dir, {"mode": f"reconstruct-{mode}", "size": SIZE})
+    outcome = sandbox.run_method(request, tiny_split.train, dict(tiny_split.test_inputs), timeout=120)
+    first, *later = list(tiny_split.test_inputs)
+    assert not outcome.fit.error, outcome.fit.error
+    result = outcome.test_sets[first]
+    assert result.predictions is None
+    assert result.error.startswith("MethodProcessError: malformed message from the method process") and expected in result.error, result.error
+    assert all(outcome.test_sets[name].error.startswith("MethodProcessError: not run") for name in later)
+
+
+@pytest.mark.parametrize("mode, expected", [("nan", "returned 1 non-finite values (NaN or inf)"), ("bright", "returned values in [0.5, 1.5], expected [0, 1]")])
+def test_an_invalid_output_fails_each_test_set_once_with_the_methods_message(tiny_data_dir, methods_dir, mode, expected) -> None:
+    """A method's invalid output is refused as its own (8 x 8 images: a value above 1 is refused even
+    though the resize to the evaluation size would clip it), one failed row per test set, one message."""
+    import dataclasses
+
+    from reconbench.bench.cell import run_cell
+    from reconbench.bench.grid import build_cells
+    from reconbench.bench.registry import discover_methods
+
+    methods = discover_methods(methods_dir)
+    (spec,) = build_cells(
+        "simulated:tiny", tiny_data_dir, ["sub-01"], methods, [("raises_in_stages", None)], [0], ["pixcorr"], {}, methods_dir=methods_dir, references=False
+    )
+    result = run_cell(dataclasses.replace(spec, params={"mode": mode}))
+    rows = result.rows
+    assert (rows["status"] == "failed").all() and sorted(rows["test_set"]) == sorted(result.record["errors"])
+    for test_set, error in result.record["errors"].items():
+        assert error == f"EvaluationError: raises_in_stages {expected}", (test_set, error)
+
+
+def test_the_harness_checks_each_reconstruction_once_as_it_arrives(tiny_data_dir, methods_dir, monkeypatch) -> None:
+    """One check per test set in the harness (the message's, as it is read); the evaluator aligns and scores
+    it without checking it again (a reference row, harness code in the cell's process, is checked there)."""
+    from reconbench.bench import evaluator
+    from reconbench.bench.cell import run_cell
+    from reconbench.bench.grid import build_cells
+    from reconbench.bench.registry import discover_methods
+
+    (spec,) = build_cells(
+        "simulated:tiny",
+        tiny_data_dir,
+        ["sub-01"],
+        discover_methods(methods_dir),
+        [("counts_imports", None)],
+        [0],
+        ["pixcorr"],
+        {},
+        methods_dir=methods_dir,
+        references=False,
+    )
+    checks = []
+    on_arrival, by_evaluator = sandbox._reconstruction, evaluator.check_reconstructions
+    monkeypatch.setattr(sandbox, "_reconstruction", lambda *a, **k: checks.append("arrival") or on_arrival(*a, **k))
+    monkeypatch.setattr(evaluator, "check_reconstructions", lambda *a, **k: checks.append("evaluator") or by_evaluator(*a, **k))
+    result = run_cell(spec)
+    assert result.record["status"] == "ok", result.record["errors"]
+    assert checks == ["arrival"] * len(set(result.rows["test_set"])), checks
