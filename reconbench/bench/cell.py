@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import json
 import time
 import traceback
@@ -42,8 +41,7 @@ import pandas as pd
 from reconbench.bench.diagnostics import stage_diagnostics
 from reconbench.bench.evaluator import Evaluator, default_metrics, evaluation_size, score
 from reconbench.bench.executors import limit_threads, run_process_pid
-from reconbench.bench.registry import get_method
-from reconbench.bench.sandbox import SEED_KEYWORDS, method_kwargs, prestart, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
+from reconbench.bench.sandbox import SEED_KEYWORDS, prestart, run_method  # noqa: F401 - SEED_KEYWORDS re-exported
 from reconbench.bench.shared_split import load_shared
 from reconbench.core.device import device_info
 from reconbench.core.errors import ReconbenchError
@@ -100,6 +98,15 @@ class CellSpec:
     #: The data folder's file layout, resolved once per run (:class:`reconbench.datasets.catalog.DataFolder`);
     #: "" (a spec made by hand): detected where needed.
     layout: str = ""
+    #: Where a method's class lives (:func:`reconbench.bench.registry.method_source`: module, class, file),
+    #: looked up once when the grid is built; the cell's method process imports the class from it, and
+    #: the harness never looks the method up again (no import of a plugin, sealed or not, per cell or worker).
+    #: None for a reference row (harness code, run in the cell's own process).
+    method_source: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind != "reference" and not self.method_source:
+            raise ValueError(f"cell {self.label}: a {self.kind} cell needs its method_source (reconbench.bench.grid.build_cells sets it)")
 
     @property
     def key(self) -> str:
@@ -244,14 +251,9 @@ def run_cell(spec: CellSpec, report: Report | None = None) -> CellResult:
         return _run_cell(spec, report)
 
 
-def _fit(spec: CellSpec, split) -> Any:
-    """The fitted method or reference of a cell."""
-    if spec.kind == "reference":
-        return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject, spec.layout))
-    cls = get_method(spec.method, spec.methods_dir)
-    method = cls(**method_kwargs(cls, spec.params, spec.seed, spec.device))
-    fitted = method.fit(split.train)
-    return method if fitted is None else fitted
+def _fit_reference(spec: CellSpec, split) -> Any:
+    """The fitted reference of a reference cell (harness code, run here; a method runs in its own process)."""
+    return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject, spec.layout))
 
 
 def _score_into(
@@ -268,12 +270,17 @@ def _score_into(
     files: dict,
     errors: dict,
     tracebacks: dict,
+    checked: bool = False,
 ) -> float:
-    """Check, align and score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
+    """Check (unless ``checked``: a method process's reconstructions, checked as they arrived), align and
+    score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
     start = time.perf_counter()
     try:
         evaluator = Evaluator(true_ids, true_images, size, metric_specs, device=spec.device)
-        aligned = evaluator.prepare(predictions, prediction_ids, method=spec.method)
+        if checked:
+            aligned = evaluator.align(predictions, prediction_ids, method=spec.method)
+        else:
+            aligned = evaluator.prepare(predictions, prediction_ids, method=spec.method)
     except ReconbenchError as exc:  # a malformed output is the method's failure
         errors[test_set] = _error_text(exc)
         tracebacks[test_set] = traceback.format_exc()
@@ -315,8 +322,8 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
             order = _rows_in_order(true_ids, test_input.stimulus_ids)
             test_input = dataclasses.replace(test_input, oracle_images=np.asarray(true_images)[order])
         test_inputs[test_set] = test_input
-    cls = get_method(spec.method, spec.methods_dir)
-    # The child imports only this method's module (not every method), which keeps its start short.
+    # The child imports only this method's module (not every method), which keeps its start short; the
+    # harness does not look the method up again (the grid did, once: spec.method_source).
     request = {
         "method": spec.method,
         "methods_dir": spec.methods_dir,
@@ -325,9 +332,9 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "threads": int(spec.threads),
         "device": str(spec.device),
         "seal": bool(spec.seal),
-        "module": cls.__module__,
-        "class": cls.__qualname__,
-        "file": getattr(cls, "source_file", "") or inspect.getfile(cls),
+        "module": str(spec.method_source["module"]),
+        "class": str(spec.method_source["class"]),
+        "file": str(spec.method_source["file"]),
         # The method process resizes its reconstructions to this size (inside the cell's limits).
         "size": int(size),
     }
@@ -381,6 +388,7 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
             files,
             errors,
             tracebacks,
+            checked=True,  # by run_method, when they arrived (the method process checked the method's own output)
         )
         if test_set not in errors:
             _diagnose_into(run, test_set, result, outcome, test_inputs[test_set].stimulus_ids, true_ids, true_images, metric_specs, size, rows)
@@ -423,7 +431,7 @@ def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files,
     report("fit", 0, n_stages)
     start = time.perf_counter()
     try:
-        method = _fit(spec, split)
+        method = _fit_reference(spec, split)
     except Exception as exc:  # noqa: BLE001 - a reference's failure is a result, not a crash
         errors["fit"] = _error_text(exc)
         tracebacks["fit"] = traceback.format_exc()
@@ -535,7 +543,7 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "status": status,
         "errors": errors,
         "tracebacks": tracebacks,
-        "spec": dataclasses.asdict(spec) | {"params": dict(spec.params)},
+        "spec": {k: v for k, v in dataclasses.asdict(spec).items() if k != "method_source"} | {"params": dict(spec.params)},
         "config_hash": spec.config_hash,
         "evaluation_size": size,
         "threads": int(spec.threads),

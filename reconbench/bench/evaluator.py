@@ -4,7 +4,10 @@ A method returns one reconstruction per row of ``TestInput.stimulus_ids``. The
 evaluator
 
 1. checks the predictions (shape ``(M, 3, H, W)``, finite, in [0, 1]) and their
-   ids (no duplicates, none missing, none unknown);
+   ids (no duplicates, none missing, none unknown); a method process's
+   reconstructions are checked once, by the parent when they arrive
+   (:func:`reconbench.bench.sandbox.run_method`), and only aligned here
+   (:meth:`Evaluator.align`);
 2. reorders them to the ground-truth order **by stimulus id**, never by
    position;
 3. resizes predictions and true images to the dataset's evaluation resolution
@@ -215,7 +218,13 @@ class Evaluator:
     def prepare(self, predictions: Any, prediction_ids: Sequence[Any], *, method: str = "method") -> np.ndarray:
         """Check, align by id and resize predictions; returns (M, 3, size, size) float32."""
         arr = check_reconstructions(predictions, len(np.asarray(prediction_ids)), method=method)
-        return resize(align_by_id(arr, prediction_ids, self.true_ids, method=method), self.size)
+        return self.align(arr, prediction_ids, method=method)
+
+    def align(self, images: np.ndarray, prediction_ids: Sequence[Any], *, method: str = "method") -> np.ndarray:
+        """Align by id and resize images checked already (:func:`check_reconstructions`, or a method
+        process's reconstructions as the parent checked them when they arrived,
+        :func:`reconbench.bench.sandbox.run_method`); returns (M, 3, size, size) float32."""
+        return resize(align_by_id(images, prediction_ids, self.true_ids, method=method), self.size)
 
     def evaluate(self, predictions: Any, prediction_ids: Sequence[Any], *, method: str = "method") -> dict[str, np.ndarray]:
         """Return ``{metric: values}``, values shape (M,) in the order of ``true_ids``."""

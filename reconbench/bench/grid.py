@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from reconbench.bench.cell import CellSpec
 from reconbench.bench.options import RunOptions
+from reconbench.bench.registry import method_source
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.hashing import sha256_file, stable_hash
 from reconbench.core.method import Method, default_parameter_sets, params_hash, seed_keyword
@@ -152,6 +153,7 @@ def build_cells(
         for name, only_set in selection:
             cls = methods[name]
             method_config = stable_hash({"config": config_hash, "code": method_code_hash(cls)})
+            source = method_source(cls)  # the one lookup of the class for its cells: its method process imports it from here
             # A set for a GPU (Method.explicit_parameter_sets) runs only when named.
             chosen_sets = default_parameter_sets(cls) if only_set is None else {only_set: cls.parameter_sets[only_set]}
             for param_set, params in chosen_sets.items():
@@ -166,6 +168,7 @@ def build_cells(
                             params_hash=params_hash(name, params),
                             kind=kind,
                             seed=int(seed),
+                            method_source=source,
                             **(common | {"config_hash": method_config}),
                         )
                     )

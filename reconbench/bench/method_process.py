@@ -20,7 +20,19 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from reconbench.bench.protocol import PARENT_ENV, RESTORE_ENV, SCRATCH_VARIABLES, _address, _json_safe, _load_job, _npz_bytes, _read_frame, _send, _threads
+from reconbench.bench.protocol import (
+    CONTROL_MESSAGE_LIMIT,
+    PARENT_ENV,
+    RESTORE_ENV,
+    SCRATCH_VARIABLES,
+    _address,
+    _json_safe,
+    _load_job,
+    _npz_bytes,
+    _read_frame,
+    _send,
+    _threads,
+)
 from reconbench.bench.seal_rules import device_files, device_readable, device_writable, readable_folders, writable_folders
 from reconbench.core.method import DEVICE_KEYWORD, seed_keyword, takes_device
 
@@ -120,7 +132,10 @@ _SEALED_ON_CUDA = False
 
 def _stages(method: Any, test_inputs: Mapping[str, Any], name: str, size: int | None = None) -> Iterator[tuple[str, dict, bytes | None]]:
     """Each test set's reconstructions, checked and (``size``) resized to the evaluation size here, inside
-    the cell's time and memory limits: the parent never works on an output of the method's chosen size."""
+    the cell's time and memory limits: the parent never works on an output of the method's chosen size.
+    The check here is of the method's own output (real, ``(M, 3, H, H)``, finite, in [0, 1]), the only
+    place it exists, before the resize (which clips): it names what the method did wrong. What the parent
+    scores it checks itself, once, as it arrives (:func:`reconbench.bench.sandbox.run_method`)."""
     from reconbench.bench.evaluator import check_reconstructions
     from reconbench.core.images import resize
 
@@ -182,13 +197,13 @@ def _gpu_peak_mb(device: str) -> float | None:
         return None
 
 
-def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int]) -> None:
-    """The method process's work: read the job, seal, fit, reconstruct, reply."""
-    message = _load_job(_read_frame(request_fd))
-    os.close(request_fd)
-    regions = [(fd_map.get(int(fd), int(fd)), int(offset), int(n)) for fd, offset, n in message["buffers"]]
+def _run_job(request_fd: int, reply: int, fd_map: Mapping[int, int], buffers: Sequence[Sequence[int]]) -> None:
+    """The method process's work: read the job (one pickle, its arrays mapped from ``buffers``, the
+    ``(fd, offset, bytes)`` of each, as the parent numbered the descriptors), seal, fit, reconstruct, reply."""
+    regions = [(fd_map.get(int(fd), int(fd)), int(offset), int(n)) for fd, offset, n in buffers]
     views = _attach(regions, close=False)
-    job = _load_job(message["payload"], buffers=views)
+    job = _load_job(_read_frame(request_fd), buffers=views)
+    os.close(request_fd)
     request, train, test_inputs = job["request"], job["train"], job["test_inputs"]
     if getattr(train, "extra_images", None) is not None:  # writable, as a method always got them
         import dataclasses
@@ -335,7 +350,7 @@ def _forked_child(job: Mapping[str, Any], fds: Sequence[int], server_pid: int) -
     request_fd, reply_fd, output_fd, *buffer_fds = fds
     _no_terminal(output_fd)
     try:
-        _run_job(request_fd, reply_fd, dict(zip((int(f) for f in job["buffer_fds"]), buffer_fds)))
+        _run_job(request_fd, reply_fd, dict(zip((int(f) for f in job["buffer_fds"]), buffer_fds)), job["buffers"])
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as itself, never as an exit status
         try:
             _send(reply_fd, {"type": "error", "error": _error_text(exc), "traceback": traceback.format_exc()})
@@ -468,7 +483,7 @@ def _zygote_main(control_fd: int) -> None:
         return  # the parent is done (it stopped before this server was ready)
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4096)
+            data, fds, _, _ = socket.recv_fds(sock, CONTROL_MESSAGE_LIMIT, 4096)
         except OSError:
             break
         if not data:

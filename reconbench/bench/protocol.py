@@ -21,7 +21,7 @@ PARENT_ENV = "RECONBENCH_SANDBOX_PARENT"
 _HEADER = struct.Struct("!Q")
 
 
-#: dtypes a reconstruction may come back as (kind letters of numpy).
+#: dtypes a stage-output or stage-space array may come back as (kind letters of numpy); a reconstruction comes back as float32.
 _NUMERIC_KINDS = "biuf"
 
 
@@ -32,6 +32,11 @@ HEADER_FRAME_LIMIT = 16 << 20
 #: The largest data frame (arrays) the parent reads from a method process without --cell-memory (bytes);
 #: with it, the cap (a method process cannot hold a larger array than it may hold memory).
 DEFAULT_FRAME_LIMIT = 1 << 30
+
+
+#: The largest message on a method-process server's control socket (bytes): a fork request (the cell's
+#: folder, threads and where each of the job's arrays lies) or the server's answer.
+CONTROL_MESSAGE_LIMIT = 1 << 16
 
 
 class _PeerGone(EOFError):
@@ -119,7 +124,8 @@ def _seconds(header: Mapping[str, Any]) -> float:
 
 
 def _array_header(header: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]:
-    """The shape and dtype a reconstruction message announces: four non-negative integers and a numeric dtype."""
+    """The shape and dtype a reconstruction message announces: four non-negative integers and float32
+    (what the method process's harness code sends: the method's output checked, as float32, and resized)."""
     shape = header.get("shape")
     if not isinstance(shape, list) or len(shape) != 4 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**31 for n in shape):
         raise _BadFrame(f"a reconstruction of shape {str(shape)[:100]}, expected four non-negative integers (M, 3, H, W)")
@@ -127,9 +133,23 @@ def _array_header(header: Mapping[str, Any]) -> tuple[tuple[int, ...], np.dtype]
         dtype = np.dtype(str(header.get("dtype", "")))
     except TypeError:
         raise _BadFrame(f"a reconstruction of dtype {str(header.get('dtype'))[:50]!r}") from None
-    if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject:
-        raise _BadFrame(f"a reconstruction of dtype {dtype}, not numeric")
+    if dtype != np.dtype(np.float32):
+        raise _BadFrame(f"a reconstruction of dtype {dtype}, expected float32")
     return tuple(shape), dtype
+
+
+def _reconstruction(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """The reconstruction a message carries, checked: finite values in [0, 1] (its shape and size were
+    checked against the header before it was read). The parent's one check of what it scores: the method
+    process checked the method's output before its resize, but nothing a method process says is trusted.
+    Raises :class:`_BadFrame`."""
+    array = np.frombuffer(data, dtype=np.float32).reshape(shape).copy()
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise _BadFrame(f"a reconstruction with {int(array.size - np.count_nonzero(finite))} non-finite values (NaN or inf)")
+    if array.size and (array.min() < 0.0 or array.max() > 1.0):
+        raise _BadFrame(f"a reconstruction with values in [{float(array.min()):.4g}, {float(array.max()):.4g}], outside [0, 1]")
+    return array
 
 
 def _npz_from(header: Mapping[str, Any], data: bytes | None) -> tuple[dict[str, np.ndarray], str]:

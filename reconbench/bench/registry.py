@@ -443,6 +443,14 @@ def discover_methods(methods_dir: str | Path | None = None) -> dict[str, type[Me
     return dict(sorted(by_name.items()))
 
 
+def method_source(cls: type[Method]) -> dict[str, str]:
+    """Where a method class lives, for the process that runs it: its ``module``, its ``class`` (qualified
+    name) and its ``file``. Read from the class the harness holds (a plugin's stand-in names the real
+    class, as its sealed import said), so nothing is imported here; a cell's method process imports the
+    class from it, once (:func:`reconbench.bench.method_process._method_class`)."""
+    return {"module": cls.__module__, "class": cls.__qualname__, "file": getattr(cls, "source_file", "") or inspect.getfile(cls)}
+
+
 def get_method(name: str, methods_dir: str | Path | None = None) -> type[Method]:
     """Return the method class called ``name``; the error lists the valid names."""
     methods = discover_methods(methods_dir)

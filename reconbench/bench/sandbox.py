@@ -7,9 +7,10 @@ stack or the garbage collector to the held-out images, kill the run with
 
 - **What the child gets.** One request on a pipe: the method's name,
   parameters, seed and threads, the ``TrainData`` and the ``TestInput`` of
-  every test set, pickled with their arrays out of band in anonymous memory
+  every test set, pickled once with their arrays out of band in anonymous memory
   files (``memfd``, read-only mappings in the child: no copy through the pipe,
-  and a method that writes into its inputs fails as before). No ``Split``, no
+  and a method that writes into its inputs fails as before); where each array
+  lies goes with the descriptors in the server's fork request. No ``Split``, no
   evaluator object, no path of the data or stimulus folder: the command line
   is ``python -m reconbench.bench.sandbox``, the working directory a fresh
   private folder, and the environment loses ``RECONBENCH_DATA`` and every
@@ -107,6 +108,7 @@ from reconbench.bench.protocol import (  # noqa: F401 - used here or re-exported
     _HEADER,
     _JOB_GLOBALS,
     _NUMERIC_KINDS,
+    CONTROL_MESSAGE_LIMIT,
     DEFAULT_FRAME_LIMIT,
     FRAME_TYPES,
     HEADER_FRAME_LIMIT,
@@ -127,6 +129,7 @@ from reconbench.bench.protocol import (  # noqa: F401 - used here or re-exported
     _PeerGone,
     _read_exact,
     _read_frame,
+    _reconstruction,
     _seconds,
     _send,
     _threads,
@@ -409,8 +412,11 @@ class _Zygote:
     def spawn(self, job: Mapping[str, Any], fds: Sequence[int], timeout: float | None) -> int:
         """Fork a method process with ``fds``; returns its pid."""
         self.wait_ready(timeout)
+        request = json.dumps(dict(job)).encode()
+        if len(request) > CONTROL_MESSAGE_LIMIT:
+            raise ValueError(f"a fork request of {len(request)} bytes, over the server's limit of {CONTROL_MESSAGE_LIMIT} bytes (too many arrays in the job)")
         try:
-            socket.send_fds(self.sock, [json.dumps(dict(job)).encode()], list(fds))
+            socket.send_fds(self.sock, [request], list(fds))
         except OSError as exc:
             self.broken = True
             raise _ServerGone(f"the method-process server is gone ({exc})") from exc
@@ -594,7 +600,9 @@ class _Child:
     and draining the process's output pipe between slices: a method that writes half a frame and
     sleeps, or floods its stdout, fails at the cell's limits and never blocks the parent."""
 
-    def __init__(self, request: bytes, buffer_fds: list[int], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None, threads: int):
+    def __init__(
+        self, job: bytes, regions: Sequence[tuple[int, int, int]], *, hidden: Sequence[str], timeout: float | None, memory_mb: float | None, threads: int
+    ):
         self.started = time.monotonic()
         self.deadline = None if not timeout else self.started + float(timeout)
         self.timeout = timeout
@@ -611,10 +619,11 @@ class _Child:
         self.reply_read, reply_write = os.pipe()
         self.output_read, output_write = os.pipe()
         os.set_blocking(self.output_read, False)
-        job = {"cwd": str(self.private_dir), "threads": int(threads), "buffer_fds": list(buffer_fds)}
+        buffer_fds = sorted({fd for fd, _, _ in regions})
+        fork = {"cwd": str(self.private_dir), "threads": int(threads), "buffer_fds": buffer_fds, "buffers": [[int(v) for v in r] for r in regions]}
         try:
-            self.pid = self.zygote.spawn(job, [request_read, reply_write, output_write] + list(buffer_fds), timeout)
-        except (_ServerGone, TimeoutError) as exc:
+            self.pid = self.zygote.spawn(fork, [request_read, reply_write, output_write] + buffer_fds, timeout)
+        except (_ServerGone, TimeoutError, ValueError) as exc:
             self.cause = str(exc)
         finally:
             os.close(request_read)
@@ -623,7 +632,7 @@ class _Child:
         self.spawned = time.monotonic()
         try:
             if self.pid is not None:
-                _write_frame(self.request_write, request)
+                _write_frame(self.request_write, job)
         except OSError:
             pass  # the child died at once; the first read reports why
         finally:
@@ -753,14 +762,15 @@ def run_method(
     MethodRun
     """
     report = report or (lambda stage, step=0, total=0: None)
+    # The job crosses once: one pickle (read in the child by the restricted unpickler), its arrays out of
+    # band in memory files; where each lies ((fd, offset, bytes)) goes in the server's fork request.
     buffers: list[pickle.PickleBuffer] = []
-    payload = pickle.dumps({"request": dict(request), "train": train, "test_inputs": dict(test_inputs)}, protocol=5, buffer_callback=buffers.append)
+    job = pickle.dumps({"request": dict(request), "train": train, "test_inputs": dict(test_inputs)}, protocol=5, buffer_callback=buffers.append)
     created: list[int] = []
-    fds = [_memfd_for(b, created) for b in buffers]
-    message = pickle.dumps({"payload": payload, "buffers": fds}, protocol=5)
+    regions = [_memfd_for(b, created) for b in buffers]
     outcome = MethodRun()
     try:
-        child = _Child(message, sorted({fd for fd, _, _ in fds}), hidden=hidden, timeout=timeout, memory_mb=memory_mb, threads=int(request.get("threads", 1)))
+        child = _Child(job, regions, hidden=hidden, timeout=timeout, memory_mb=memory_mb, threads=int(request.get("threads", 1)))
     finally:
         for fd in created:  # the child has its own copies; shared arrays keep theirs
             os.close(fd)
@@ -800,8 +810,12 @@ def run_method(
                     raise _BadFrame(f"a reconstruction of {test_set!r} where {stage!r} was due")
                 result = StageOutcome(error=_field(header, "error", str, ""), traceback=_field(header, "traceback", str, ""), seconds=_seconds(header))
                 if not result.error:
+                    # The one check of the reconstruction the harness scores (shape, dtype, size here, values in
+                    # _reconstruction): the evaluator does not check it again.
                     shape, dtype = _array_header(header)
-                    expected = (len(np.asarray(test_inputs[test_set].stimulus_ids)), 3) + ((int(request["size"]),) * 2 if request.get("size") else shape[2:])
+                    expected = (len(np.asarray(test_inputs[test_set].stimulus_ids)), 3) + (
+                        (int(request["size"]),) * 2 if request.get("size") else (shape[2],) * 2
+                    )
                     if shape != expected:
                         raise _BadFrame(f"a reconstruction of shape {shape} where the harness resized it to {expected}")
                     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else 0
@@ -811,7 +825,7 @@ def run_method(
                     data = child.read(nbytes, "a reconstruction")
                     if len(data) != nbytes:
                         raise _BadFrame(f"a reconstruction of {len(data)} bytes for shape {shape} and dtype {dtype} ({nbytes} bytes)")
-                    result.predictions = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+                    result.predictions = _reconstruction(data, shape)
                 outcome.test_sets[test_set] = result
                 done_sets.append(test_set)
                 position = names.index(test_set) + 1

@@ -1,5 +1,6 @@
 """Writes its own messages into the pipe the harness reads (found as the write-only pipe beside
-stdout and stderr): ``mode`` says which (see ``_forge``)."""
+stdout and stderr): ``mode`` says which (see ``_forge``); ``size`` is the evaluation size, for a forged
+reconstruction."""
 
 import json
 import os
@@ -39,8 +40,9 @@ def _frame(payload: bytes) -> bytes:
 class ForgesFrames(Method):
     name = "forges_frames"
 
-    def __init__(self, mode="fit-garbage"):
+    def __init__(self, mode="fit-garbage", size=32):
         self.mode = mode
+        self.size = size  # the evaluation size, for a forged reconstruction of the right shape
 
     def fit(self, train):
         if self.mode.startswith("fit-"):
@@ -49,11 +51,18 @@ class ForgesFrames(Method):
 
     def reconstruct(self, test):
         if self.mode.startswith("reconstruct-"):
-            self._forge(self.mode[len("reconstruct-") :])
+            self._forge(self.mode[len("reconstruct-") :], test)
         return np.full((len(test.stimulus_ids), 3, 8, 8), 0.5, dtype=np.float32)
 
-    def _forge(self, what):
+    def _forge(self, what, test=None):
         (fd,) = _reply_fds()
+        if what in ("nan", "bright", "float64"):  # a well-formed reconstruction message whose images are not images
+            shape = (len(test.stimulus_ids), 3, self.size, self.size)
+            images = np.full(shape, 0.5, dtype=np.float64 if what == "float64" else np.float32)
+            images[0, 0, 0, 0] = {"nan": np.nan, "bright": 2.0, "float64": 0.5}[what]
+            header = {"type": "reconstruction", "test_set": test.name, "error": "", "seconds": 0.0, "shape": list(shape), "dtype": images.dtype.str}
+            os.write(fd, _frame(json.dumps(header).encode()) + _frame(images.tobytes()))
+            return
         if what == "garbage":  # a frame that is not JSON
             os.write(fd, _frame(b"\x00not json{"))
         elif what == "list":  # JSON, but not a message
