@@ -48,7 +48,7 @@ from reconbench.core.errors import ReconbenchError
 from reconbench.core.images import png_bytes, resize
 from reconbench.core.profiling import PeakMemory
 from reconbench.core.provenance import code_version, package_versions
-from reconbench.core.types import GroundTruthView
+from reconbench.core.types import GroundTruthView, Split
 from reconbench.datasets.layouts import LAYOUTS, Layout, detect_layout
 from reconbench.datasets.simulated.ground_truth import read_categories, read_category_embedding, read_noise_free
 from reconbench.datasets.splits import load_split
@@ -256,46 +256,68 @@ def _fit_reference(spec: CellSpec, split) -> Any:
     return get_reference(spec.method)().fit(split.train, ground_truth_view(spec.data_root, spec.subject, spec.layout))
 
 
-def _score_into(
-    spec: CellSpec,
-    test_set: str,
-    predictions: Any,
-    prediction_ids: Any,
-    true_ids: np.ndarray,
-    true_images: np.ndarray,
-    metric_specs: Mapping[str, Any],
-    size: int,
-    run: Mapping[str, Any],
-    rows: list,
-    files: dict,
-    errors: dict,
-    tracebacks: dict,
-    checked: bool = False,
-) -> float:
+@dataclass
+class _CellRun:
+    """One cell in progress: what its stages read (spec, split, metrics, evaluation size, progress)
+    and what they add to (rows, PNG files, errors by stage, record fields), in one place."""
+
+    spec: CellSpec
+    split: Split
+    metric_specs: Mapping[str, Any]
+    size: int
+    report: Report
+    #: The columns every row of the cell shares (the run-level part of :data:`COLUMNS`).
+    columns: dict[str, Any]
+    rows: list[dict] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+    #: Stage ("fit" or a test set) -> error text, and its traceback.
+    errors: dict[str, str] = field(default_factory=dict)
+    tracebacks: dict[str, str] = field(default_factory=dict)
+    #: Fields of the cell record set by the stage that knows them (seal note, method output, stage log...).
+    record: dict[str, Any] = field(default_factory=dict)
+    #: Pinned weights the method process loaded (name -> sha256).
+    method_weights: dict[str, str] = field(default_factory=dict)
+    reconstruct_seconds: float = 0.0
+    score_seconds: float = 0.0
+    peak_memory_mb: float = float("nan")
+
+    @property
+    def test_sets(self) -> list[str]:
+        return list(self.split.test_inputs)
+
+    def fail(self, stage: str, error: str, traceback_text: str | None = None) -> None:
+        """Record that ``stage`` failed with ``error`` (and its traceback, when there is one)."""
+        self.errors[stage] = error
+        if traceback_text is not None:
+            self.tracebacks[stage] = traceback_text
+
+
+def _score_into(cell: _CellRun, test_set: str, predictions: Any, prediction_ids: Any, *, checked: bool = False) -> None:
     """Check (unless ``checked``: a method process's reconstructions, checked as they arrived), align and
-    score one test set's reconstructions into ``rows`` and ``files``; returns the scoring seconds."""
+    score one test set's reconstructions into the cell's rows and files."""
+    spec = cell.spec
+    true_ids, true_images = cell.split.test_images[test_set]
+    true_ids = np.asarray(true_ids).astype(str)
     start = time.perf_counter()
     try:
-        evaluator = Evaluator(true_ids, true_images, size, metric_specs, device=spec.device)
+        evaluator = Evaluator(true_ids, true_images, cell.size, cell.metric_specs, device=spec.device)
         if checked:
             aligned = evaluator.align(predictions, prediction_ids, method=spec.method)
         else:
             aligned = evaluator.prepare(predictions, prediction_ids, method=spec.method)
     except ReconbenchError as exc:  # a malformed output is the method's failure
-        errors[test_set] = _error_text(exc)
-        tracebacks[test_set] = traceback.format_exc()
-        return 0.0
-    scores = score(aligned, evaluator.true_images, metric_specs, spec.device)
-    seconds = time.perf_counter() - start
-    rows.extend(_rows_for(spec, test_set, true_ids, scores, metric_specs, run))
-    thumbs = resize(aligned, min(THUMBNAIL_SIZE, size))
-    true_thumbs = resize(evaluator.true_images, min(THUMBNAIL_SIZE, size))
+        cell.fail(test_set, _error_text(exc), traceback.format_exc())
+        return
+    scores = score(aligned, evaluator.true_images, cell.metric_specs, spec.device)
+    cell.score_seconds += time.perf_counter() - start
+    cell.rows.extend(_rows_for(spec, test_set, true_ids, scores, cell.metric_specs, cell.columns))
+    thumbs = resize(aligned, min(THUMBNAIL_SIZE, cell.size))
+    true_thumbs = resize(evaluator.true_images, min(THUMBNAIL_SIZE, cell.size))
     folder = reconstruction_dir(spec.dataset, spec.subject, test_set, spec.method, spec.param_set, spec.seed)
     true_folder = reconstruction_dir(spec.dataset, spec.subject, test_set, None)
     for k, stimulus_id in enumerate(true_ids):
-        files[str(folder / f"{stimulus_id}.png")] = png_bytes(thumbs[k])
-        files[str(true_folder / f"{stimulus_id}.png")] = png_bytes(true_thumbs[k])
-    return seconds
+        cell.files[str(folder / f"{stimulus_id}.png")] = png_bytes(thumbs[k])
+        cell.files[str(true_folder / f"{stimulus_id}.png")] = png_bytes(true_thumbs[k])
 
 
 def opaque_ids(test_set: str, n: int) -> np.ndarray:
@@ -310,10 +332,11 @@ def _hidden_paths(spec: CellSpec) -> list[str]:
     return hidden + [str(Path(p).resolve()) for p in hidden]
 
 
-def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report) -> tuple[float, float, float]:
+def _run_method(cell: _CellRun) -> None:
     """A method or oracle cell: fit and reconstruct in a method process of its own
     (:mod:`reconbench.bench.sandbox`), which gets only ``TrainData`` and the
-    ``TestInput`` of every test set; score here. Returns (reconstruct, score, peak memory)."""
+    ``TestInput`` of every test set; score here."""
+    spec, split, test_sets = cell.spec, cell.split, cell.test_sets
     test_inputs = {}
     for test_set in test_sets:
         test_input = split.test_inputs[test_set]
@@ -336,63 +359,45 @@ def _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, er
         "class": str(spec.method_source["class"]),
         "file": str(spec.method_source["file"]),
         # The method process resizes its reconstructions to this size (inside the cell's limits).
-        "size": int(size),
+        "size": int(cell.size),
     }
-    report("fit", 0, 1 + len(test_sets))
+    cell.report("fit", 0, 1 + len(test_sets))
     # The method process sees opaque stimulus ids (test set and row position, in the split's order: the harness
     # scores by the real ones below), never ids that name the image (a shape, a colour, a letter, an ImageNet file).
     sent = {name: dataclasses.replace(test_input, stimulus_ids=opaque_ids(name, len(test_input.stimulus_ids))) for name, test_input in test_inputs.items()}
-    outcome = run_method(request, split.train, sent, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=report)
+    outcome = run_method(request, split.train, sent, hidden=_hidden_paths(spec), timeout=spec.cell_timeout, memory_mb=spec.cell_memory_mb, report=cell.report)
+    cell.peak_memory_mb = outcome.peak_memory_mb
     # What the harness knows, not what the method says: "" when the process never reached its seal (no method code ran).
-    run["sealed"] = ("yes" if outcome.sealed else "no") if outcome.started else ""
-    run["_seal_note"] = outcome.seal_note if outcome.started else "the method process ended before it was ready (no method code ran)"
-    run["_stage_cache_notes"] = list(outcome.stage_cache_notes)
+    cell.columns["sealed"] = ("yes" if outcome.sealed else "no") if outcome.started else ""
+    cell.record["seal_note"] = outcome.seal_note if outcome.started else "the method process ended before it was ready (no method code ran)"
+    cell.record["stage_cache_notes"] = list(outcome.stage_cache_notes)
     if outcome.output_bytes:
         # The method's stdout and stderr (never the user's terminal), kept beside the cell record.
         path = f"cells/{spec.key}.output.txt"
-        files[path] = outcome.output
-        run["_method_output"] = {"path": path, "bytes": outcome.output_bytes, "truncated": outcome.output_truncated}
-    run["_stage_log"] = _json_safe(outcome.stage_log)
-    run["_method_weights"] = outcome.weights
-    run["_process"] = {"process_seconds": outcome.process_seconds, "startup_seconds": outcome.startup_seconds}
-    run["_gpu_peak_memory_mb"] = outcome.gpu_peak_memory_mb
-    run["fit_seconds"] = outcome.fit.seconds
+        cell.files[path] = outcome.output
+        cell.record["method_output"] = {"path": path, "bytes": outcome.output_bytes, "truncated": outcome.output_truncated}
+    cell.record["stage_log"] = _json_safe(outcome.stage_log)
+    cell.method_weights = dict(outcome.weights)
+    cell.record["process"] = {"process_seconds": outcome.process_seconds, "startup_seconds": outcome.startup_seconds}
+    cell.record["gpu_peak_memory_mb"] = outcome.gpu_peak_memory_mb
+    cell.columns["fit_seconds"] = outcome.fit.seconds
     if outcome.fit.error:
-        errors["fit"] = outcome.fit.error
-        tracebacks["fit"] = outcome.fit.traceback
-        return 0.0, 0.0, outcome.peak_memory_mb
-    reconstruct_seconds = score_seconds = 0.0
+        cell.fail("fit", outcome.fit.error, outcome.fit.traceback)
+        return
     for test_set in test_sets:
         result = outcome.test_sets.get(test_set)
         if result is None:  # the method process gave no result for it (every test set keeps a row)
-            errors[test_set] = "MethodProcessError: no reconstruction came back for this test set"
+            cell.fail(test_set, "MethodProcessError: no reconstruction came back for this test set")
             continue
-        reconstruct_seconds += result.seconds
+        cell.reconstruct_seconds += result.seconds
         if result.error:
-            errors[test_set] = result.error
-            tracebacks[test_set] = result.traceback
+            cell.fail(test_set, result.error, result.traceback)
             continue
-        report(f"score {test_set}", 1 + test_sets.index(test_set), 1 + len(test_sets))
-        true_ids, true_images = split.test_images[test_set]
-        score_seconds += _score_into(
-            spec,
-            test_set,
-            result.predictions,
-            test_inputs[test_set].stimulus_ids,
-            np.asarray(true_ids).astype(str),
-            true_images,
-            metric_specs,
-            size,
-            run,
-            rows,
-            files,
-            errors,
-            tracebacks,
-            checked=True,  # by run_method, when they arrived (the method process checked the method's own output)
-        )
-        if test_set not in errors:
-            _diagnose_into(run, test_set, result, outcome, test_inputs[test_set].stimulus_ids, true_ids, true_images, metric_specs, size, rows)
-    return reconstruct_seconds, score_seconds, outcome.peak_memory_mb
+        cell.report(f"score {test_set}", 1 + test_sets.index(test_set), 1 + len(test_sets))
+        # Checked by run_method when they arrived (the method process checked the method's own output).
+        _score_into(cell, test_set, result.predictions, test_inputs[test_set].stimulus_ids, checked=True)
+        if test_set not in cell.errors:
+            _diagnose_into(cell, test_set, result, outcome, test_inputs[test_set].stimulus_ids)
 
 
 def _rows_in_order(true_ids: Any, ids: Any) -> list[int]:
@@ -401,12 +406,13 @@ def _rows_in_order(true_ids: Any, ids: Any) -> list[int]:
     return [position[str(s)] for s in np.asarray(ids).astype(str)]
 
 
-def _diagnose_into(run, test_set, result, outcome, prediction_ids, true_ids, true_images, metric_specs, size, rows) -> None:
-    """Stage-wise diagnostics of one test set into ``run["_stage_diagnostics"]`` (:mod:`reconbench.bench.diagnostics`):
-    per stage output, the mean of each measure over the test images; the final image's means come from ``rows``.
+def _diagnose_into(cell: _CellRun, test_set: str, result: Any, outcome: Any, prediction_ids: Any) -> None:
+    """Stage-wise diagnostics of one test set into the record's ``stage_diagnostics`` (:mod:`reconbench.bench.diagnostics`):
+    per stage output, the mean of each measure over the test images; the final image's means come from the cell's rows.
     A failure is recorded as text and never fails the cell."""
     if not result.stage_outputs and not result.stage_error:
         return
+    true_ids, true_images = cell.split.test_images[test_set]
     entry: dict[str, Any] = {}
     try:
         if result.stage_error:
@@ -414,62 +420,56 @@ def _diagnose_into(run, test_set, result, outcome, prediction_ids, true_ids, tru
         if outcome.stage_spaces_error:
             raise ReconbenchError(f"stage_spaces: {outcome.stage_spaces_error}")
         order = _rows_in_order(true_ids, prediction_ids)
-        measures = stage_diagnostics(result.stage_outputs, outcome.stage_spaces, np.asarray(true_images)[order], metric_specs, size)
+        measures = stage_diagnostics(result.stage_outputs, outcome.stage_spaces, np.asarray(true_images)[order], cell.metric_specs, cell.size)
         entry = {name: {measure: float(np.mean(values)) for measure, values in by_measure.items()} for name, by_measure in measures.items()}
         entry["n_images"] = len(order)
     except Exception as exc:  # noqa: BLE001 - a diagnostic's failure is recorded, never fatal
         entry = {"error": _error_text(exc)}
-    scored = pd.DataFrame([row for row in rows if row["test_set"] == test_set], columns=["metric", "value"])
+    scored = pd.DataFrame([row for row in cell.rows if row["test_set"] == test_set], columns=["metric", "value"])
     entry["final"] = {metric: float(value) for metric, value in scored.groupby("metric")["value"].mean().items()}
-    run.setdefault("_stage_diagnostics", {})[test_set] = entry
+    cell.record.setdefault("stage_diagnostics", {})[test_set] = entry
 
 
-def _run_reference(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report) -> tuple[Any, float, float]:
+def _run_reference(cell: _CellRun) -> None:
     """A reference cell (harness code, :mod:`reconbench.references`): run in this process
-    with the ground truth. Returns (fitted reference, reconstruct seconds, score seconds)."""
+    with the ground truth."""
+    spec, split, test_sets = cell.spec, cell.split, cell.test_sets
     n_stages = 1 + len(test_sets)
-    report("fit", 0, n_stages)
+    cell.report("fit", 0, n_stages)
     start = time.perf_counter()
     try:
         method = _fit_reference(spec, split)
     except Exception as exc:  # noqa: BLE001 - a reference's failure is a result, not a crash
-        errors["fit"] = _error_text(exc)
-        tracebacks["fit"] = traceback.format_exc()
+        cell.fail("fit", _error_text(exc), traceback.format_exc())
         method = None
-    run["fit_seconds"] = time.perf_counter() - start
-    reconstruct_seconds = score_seconds = 0.0
+    cell.columns["fit_seconds"] = time.perf_counter() - start
     for stage, test_set in enumerate(test_sets, start=1):
         if method is None:
             break
         test_input = split.test_inputs[test_set]
-        true_ids, true_images = split.test_images[test_set]
-        true_ids = np.asarray(true_ids).astype(str)
         try:
-            direct = method.direct_scores(test_input, list(metric_specs))
+            direct = method.direct_scores(test_input, list(cell.metric_specs))
         except Exception as exc:  # noqa: BLE001 - a failed reference row is a result, not a crash
-            errors[test_set] = _error_text(exc)
-            tracebacks[test_set] = traceback.format_exc()
+            cell.fail(test_set, _error_text(exc), traceback.format_exc())
             continue
         if direct is not None:  # scores without images (e.g. the noise ceiling)
-            rows.extend(_rows_for(spec, test_set, np.asarray(test_input.stimulus_ids).astype(str), direct, metric_specs, run))
+            cell.rows.extend(_rows_for(spec, test_set, np.asarray(test_input.stimulus_ids).astype(str), direct, cell.metric_specs, cell.columns))
             continue
-        report(f"reconstruct {test_set}", stage, n_stages)
+        cell.report(f"reconstruct {test_set}", stage, n_stages)
         start = time.perf_counter()
         try:
             predictions = method.reconstruct(test_input)
         except Exception as exc:  # noqa: BLE001
-            errors[test_set] = _error_text(exc)
-            tracebacks[test_set] = traceback.format_exc()
-            reconstruct_seconds += time.perf_counter() - start
+            cell.fail(test_set, _error_text(exc), traceback.format_exc())
+            cell.reconstruct_seconds += time.perf_counter() - start
             continue
-        reconstruct_seconds += time.perf_counter() - start
+        cell.reconstruct_seconds += time.perf_counter() - start
         if predictions is None:
             continue  # the reference has no row for this test set (e.g. no categories for shapes)
-        report(f"score {test_set}", stage, n_stages)
-        score_seconds += _score_into(
-            spec, test_set, predictions, test_input.stimulus_ids, true_ids, true_images, metric_specs, size, run, rows, files, errors, tracebacks
-        )
-    return method, reconstruct_seconds, score_seconds
+        cell.report(f"score {test_set}", stage, n_stages)
+        _score_into(cell, test_set, predictions, test_input.stimulus_ids)
+    # A reference may expose ``stage_log_`` (JSON-able dicts: per-stage times, cache hits), complete after the test sets.
+    cell.record["stage_log"] = _json_safe(getattr(method, "stage_log_", None))
 
 
 def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
@@ -480,11 +480,8 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         prestart(_hidden_paths(spec))  # the method-process server imports torch while the data load
     report("loading data", 0, 0)
     split = _load_split_cached(spec.data_root, spec.subject, spec.stimuli_dir, spec.layout)
-    metric_specs = default_metrics(spec.metrics)
     native = int(next(iter(split.test_images.values()))[1].shape[-1])
-    size = evaluation_size(spec.dataset, native)
-
-    run = {
+    columns = {
         "dataset": spec.dataset,
         "subject": spec.subject,
         "method": spec.method,
@@ -506,72 +503,66 @@ def _run_cell(spec: CellSpec, report: Report | None) -> CellResult:
         "sealed": "",
         **device_info(spec.device),
     }
+    cell = _CellRun(spec, split, default_metrics(spec.metrics), evaluation_size(spec.dataset, native), report, columns)
     forget_loaded_hashes()
-    rows: list[dict] = []
-    files: dict[str, bytes] = {}
-    errors: dict[str, str] = {}
-    tracebacks: dict[str, str] = {}
-    test_sets = list(split.test_inputs)
 
     if spec.kind == "reference":
         with PeakMemory() as memory:
-            method, reconstruct_seconds, score_seconds = _run_reference(
-                spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report
-            )
-        peak_mb = memory.peak_mb
+            _run_reference(cell)
+        cell.peak_memory_mb = memory.peak_mb
     else:
-        method = None
         # The held-out images' network features are kept for this worker's later cells (and the
         # stage diagnostics' second scoring); the method's own process keeps nothing.
         with reusing_features():
-            reconstruct_seconds, score_seconds, peak_mb = _run_method(spec, split, test_sets, metric_specs, size, run, rows, files, errors, tracebacks, report)
-    report("done", 1 + len(test_sets), 1 + len(test_sets))
-    run["reconstruct_seconds"] = reconstruct_seconds
-    run["score_seconds"] = score_seconds
-    run["peak_memory_mb"] = peak_mb
+            _run_method(cell)
+    n_stages = 1 + len(cell.test_sets)
+    report("done", n_stages, n_stages)
+    columns["reconstruct_seconds"] = cell.reconstruct_seconds
+    columns["score_seconds"] = cell.score_seconds
+    columns["peak_memory_mb"] = cell.peak_memory_mb
     # Pinned weights loaded to make and score the rows: here (metrics, references) and in the method process.
-    run["weights"] = json.dumps(loaded_hashes() | run.pop("_method_weights", {}), sort_keys=True)
-    process = run.pop("_process", {})
+    columns["weights"] = json.dumps(loaded_hashes() | cell.method_weights, sort_keys=True)
+    rows = cell.rows
     for row in rows:
-        row.update({k: run[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds", "weights", "sealed")})
-    for stage, error in errors.items():
-        rows.append(_failed_row("" if stage == "fit" else stage, error, run))
+        row.update({k: columns[k] for k in ("reconstruct_seconds", "score_seconds", "peak_memory_mb", "fit_seconds", "weights", "sealed")})
+    for stage, error in cell.errors.items():
+        rows.append(_failed_row("" if stage == "fit" else stage, error, columns))
 
-    status = "failed" if errors else "ok"
+    process = cell.record.get("process") or {}
     record = {
         "key": spec.key,
-        "status": status,
-        "errors": errors,
-        "tracebacks": tracebacks,
+        "status": "failed" if cell.errors else "ok",
+        "errors": cell.errors,
+        "tracebacks": cell.tracebacks,
         "spec": {k: v for k, v in dataclasses.asdict(spec).items() if k != "method_source"} | {"params": dict(spec.params)},
         "config_hash": spec.config_hash,
-        "evaluation_size": size,
+        "evaluation_size": cell.size,
         "threads": int(spec.threads),
-        "device": run["device"],
+        "device": columns["device"],
         # Peak GPU memory of the method process (torch.cuda.max_memory_allocated, MB); None on the CPU.
         # --cell-memory bounds resident (host) memory only.
-        "gpu_peak_memory_mb": run.pop("_gpu_peak_memory_mb", None),
-        "weights": run["weights"],
-        **{k: run[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
+        "gpu_peak_memory_mb": cell.record.get("gpu_peak_memory_mb"),
+        "weights": columns["weights"],
+        **{k: columns[k] for k in ("fit_seconds", "reconstruct_seconds", "score_seconds", "peak_memory_mb", "code_version")},
         # A method may expose ``stage_log_`` (a list of JSON-able dicts: per-stage times, cache hits, memory).
-        "stage_log": _json_safe(getattr(method, "stage_log_", None)) if spec.kind == "reference" else run.pop("_stage_log", None),
-        "sealed": run["sealed"],
-        "seal_note": run.pop("_seal_note", ""),
+        "stage_log": cell.record.get("stage_log"),
+        "sealed": columns["sealed"],
+        "seal_note": cell.record.get("seal_note", ""),
         # The method process's stdout and stderr: {"path" (in the results folder), "bytes" written,
         # "truncated"}; None when it wrote nothing (or for reference cells, which print nothing of a plugin's).
-        "method_output": run.pop("_method_output", None),
+        "method_output": cell.record.get("method_output"),
         # Stage-cache entries the method process handed over that the harness did not write (plugins': never).
-        **({"stage_cache_notes": notes} if (notes := run.pop("_stage_cache_notes", None)) else {}),
+        **({"stage_cache_notes": notes} if (notes := cell.record.get("stage_cache_notes")) else {}),
         # Methods with stage outputs (reconbench.bench.diagnostics): {test set: {output: {measure: mean}, "final": {...}}}.
-        "stage_diagnostics": run.pop("_stage_diagnostics", None),
+        "stage_diagnostics": cell.record.get("stage_diagnostics"),
         # Where the cell's wall time went (seconds), to measure the cost of process isolation:
         # method_process_seconds - fit_seconds - reconstruct_seconds is the isolation overhead
         # (start-up, sealing, job transfer, replies); cell_seconds also holds data loading and scoring.
         # (None for reference cells, which run in this process.)
         "method_process_seconds": process.get("process_seconds"),
         "method_startup_seconds": process.get("startup_seconds"),
-        "isolation_overhead_seconds": (process["process_seconds"] - _finite(run["fit_seconds"]) - reconstruct_seconds if process else None),
+        "isolation_overhead_seconds": (process["process_seconds"] - _finite(columns["fit_seconds"]) - cell.reconstruct_seconds if process else None),
         "cell_seconds": time.perf_counter() - cell_start,
     }
     frame = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame({c: [] for c in COLUMNS})
-    return CellResult(rows=frame, record=record, files=files)
+    return CellResult(rows=frame, record=record, files=cell.files)
