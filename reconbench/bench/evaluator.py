@@ -224,7 +224,9 @@ class Evaluator:
         """Align by id and resize images checked already (:func:`check_reconstructions`, or a method
         process's reconstructions as the parent checked them when they arrived,
         :func:`reconbench.bench.sandbox.run_method`); returns (M, 3, size, size) float32."""
-        return resize(align_by_id(images, prediction_ids, self.true_ids, method=method), self.size)
+        aligned = align_by_id(images, prediction_ids, self.true_ids, method=method)  # a new array, in the order of true_ids
+        # Already at the evaluation size (a method process's reconstructions always are): no second copy.
+        return aligned if aligned.shape[2:] == (self.size, self.size) else resize(aligned, self.size)
 
     def evaluate(self, predictions: Any, prediction_ids: Sequence[Any], *, method: str = "method") -> dict[str, np.ndarray]:
         """Return ``{metric: values}``, values shape (M,) in the order of ``true_ids``."""

@@ -143,7 +143,8 @@ def _reconstruction(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     checked against the header before it was read). The parent's one check of what it scores: the method
     process checked the method's output before its resize, but nothing a method process says is trusted.
     Raises :class:`_BadFrame`."""
-    array = np.frombuffer(data, dtype=np.float32).reshape(shape).copy()
+    # A read-only view of the frame's bytes (immutable; the evaluator's alignment makes the one copy it scores).
+    array = np.frombuffer(data, dtype=np.float32).reshape(shape)
     finite = np.isfinite(array)
     if not finite.all():
         raise _BadFrame(f"a reconstruction with {int(array.size - np.count_nonzero(finite))} non-finite values (NaN or inf)")
