@@ -339,7 +339,7 @@ def check_command(
 
 
 def _grid_help() -> str:
-    from reconbench.bench.runner import BENCH_GRIDS
+    from reconbench.bench.presets import BENCH_GRIDS
 
     lines = [f"{preset} {name}: {grid.description}" for preset, grids in BENCH_GRIDS.items() for name, grid in grids.items()]
     return "Which grid of the preset: headline (default) or all. " + "; ".join(lines) + "."
@@ -382,7 +382,8 @@ def bench(
 ) -> None:
     """The main job: simulate PRESET if absent, run its grid into a folder of your own, write results and
     leaderboard, and say whether the run reproduces the committed reference."""
-    from reconbench.bench.runner import default_bench_reference, print_summary, run_preset
+    from reconbench.bench.presets import default_bench_reference
+    from reconbench.bench.runner import print_summary, run_preset
 
     options = _run_options(
         seeds=seeds,

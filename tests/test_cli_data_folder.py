@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reconbench.bench.runner import default_bench_data, resolve_run_data
+from reconbench.bench.presets import default_bench_data
+from reconbench.bench.runner import resolve_run_data
 from reconbench.cli import main
 from reconbench.core.errors import ReconbenchError
 

@@ -270,7 +270,7 @@ def run_checks(cls: type, param_set: str, split: Any, checks: Sequence[str] | No
 def default_check_data() -> Path:
     """``$RECONBENCH_CHECK_DATA``, else ``reconbench bench --preset tiny``'s folder when ``$RECONBENCH_DATA``
     does not redirect it (that variable names one run's data folder), else ``~/reconbench_data/simulated-tiny``."""
-    from reconbench.bench.runner import default_bench_data
+    from reconbench.bench.presets import default_bench_data
 
     if os.environ.get("RECONBENCH_CHECK_DATA"):
         return Path(os.environ["RECONBENCH_CHECK_DATA"]).expanduser()

@@ -20,7 +20,7 @@ from reconbench.core.method import Method, default_parameter_sets, params_hash, 
 from reconbench.datasets.catalog import DataFolder
 from reconbench.datasets.ds001506.loader import default_image_size
 from reconbench.datasets.layouts import LAYOUTS, layouts_found
-from reconbench.datasets.simulated.ground_truth import ground_truth_folder, noise_free_path, read_simulation_info, simulation_json_path, stimuli_tsv_path
+from reconbench.datasets.simulated.ground_truth import available_ground_truth, simulation_json_path
 from reconbench.references import REFERENCES
 
 #: The package of the shared decoders; a method that imports it has their source in its code hash.
@@ -86,22 +86,6 @@ def parse_method_selection(selection: Sequence[str] | None, available: Mapping[s
                 raise ReconbenchError(f"method {name} has no parameter set {param_set!r}; available: {', '.join(available[name].parameter_sets)}")
             chosen.append((name, param_set or None))
     return chosen
-
-
-def available_ground_truth(root: str | Path, subject: str) -> set[str]:
-    """Which fields of :class:`~reconbench.core.types.GroundTruthView` the data folder can give, plus
-    ``seen_test_categories`` when the simulator drew the test images from the training categories."""
-    available = set()
-    if stimuli_tsv_path(root).is_file():
-        available.add("categories")
-    if noise_free_path(root, subject).is_file():
-        available.update(("noise_free", "noise_free_training"))
-    if (ground_truth_folder(root) / f"{subject}_encoding.npz").is_file():
-        available.add("category_vectors")
-    info = read_simulation_info(root)
-    if info is not None and (info.get("knobs") or {}).get("test_categories") == "seen":
-        available.add("seen_test_categories")
-    return available
 
 
 def build_cells(

@@ -27,7 +27,8 @@ from typing import Any, Sequence
 
 from reconbench.bench.executors import resolve_run_device
 from reconbench.bench.options import RunOptions
-from reconbench.bench.runner import BENCH_SUBJECTS, RunSummary, bench_grid, check_out_folder, grid_methods_with_plugins, run_benchmark
+from reconbench.bench.presets import BENCH_SUBJECTS, bench_grid, grid_methods_with_plugins
+from reconbench.bench.runner import RunSummary, check_out_folder, run_benchmark
 from reconbench.core.errors import ReconbenchError
 from reconbench.datasets.simulated.ground_truth import simulated_preset
 from reconbench.datasets.simulated.settings import KNOBS, dataset_name, parse_value

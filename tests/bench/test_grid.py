@@ -116,7 +116,7 @@ def test_cells_sharing_a_generator_do_not_start_side_by_side(tiny_data_dir) -> N
 
 
 def test_a_set_for_a_gpu_runs_only_when_named_and_no_bench_grid_names_it(tiny_data_dir) -> None:
-    from reconbench.bench.runner import BENCH_GRIDS
+    from reconbench.bench.presets import BENCH_GRIDS
 
     methods = discover_methods()
     every = build_cells(

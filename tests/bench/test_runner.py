@@ -128,8 +128,8 @@ def test_changing_a_methods_code_reruns_its_cells(tiny_data_dir, tmp_path) -> No
 def test_bench_grids_and_default_folders() -> None:
     from pathlib import Path
 
+    from reconbench.bench.presets import BENCH_GRIDS, bench_grid, default_bench_out, default_bench_reference
     from reconbench.bench.registry import discover_methods
-    from reconbench.bench.runner import BENCH_GRIDS, bench_grid, default_bench_out, default_bench_reference
     from reconbench.datasets.simulated.simulate import PRESETS
 
     assert set(BENCH_GRIDS) == set(PRESETS)
@@ -190,7 +190,7 @@ def test_a_tiny_bench_end_to_end_on_cuda(tiny_data_dir, alexnet_weights_cache, t
 
 
 def test_a_plugin_folder_runs_beside_the_headline_grid() -> None:
-    from reconbench.bench.runner import bench_grid, grid_methods_with_plugins
+    from reconbench.bench.presets import bench_grid, grid_methods_with_plugins
     from tests.data.grid_run import REPO
 
     headline = bench_grid("default")

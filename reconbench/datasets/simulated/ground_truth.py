@@ -62,6 +62,28 @@ def noise_free_path(root: str | Path, subject: str) -> Path:
     return ground_truth_folder(root) / f"{subject}_noise_free.npz"
 
 
+def encoding_path(root: str | Path, subject: str) -> Path:
+    """``<root>/ground_truth/<subject>_encoding.npz``: a subject's encoding model (and the category embedding)."""
+    return ground_truth_folder(root) / f"{subject}_encoding.npz"
+
+
+def available_ground_truth(root: str | Path, subject: str) -> set[str]:
+    """Which fields of :class:`~reconbench.core.types.GroundTruthView` the data folder can give, plus
+    ``seen_test_categories`` when the simulator drew the test images from the training categories
+    (empty for real data)."""
+    available = set()
+    if stimuli_tsv_path(root).is_file():
+        available.add("categories")
+    if noise_free_path(root, subject).is_file():
+        available.update(("noise_free", "noise_free_training"))
+    if encoding_path(root, subject).is_file():
+        available.add("category_vectors")
+    info = read_simulation_info(root)
+    if info is not None and (info.get("knobs") or {}).get("test_categories") == "seen":
+        available.add("seen_test_categories")
+    return available
+
+
 def read_simulation_info(root: str | Path) -> dict | None:
     """``simulation.json`` as a dict, or None for a folder the simulator did not write.
 
@@ -181,7 +203,7 @@ def read_category_embedding(root: str | Path, subject: str) -> np.ndarray | None
     -------
     ndarray, shape (K, D), float32, or None
     """
-    path = ground_truth_folder(root) / f"{subject}_encoding.npz"
+    path = encoding_path(root, subject)
     if not path.is_file():
         return None
     with np.load(path, allow_pickle=False) as data:
