@@ -165,3 +165,17 @@ def test_a_plugin_files_import_has_no_terminal_and_prints_nowhere_the_user_sees(
     found = json.loads(said.split(" (while importing")[0])
     assert found == {"ttys": [], "pushed": [], "dev_tty": False}, found
     assert b"30 cells" not in shown
+
+
+@pytest.mark.parametrize("top_level", ["raise SystemExit(0)", "import os; os._exit(0)"])
+def test_a_command_with_a_plugin_file_that_exits_at_import_fails(tmp_path, top_level) -> None:
+    """Issue 26, route 5: a methods-dir file that exits with status 0 while it is imported makes the
+    command fail (status 2, one line naming the file), not end with status 0 as if it had run."""
+    import subprocess
+
+    (tmp_path / "quits.py").write_text(top_level + "\n" + textwrap.dedent(ONE_METHOD))
+    done = subprocess.run(
+        [sys.executable, "-c", "from reconbench.cli import main; main()", "list", "--methods-dir", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    assert "quits.py" in done.stderr and "Traceback" not in done.stderr
