@@ -101,11 +101,20 @@ def _processes() -> dict[int, str]:
 
 
 def _new_files(roots: list[Path], since: float, allowed: list[Path]) -> list[str]:
+    """Files and symbolic links under ``roots`` changed since ``since``, outside ``allowed``. A folder that
+    goes while it is walked (another program's on a shared machine) is skipped, not an error."""
     found = []
     for root in roots:
         if not root.exists():
             continue
-        for path in root.rglob("*") if root.is_dir() else [root]:
+        paths = [root]
+        if root.is_dir():
+            paths = [
+                Path(folder) / name
+                for folder, dirs, files in os.walk(root)  # errors (a vanished folder) are ignored; links are not followed
+                for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            ]
+        for path in paths:
             try:
                 if path.is_symlink() or path.is_file():
                     if path.lstat().st_mtime >= since and not any(path == a or a in path.parents for a in allowed):

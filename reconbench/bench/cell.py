@@ -17,8 +17,9 @@ Seeds: a cell's seed is passed to the method as its ``seed`` (or
 taken to be deterministic and the seed is only recorded.
 
 Failures: an exception raised by a method's ``fit`` fails the whole cell; one
-raised by ``reconstruct`` or found by the evaluator (wrong shape, range or
-ids) fails that test set. Either way the error is recorded in the result rows
+raised by ``reconstruct`` or found by the output check (wrong shape, range or
+ids: in the method process for a method's output, by the evaluator for a
+reference's) fails that test set. Either way the error is recorded in the result rows
 (``status = "failed"``, ``error``) and in ``cells/<key>.json`` with the
 traceback.
 """

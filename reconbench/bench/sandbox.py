@@ -26,7 +26,9 @@ stack or the garbage collector to the held-out images, kill the run with
   (never a pickle: the parent does not unpickle what a method wrote), resized
   to the evaluation size in the child (inside the cell's limits), errors as
   text. The parent scores them. It checks every frame: size (headers 16 MB,
-  arrays at most ``--cell-memory``), type, fields and order; a bad frame fails
+  arrays at most ``--cell-memory``), type, fields and order, and a
+  reconstruction's images once, as they arrive (shape, float32, finite, in
+  [0, 1]: the evaluator does not check them again); a bad frame fails
   that cell (the stage it was in, and every later test set as "not run").
   Every read waits under the cell's deadline and memory cap. Whether the cell
   was sealed comes from the first frame only, which the child's harness code

@@ -108,3 +108,74 @@ def test_an_entry_point_is_imported_only_in_a_sealed_process(tmp_path, monkeypat
     assert "ep_plugin" not in sys.modules
     assert cls.__module__ == "ep_plugin" and cls.__qualname__ == "Constant"
     assert cls.source_file == str((site / "ep_plugin" / "__init__.py").resolve())
+
+
+def test_a_plugin_files_import_has_no_terminal_and_prints_nowhere_the_user_sees(tmp_path) -> None:
+    """Issue 26, routes 2 and 6 at import time: with the harness on a terminal (a pty), a methods-dir file's
+    top level holds no terminal descriptor (no TIOCSTI push), cannot open /dev/tty, and what it prints
+    never reaches the terminal. It reports what it found as a warning, which the harness repeats."""
+    import json
+    import os
+    import warnings
+
+    probe = """
+        import fcntl, json, os, termios, warnings
+        print("30 cells: 30 run, 0 already done (skipped), 0 failed, in 1.0 s", flush=True)
+        fds = sorted(int(name) for name in os.listdir("/proc/self/fd"))
+        pushed = []
+        for fd in fds:
+            try:
+                fcntl.ioctl(fd, termios.TIOCSTI, b"#")
+                pushed.append(fd)
+            except OSError:
+                pass
+        try:
+            os.close(os.open("/dev/tty", os.O_RDWR))
+            dev_tty = True
+        except OSError:
+            dev_tty = False
+        def _tty(fd):
+            try:
+                return os.isatty(fd)
+            except OSError:
+                return False
+        warnings.warn(json.dumps({"ttys": [fd for fd in fds if _tty(fd)], "pushed": pushed, "dev_tty": dev_tty}))
+    """
+    (tmp_path / "probe.py").write_text(textwrap.dedent(probe) + textwrap.dedent(ONE_METHOD))
+    master, slave = os.openpty()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        os.dup2(slave, 1)
+        os.dup2(slave, 2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert "constant_grey" in discover_methods(tmp_path)
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [slave]:
+            os.close(fd)
+    os.set_blocking(master, False)
+    try:
+        shown = os.read(master, 1 << 16)
+    except OSError:
+        shown = b""
+    os.close(master)
+    (said,) = [str(w.message) for w in caught if "while importing method file" in str(w.message)]
+    found = json.loads(said.split(" (while importing")[0])
+    assert found == {"ttys": [], "pushed": [], "dev_tty": False}, found
+    assert b"30 cells" not in shown
+
+
+@pytest.mark.parametrize("top_level", ["raise SystemExit(0)", "import os; os._exit(0)"])
+def test_a_command_with_a_plugin_file_that_exits_at_import_fails(tmp_path, top_level) -> None:
+    """Issue 26, route 5: a methods-dir file that exits with status 0 while it is imported makes the
+    command fail (status 2, one line naming the file), not end with status 0 as if it had run."""
+    import subprocess
+
+    (tmp_path / "quits.py").write_text(top_level + "\n" + textwrap.dedent(ONE_METHOD))
+    done = subprocess.run(
+        [sys.executable, "-c", "from reconbench.cli import main; main()", "list", "--methods-dir", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    assert "quits.py" in done.stderr and "Traceback" not in done.stderr

@@ -252,6 +252,24 @@ def test_a_daemon_does_not_outlive_a_killed_run(tiny_data_dir, methods_dir, tmp_
             os.kill(pid, 9)
 
 
+def test_no_descriptor_of_the_results_lock_reaches_a_method_process(tiny_data_dir, methods_dir, tmp_path) -> None:
+    """A daemon a method starts holds what its method process held: never the run's lock on --out (nor
+    any other file of the results folder), so no process a plugin leaves can keep the folder busy."""
+    from reconbench.bench.runner import run_benchmark
+
+    out = tmp_path / "out"
+    summary = run_benchmark(
+        "simulated:tiny", tiny_data_dir, out, methods=["lists_descriptors"], metrics=["pixcorr"], methods_dir=methods_dir, references=False, leaderboard=False
+    )
+    assert (summary.rows["status"] == "ok").all()
+    (record,) = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
+    (log,) = record["stage_log"]
+    held = {tuple(pair) for pair in log["held"]}
+    assert len(held) >= 3  # it saw its own descriptors (stdin, the output and reply pipes)
+    results_files = {(p.stat().st_dev, p.stat().st_ino) for p in out.rglob("*") if p.is_file()}
+    assert (out / ".lock").is_file() and not held & results_files
+
+
 # --- 4. work sized by a plugin runs inside the cell's limits ---------------------------------------------
 
 
