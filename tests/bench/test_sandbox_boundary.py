@@ -18,6 +18,7 @@ from reconbench.bench import sandbox
 from reconbench.bench.evaluator import default_metrics
 from reconbench.bench.options import RunOptions
 from reconbench.datasets.catalog import get_dataset
+from tests.bench.method_requests import method_request
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "data" / "sandbox_server"
@@ -38,21 +39,6 @@ def tiny_split(tiny_data_dir):
     return _load_split_cached(str(tiny_data_dir), "sub-01", None)
 
 
-def _request(stem: str, methods_dir: Path, params: dict | None = None) -> dict:
-    return {
-        "method": stem,
-        "methods_dir": str(methods_dir),
-        "params": params or {},
-        "seed": 0,
-        "threads": 1,
-        "seal": True,
-        "module": f"reconbench_user_methods.{stem}",
-        "class": "".join(p.title() for p in stem.split("_")),
-        "file": str(methods_dir / f"{stem}.py"),
-        "size": SIZE,
-    }
-
-
 def test_the_job_crosses_as_one_pickle_whose_arrays_stay_out_of_band(methods_dir, tiny_split, monkeypatch) -> None:
     """The parent pickles the job once and writes one frame to the method process; the frame holds no
     array data (the arrays are mapped from memory files), and the method still gets all of it."""
@@ -69,7 +55,7 @@ def test_the_job_crosses_as_one_pickle_whose_arrays_stay_out_of_band(methods_dir
 
     monkeypatch.setattr(pickle, "dumps", counting_dumps)
     monkeypatch.setattr(sandbox, "_write_frame", recording_write_frame)
-    outcome = sandbox.run_method(_request("counts_imports", methods_dir), tiny_split.train, dict(tiny_split.test_inputs), timeout=300)
+    outcome = sandbox.run_method(method_request("counts_imports", methods_dir, size=SIZE), tiny_split.train, dict(tiny_split.test_inputs), timeout=300)
     monkeypatch.undo()
     assert not outcome.fit.error, outcome.fit.traceback
     assert len(pickled) == 1 and len(frames) == 1, (pickled, frames)
@@ -119,7 +105,7 @@ def test_a_plugins_cell_imports_it_once_in_its_method_process_and_never_in_the_h
 def test_a_forged_reconstruction_is_refused_by_the_parent_before_it_is_scored(methods_dir, tiny_split, mode, expected) -> None:
     """A method that writes its own well-formed reconstruction message (bypassing the method process's
     check of its output) gets no image scored: the parent checks what arrives, and stops the cell."""
-    request = _request("forges_frames", methods_dir, {"mode": f"reconstruct-{mode}", "size": SIZE})
+    request = method_request("forges_frames", methods_dir, params={"mode": f"reconstruct-{mode}", "size": SIZE}, size=SIZE)
     outcome = sandbox.run_method(request, tiny_split.train, dict(tiny_split.test_inputs), timeout=120)
     first, *later = list(tiny_split.test_inputs)
     assert not outcome.fit.error, outcome.fit.error

@@ -23,6 +23,7 @@ import pytest
 from reconbench.bench import sandbox
 from reconbench.bench.landlock import abi_version
 from reconbench.core.errors import ReconbenchError
+from tests.bench.method_requests import method_request
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "data" / "sandbox_server"
@@ -46,18 +47,7 @@ def tiny_split(tiny_data_dir):
 
 
 def _run(stem: str, methods_dir: Path, split, params: dict | None = None, timeout: float = 120, memory_mb: float | None = None):
-    request = {
-        "method": stem,
-        "methods_dir": str(methods_dir),
-        "params": params or {},
-        "seed": 0,
-        "threads": 1,
-        "seal": True,
-        "module": f"reconbench_user_methods.{stem}",
-        "class": "".join(p.title() for p in stem.split("_")),
-        "file": str(methods_dir / f"{stem}.py"),
-        "size": SIZE,
-    }
+    request = method_request(stem, methods_dir, params=params, size=SIZE)
     start = time.monotonic()
     outcome = sandbox.run_method(request, split.train, dict(split.test_inputs), timeout=timeout, memory_mb=memory_mb)
     return outcome, time.monotonic() - start

@@ -14,6 +14,7 @@ import pytest
 
 from reconbench.bench import sandbox
 from reconbench.core.stage_cache import StageCache
+from tests.bench.method_requests import method_request
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "data" / "reach"
@@ -38,17 +39,7 @@ def stage_cache(tmp_path, monkeypatch):
 
 
 def _run(stem: str, split, methods_dir: Path = FIXTURES, threads: int = 1) -> sandbox.MethodRun:
-    request = {
-        "method": stem,
-        "methods_dir": str(methods_dir),
-        "params": {},
-        "seed": 0,
-        "threads": threads,
-        "seal": True,
-        "module": f"reconbench_user_methods.{stem}",
-        "class": "".join(p.title() for p in stem.split("_")),
-        "file": str(methods_dir / f"{stem}.py"),
-    }
+    request = method_request(stem, methods_dir, threads=threads)
     outcome = sandbox.run_method(request, split.train, dict(split.test_inputs), timeout=300)
     assert not outcome.fit.error, outcome.fit.traceback
     return outcome

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from reconbench.bench import sandbox
+from tests.bench.method_requests import method_request
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "data" / "sandbox_server"
@@ -41,17 +42,7 @@ def tiny_split(tiny_data_dir):
 
 
 def _run(stem: str, methods_dir: Path, split, threads: int = 1) -> sandbox.MethodRun:
-    request = {
-        "method": stem,
-        "methods_dir": str(methods_dir),
-        "params": {},
-        "seed": 0,
-        "threads": threads,
-        "seal": True,
-        "module": f"reconbench_user_methods.{stem}",
-        "class": "".join(p.title() for p in stem.split("_")),
-        "file": str(methods_dir / f"{stem}.py"),
-    }
+    request = method_request(stem, methods_dir, threads=threads)
     outcome = sandbox.run_method(request, split.train, dict(split.test_inputs), timeout=300)
     assert not outcome.fit.error, outcome.fit.traceback
     return outcome
