@@ -10,6 +10,7 @@ import pytest
 from reconbench.bench.registry import discover_methods, get_method
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.method import Method, seed_keyword
+from tests.bench.terminal import stdout_on_a_terminal
 
 ONE_METHOD = """
     import numpy as np
@@ -115,7 +116,6 @@ def test_a_plugin_files_import_has_no_terminal_and_prints_nowhere_the_user_sees(
     top level holds no terminal descriptor (no TIOCSTI push), cannot open /dev/tty, and what it prints
     never reaches the terminal. It reports what it found as a warning, which the harness repeats."""
     import json
-    import os
     import warnings
 
     probe = """
@@ -142,25 +142,10 @@ def test_a_plugin_files_import_has_no_terminal_and_prints_nowhere_the_user_sees(
         warnings.warn(json.dumps({"ttys": [fd for fd in fds if _tty(fd)], "pushed": pushed, "dev_tty": dev_tty}))
     """
     (tmp_path / "probe.py").write_text(textwrap.dedent(probe) + textwrap.dedent(ONE_METHOD))
-    master, slave = os.openpty()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        os.dup2(slave, 1)
-        os.dup2(slave, 2)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert "constant_grey" in discover_methods(tmp_path)
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [slave]:
-            os.close(fd)
-    os.set_blocking(master, False)
-    try:
-        shown = os.read(master, 1 << 16)
-    except OSError:
-        shown = b""
-    os.close(master)
+    with stdout_on_a_terminal() as terminal, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert "constant_grey" in discover_methods(tmp_path)
+    shown = terminal[0]
     (said,) = [str(w.message) for w in caught if "while importing method file" in str(w.message)]
     found = json.loads(said.split(" (while importing")[0])
     assert found == {"ttys": [], "pushed": [], "dev_tty": False}, found

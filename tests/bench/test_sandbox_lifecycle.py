@@ -24,6 +24,7 @@ from reconbench.bench import sandbox
 from reconbench.bench.landlock import abi_version
 from reconbench.core.errors import ReconbenchError
 from tests.bench.method_requests import method_request
+from tests.bench.terminal import stdout_on_a_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "data" / "sandbox_server"
@@ -64,25 +65,13 @@ def test_the_method_process_has_no_terminal_even_when_the_harness_has_one(method
     """The harness's stdout and stderr are a terminal (a pty): the method process holds no descriptor
     of it (no TIOCSTI push possible), cannot open /dev/tty, reads stdin from /dev/null, and what it
     prints (a forged summary line) is kept in its cell's output, never shown on the terminal."""
-    master, slave = os.openpty()
-    saved = [os.dup(1), os.dup(2)]
     sandbox.shutdown()  # a fresh method-process server, started with the terminal as its stdout and stderr
     try:
-        os.dup2(slave, 1)
-        os.dup2(slave, 2)
-        outcome, _ = _run("probes_terminal", methods_dir, tiny_split)
+        with stdout_on_a_terminal() as terminal:
+            outcome, _ = _run("probes_terminal", methods_dir, tiny_split)
     finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [slave]:
-            os.close(fd)
         sandbox.shutdown()
-    os.set_blocking(master, False)
-    try:
-        shown = os.read(master, 1 << 16)
-    except OSError:
-        shown = b""
-    os.close(master)
+    shown = terminal[0]
     assert not outcome.fit.error, outcome.fit.traceback
     (probe,) = outcome.stage_log
     assert probe["ttys"] == [] and probe["pushed"] == [] and probe["dev_tty"] is False, probe
