@@ -442,8 +442,12 @@ def reproduction_verdict(summary, reference: Path, *, explicit: bool, plugins: b
 
 @app.command()
 def sweep(
-    knob: str = typer.Option(..., "--knob", help="The simulator setting to vary: snr, training_reps, test_reps, training_per_category or test_categories."),
-    values: str = typer.Option(..., "--values", help="Comma-separated values of the knob, e.g. 0.01,0.02,0.04,0.08,0.16 (test_categories: unseen,seen)."),
+    knob: str = typer.Option(
+        ..., "--knob", help="The simulator setting to vary: snr, training_reps, test_reps, training_per_category, test_categories or category_surface."
+    ),
+    values: str = typer.Option(
+        ..., "--values", help="Comma-separated values of the knob, e.g. 0.01,0.02,0.04,0.08,0.16 (test_categories: unseen,seen; category_surface: 0 to 1)."
+    ),
     out: Path = typer.Option(..., help="Results folder shared by every point; finished cells are skipped."),
     preset: str = typer.Option("default", help="Simulated preset the points start from: tiny, ci, default or full."),
     data_root: Optional[Path] = typer.Option(

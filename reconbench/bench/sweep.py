@@ -12,9 +12,12 @@ preset's value. Each value is a dataset of its own, ``simulated:<preset>@<knob>=
    score-versus-setting plot per test set and metric, one line per method with
    95% intervals (:mod:`reconbench.leaderboard.sweep`).
 
-Every point shares the stimuli, the test images and the simulated voxels'
+For the measurement knobs (``snr``, the repetitions, ``training_per_category``)
+every point shares the stimuli, the test images and the simulated voxels'
 tuning; only the measurement changes, so differences between points are the
 knob's effect (plus the method's own randomness, fixed by the seed).
+``test_categories`` and ``category_surface`` change the images themselves
+(:mod:`reconbench.datasets.simulated.settings`).
 """
 
 from __future__ import annotations

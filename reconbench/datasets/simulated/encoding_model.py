@@ -13,15 +13,19 @@ numpy function so that tests can check it against independent references:
 2. :func:`draw_encoding` draws one subject's voxel population per ROI:
    Gaussian population receptive fields (pRFs) whose size grows with
    eccentricity and from V1 to V3 to V4, channel weights and a compressive
-   exponent; LOC weights on the shape descriptor with a broad position gain
-   field; FFA and PPA weights on a category embedding (PPA also on the layout).
+   exponent; LOC weights on the shape descriptor and on the object stage
+   (:func:`object_channels`, pooled over large pRFs) with a broad position gain
+   field; FFA and PPA weights on a category embedding and on the object stage
+   pooled over the whole field (PPA also on the layout).
 3. :func:`noise_free_responses` evaluates the model: noise-free responses in
    units of each voxel's standard deviation over the natural training images.
-4. :func:`simulate_trials` adds trial noise with ROI-specific SNR, low-rank
-   noise shared across voxels and per-run offsets, and converts to a
-   BOLD-like amplitude (baseline plus percent signal change).
+4. :func:`simulate_trials` adds trial noise (one SNR for every ROI since
+   format 4), low-rank noise shared across voxels and per-run offsets, and
+   converts to a BOLD-like amplitude (baseline plus percent signal change).
 
-The one calibration knob is :attr:`NoiseConfig.snr` (see its docstring).
+How the model orders information across ROIs, and the calibration knob
+(``category_surface``, in the stimuli), are described in docs/simulated-data.md
+("Calibration").
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ FIELD_DEG = 12.0
 
 ROIS = BASE_ROIS
 EARLY_ROIS = BASE_ROIS[:3]
+HIGHER_ROIS = BASE_ROIS[4:]
 GABOR_ORIENTATIONS_DEG = (0.0, 45.0, 90.0, 135.0)
 GABOR_CYCLES_PER_IMAGE = (4.0, 8.0, 16.0)
 GABOR_BANDWIDTH = 0.35
@@ -63,17 +68,20 @@ class NoiseConfig:
     Attributes
     ----------
     snr : float
-        **The calibration knob.** Single-trial signal-to-noise variance ratio of
-        a typical V1 voxel: noise-free responses have unit variance over the
-        natural training images and a V1 voxel's trial noise has variance
+        Single-trial signal-to-noise variance ratio of a typical V1 voxel:
+        noise-free responses have unit variance over the natural training
+        images and a V1 voxel's trial noise has variance
         ``1 / (snr * voxel factor)``. Other ROIs scale it by ``roi_snr``. The
-        value shipped with the presets (0.04) is calibrated so that a ridge
-        pixel decoder from VC (per-run z-scored, trials averaged, 32x32 RGB
-        pixels, scikit-learn ``RidgeCV``) reaches a pairwise identification of
-        about 0.82 on the ``default`` natural test set of sub-01 (chance 0.5;
-        0.72 at snr 0.02, 0.84 at 0.05; 1.0 on noise-free responses).
+        value of ``tiny``, ``default`` and ``full`` (0.04) was chosen so that a
+        ridge pixel decoder from VC reaches a pairwise identification of about
+        0.82 on ``default`` (format 3), a target no publication stands behind;
+        it is kept because it puts ``default`` in the regime where the profile
+        has real cortex's ordering (docs/simulated-data.md, "Calibration").
     roi_snr : tuple of (str, float)
-        SNR of each ROI relative to V1; lower in higher areas.
+        SNR of each ROI relative to V1: 1 for every ROI (format 4; format 3
+        had 0.9 down to 0.4 in FFA/PPA, a gradient with no source that, with
+        the category-only input of FFA/PPA, put higher visual cortex below
+        lower visual cortex on every image feature).
     voxel_snr_spread : float
         Log-normal sigma of the per-voxel SNR factor (median 1): many voxels
         carry little signal, as in real data.
@@ -95,12 +103,12 @@ class NoiseConfig:
     snr: float = 0.04
     roi_snr: tuple[tuple[str, float], ...] = (
         ("V1", 1.0),
-        ("V2", 0.9),
-        ("V3", 0.8),
-        ("V4", 0.6),
-        ("LOC", 0.5),
-        ("FFA", 0.4),
-        ("PPA", 0.4),
+        ("V2", 1.0),
+        ("V3", 1.0),
+        ("V4", 1.0),
+        ("LOC", 1.0),
+        ("FFA", 1.0),
+        ("PPA", 1.0),
     )
     voxel_snr_spread: float = 0.6
     shared_fraction: float = 0.3
@@ -426,6 +434,55 @@ def semantic_vectors(
     return vectors.astype(np.float32)
 
 
+OBJECT_CHANNELS = 64
+"""Channels of the object stage, the image-computed input of LOC, FFA and PPA (:func:`object_channels`)."""
+OBJECT_TEMPLATE_SEED = 2027
+"""Seed of the object stage's fixed templates (a property of the model, the same in every simulation)."""
+OBJECT_WEIGHT = 1.5
+"""Weight of the object channels in the drive of LOC (beside the shape descriptor) and of FFA and PPA
+(beside the category embedding); both terms have comparable variance at weight 1."""
+
+
+def object_templates(n_inputs: int) -> np.ndarray:
+    """The object stage's templates, shape (OBJECT_CHANNELS, n_inputs), float32: fixed Gaussian draws scaled by 1/sqrt(n_inputs)."""
+    rng = np.random.default_rng(OBJECT_TEMPLATE_SEED)
+    return (rng.standard_normal((OBJECT_CHANNELS, n_inputs)) / np.sqrt(n_inputs)).astype(np.float32)
+
+
+def object_channels(texture: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The object stage: rectified combinations of V4's texture channels at every position.
+
+    Each channel is ``max(0, t . z(x))`` with ``z(x)`` the 36 texture channels at position ``x``
+    standardised (per channel, over the ``reference`` images and all positions) and ``t`` a fixed
+    template (:func:`object_templates`). Like the stage after V4 in hierarchical models of the ventral
+    stream, it answers to conjunctions of orientation, scale, colour and texture statistics, which a
+    linear read-out of V1-V3 gives only in part; LOC pools it over large receptive fields and FFA and PPA
+    over the whole field (:func:`noise_free_responses`), so the higher areas carry image content in a
+    compact, position-tolerant form.
+
+    Parameters
+    ----------
+    texture : ndarray, shape (N, 36, P)
+        :attr:`ImageFeatures.texture`.
+    reference : ndarray, shape (N,), bool
+        Images that set the standardisation (the natural training images).
+
+    Returns
+    -------
+    ndarray, shape (N, OBJECT_CHANNELS, P), float32
+    """
+    reference = np.asarray(reference, dtype=bool)
+    mean = texture[reference].mean(axis=(0, 2))
+    std = texture[reference].std(axis=(0, 2)) + 1e-6
+    z = ((texture - mean[None, :, None]) / std[None, :, None]).astype(np.float32)
+    return np.maximum(np.einsum("kc,ncp->nkp", object_templates(texture.shape[1]), z), 0)
+
+
+def _standardised(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``x`` standardised along the first axis with the mean and std of the ``reference`` rows."""
+    return (x - x[reference].mean(axis=0)) / (x[reference].std(axis=0) + 1e-6)
+
+
 @dataclass
 class SubjectEncoding:
     """One subject's voxel population (all arrays in file column order).
@@ -443,7 +500,8 @@ class SubjectEncoding:
         the ROI's columns in the file: ``(V_roi, 18)`` early
         channels for V1-V3, ``(V_roi, 36)`` texture channels for V4,
         ``(V_roi, D_shape)`` for LOC, ``(V_roi, D_embedding)`` for FFA/PPA;
-        ``PPA_layout`` ``(V_PPA, 64)``; ``FFA_shape``/``PPA_shape`` small shape weights.
+        ``PPA_layout`` ``(V_PPA, 64)``; ``FFA_shape``/``PPA_shape`` small shape weights;
+        ``LOC_object``/``FFA_object``/``PPA_object`` ``(V_roi, OBJECT_CHANNELS)`` on the object stage.
     selectivity : ndarray, shape (V,), float32
         Category-selectivity bias (FFA: face-like families, PPA: scene-like backgrounds); 0 elsewhere.
     voxel_xyz : ndarray, shape (V, 3), float32
@@ -580,6 +638,10 @@ def draw_encoding(
     # Scale so that a single trial (signal plus noise) varies by the drawn percentage of the baseline.
     amplitude = baseline * rng.uniform(*noise.percent_signal_change, n_vox) / 100.0 / np.sqrt(1.0 + 1.0 / snr)
 
+    # Drawn after everything else, so that the object stage leaves every other draw as it was.
+    for roi in HIGHER_ROIS:
+        weights[f"{roi}_object"] = (rng.standard_normal((int(roi_counts[roi]), OBJECT_CHANNELS)) / np.sqrt(OBJECT_CHANNELS)).astype(np.float32)
+
     def reorder(a: np.ndarray) -> np.ndarray:
         return np.asarray(a)[order].astype(np.float32)
 
@@ -588,7 +650,7 @@ def draw_encoding(
     for roi in ROIS:
         n = int(roi_counts[roi])
         row_order = np.argsort(inverse[start : start + n])
-        for key in (roi, f"{roi}_shape", f"{roi}_layout"):
+        for key in (roi, f"{roi}_shape", f"{roi}_layout", f"{roi}_object"):
             if key in weights:
                 weights[key] = weights[key][row_order]
         start += n
@@ -620,11 +682,14 @@ def _raw_responses(
     shape_mean: np.ndarray,
     shape_std: np.ndarray,
     layout_mean: np.ndarray,
+    reference: np.ndarray,
 ) -> np.ndarray:
     """Model responses before normalisation, shape (N, V) in file column order."""
     n = features.early.shape[0]
     out = np.zeros((n, enc.roi.size), dtype=np.float32)
     shape_z = (features.shape - shape_mean) / shape_std
+    objects = object_channels(features.texture, reference)  # (N, K, P)
+    objects_global = _standardised(objects.mean(axis=2), reference)  # (N, K): pooled over the whole field
     semantic_embedded = semantic @ embedding  # (N, D)
     for roi in ROIS:
         cols = np.flatnonzero(enc.roi == roi)
@@ -641,6 +706,12 @@ def _raw_responses(
             out[:, cols] = np.maximum(drive, 0) ** enc.exponent[cols]
         elif roi == "LOC":
             drive = shape_z @ enc.weights["LOC"].T  # (N, V)
+            # The object channels pooled over each voxel's large receptive field, in blocks of voxels to bound the memory.
+            for a in range(0, cols.size, 256):
+                block = cols[a : a + 256]
+                prf = gaussian_prf_matrix(enc.prf_x[block], enc.prf_y[block], enc.prf_sigma[block])
+                pooled = _standardised((objects.reshape(-1, objects.shape[2]) @ prf.T).reshape(n, OBJECT_CHANNELS, block.size), reference)
+                drive[:, a : a + 256] += OBJECT_WEIGHT * np.einsum("ncv,vc->nv", pooled, enc.weights["LOC_object"][a : a + 256])
             d2 = (features.position[:, :1] - enc.prf_x[cols][None]) ** 2 + (features.position[:, 1:] - enc.prf_y[cols][None]) ** 2
             gain = 0.75 + 0.25 * np.exp(-d2 / (2 * enc.prf_sigma[cols][None] ** 2))  # weak position dependence
             out[:, cols] = gain * np.logaddexp(0, 1.5 * drive) ** enc.exponent[cols]
@@ -648,6 +719,7 @@ def _raw_responses(
             preferred = face_like if roi == "FFA" else scene_like
             drive = semantic_embedded @ enc.weights[roi].T + enc.selectivity[cols][None] * (semantic @ preferred.astype(np.float32))[:, None]
             drive = drive + shape_z @ enc.weights[f"{roi}_shape"].T
+            drive = drive + OBJECT_WEIGHT * objects_global @ enc.weights[f"{roi}_object"].T
             if roi == "PPA":
                 drive = drive + (features.layout - layout_mean) @ enc.weights["PPA_layout"].T
             out[:, cols] = np.logaddexp(0, drive)
@@ -686,7 +758,7 @@ def noise_free_responses(
     shape_mean = features.shape[reference].mean(axis=0)
     shape_std = features.shape[reference].std(axis=0) + 1e-6
     layout_mean = features.layout[reference].mean(axis=0)
-    raw = _raw_responses(enc, features, semantic, embedding, face_like, scene_like, shape_mean, shape_std, layout_mean)
+    raw = _raw_responses(enc, features, semantic, embedding, face_like, scene_like, shape_mean, shape_std, layout_mean, np.asarray(reference, dtype=bool))
     enc.signal_mean = raw[reference].mean(axis=0).astype(np.float32)
     enc.signal_std = (raw[reference].std(axis=0) + 1e-6).astype(np.float32)
     return ((raw - enc.signal_mean) / enc.signal_std).astype(np.float32)

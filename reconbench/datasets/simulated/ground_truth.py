@@ -20,9 +20,11 @@ import numpy as np
 from reconbench.core.errors import DataError, ReconbenchError
 
 #: Version 2 added ``extra_images/``; version 3 the ds001506 design (training categories x 8 images, test
-#: images from held-out categories, categories in families) and the ``family`` column. A folder of another
-#: version is refused, not half-used.
-FORMAT_VERSION = "reconbench-simulation/3"
+#: images from held-out categories, categories in families) and the ``family`` column; version 4 the
+#: calibration (images whose surfaces follow their category with probability ``category_surface``, an
+#: object stage in LOC/FFA/PPA, one SNR for every ROI, the ``ci`` preset's new voxels and SNR). A folder
+#: of another version is refused, not half-used.
+FORMAT_VERSION = "reconbench-simulation/4"
 #: The ground-truth folder inside a simulated dataset.
 FOLDER = "ground_truth"
 
@@ -102,15 +104,19 @@ def read_simulation_info(root: str | Path) -> dict | None:
     except (OSError, ValueError, KeyError) as exc:
         raise ReconbenchError(f"cannot read the preset from {info}: {exc}") from exc
     if config.get("format_version") != FORMAT_VERSION:
-        layout = " --layout god" if config.get("layout") == "god" else ""
-        if config.get("settings"):  # a sweep point: the sweep simulates it again with its settings
-            again = f"remove it (rm -r {root}) and run the sweep again, which simulates the point anew"
-        else:
-            again = f"simulate it again: reconbench simulate --preset {preset}{layout} --out {root} --force"
-        raise ReconbenchError(
-            f"{root} was simulated by another reconbench version (format {config.get('format_version')!r}; this version writes {FORMAT_VERSION!r}); {again}"
-        )
+        raise ReconbenchError(_another_format(root, config, preset))
     return config
+
+
+def _another_format(root: str | Path, config: dict, preset: str) -> str:
+    """The refusal of a folder of another format version, with the command that simulates it again."""
+    layout = " --layout god" if config.get("layout") == "god" else ""
+    seed = f" --seed {config['seed']}" if config.get("seed") not in (None, 0) else ""
+    if config.get("settings"):  # a sweep point: the sweep simulates it again with its settings
+        again = f"remove it (rm -r {root}) and run the sweep again, which simulates the point anew"
+    else:
+        again = f"simulate it again: reconbench simulate --preset {preset}{layout}{seed} --out {root} --force"
+    return f"{root} was simulated by another reconbench version (format {config.get('format_version')!r}; this version writes {FORMAT_VERSION!r}); {again}"
 
 
 def simulated_preset(root: str | Path) -> str | None:
@@ -275,7 +281,7 @@ def load_ground_truth(root: str | Path) -> GroundTruth:
         raise ReconbenchError(f"{config_path} not found: {root} is not a simulated dataset (real data have no ground truth)")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("format_version") != FORMAT_VERSION:
-        raise ReconbenchError(f"{config_path}: format_version {config.get('format_version')!r}; expected {FORMAT_VERSION!r}")
+        raise ReconbenchError(_another_format(root, config, str(config.get("preset", "PRESET"))))
     stimuli, category, family = [], {}, {}
     lines = stimuli_tsv_path(root).read_text(encoding="utf-8").splitlines()
     index_in_session: dict[str, int] = {}

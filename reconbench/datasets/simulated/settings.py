@@ -26,9 +26,17 @@ images with the same voxel tuning:
   prototypes stay those of the full design, so fewer images are shown of the
   same world).
 
-The exception is ``test_categories`` (``unseen`` or ``seen``): it is the design
-itself, so the ``seen`` point has other test images and a world built on other
-categories. It is the knob for studying category leakage.
+Two knobs are exceptions. ``test_categories`` (``unseen`` or ``seen``) is the
+design itself, so the ``seen`` point has other test images and a world built on
+other categories; it is the knob for studying category leakage.
+``category_surface`` (0 to 1) is the simulator's calibration knob: the
+probability that each surface group of a natural image (object palette, object
+texture, background) is its category's rather than drawn at random
+(:func:`reconbench.datasets.simulated.stimuli.image_surface`), so how much
+category information the low-level statistics, and with them the lower visual
+areas, carry. Its points share every image's pose, outline and background
+noise and the voxels' tuning, but not the surfaces that flip, so their images
+differ.
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ class Knob:
         ``float``, ``int`` or ``str``.
     minimum : float
         Smallest valid value (inclusive; numbers only).
+    maximum : float
+        Largest valid value (inclusive; numbers only; infinite for most).
     log_scale : bool
         Plot the setting on a logarithmic axis.
     description : str
@@ -63,6 +73,7 @@ class Knob:
     log_scale: bool
     description: str
     choices: tuple[str, ...] = ()
+    maximum: float = math.inf
 
 
 KNOBS: dict[str, Knob] = {
@@ -71,6 +82,9 @@ KNOBS: dict[str, Knob] = {
     "test_reps": Knob("test_reps", int, 1, True, "repetitions of each natural test image"),
     "training_per_category": Knob("training_per_category", int, 1, True, "training images per category"),
     "test_categories": Knob("test_categories", str, 0, False, "test images from held-out (unseen) or training (seen) categories", ("unseen", "seen")),
+    "category_surface": Knob(
+        "category_surface", float, 0.0, False, "probability that a natural image's palette, texture and background are its category's", maximum=1.0
+    ),
 }
 """Setting name -> :class:`Knob`."""
 
@@ -113,6 +127,8 @@ def check_settings(settings: Mapping[str, Value]) -> dict[str, Value]:
             value = float(value)
         if not math.isfinite(value) or value < knob.minimum:
             raise ReconbenchError(f"setting {name} must be a finite number >= {format_value(knob.kind(knob.minimum))}, got {value!r}")
+        if value > knob.maximum:
+            raise ReconbenchError(f"setting {name} must be <= {format_value(knob.kind(knob.maximum))}, got {value!r}")
         out[name] = value
     return out
 
@@ -171,6 +187,7 @@ def apply_settings(preset, settings: Mapping[str, Value]):
         "test_reps": lambda p, v: replace(p, test_reps=int(v)),
         "training_per_category": lambda p, v: replace(p, training_per_category=int(v)),
         "test_categories": lambda p, v: replace(p, test_categories=str(v)),
+        "category_surface": lambda p, v: replace(p, category_surface=float(v)),
     }
     for name, value in check_settings(settings).items():
         preset = changes[name](preset, value)
@@ -185,6 +202,8 @@ def preset_value(preset, name: str) -> Value:
         return float(preset.noise.snr)
     if name == "training_per_category":
         return int(preset.used_per_category)
+    if KNOBS[name].kind is float:
+        return float(getattr(preset, name))
     if KNOBS[name].kind is str:
         return str(getattr(preset, name))
     return int(getattr(preset, name))

@@ -40,14 +40,18 @@ category's test images; no imagery image is written, so imagery is not scored
 unless a user adds images. Writing this layout changes nothing in the
 ds001506-layout output.
 
-The design follows ds001506 (format 3): ``n_training_categories`` categories
+The design follows ds001506 (since format 3): ``n_training_categories`` categories
 with ``images_per_category`` training images each (``full``: 150 x 8), and
 ``n_test`` natural test images from as many held-out categories, one image
 each. Categories belong to ``n_families`` families that share appearance
 (:func:`reconbench.datasets.simulated.stimuli.make_categories`) and part of
 their semantic embedding (:func:`~reconbench.datasets.simulated.encoding_model.category_embedding`),
 so what is learnt about training categories carries over in part to the
-unseen ones, while category identity does not. ``test_categories="seen"``
+unseen ones, while category identity does not. A category always fixes its
+images' outline; their palette, texture and background follow it only with
+probability ``category_surface`` each (format 4,
+:func:`~reconbench.datasets.simulated.stimuli.image_surface`), so the low-level
+statistics carry little of the category and the higher areas carry most of it. ``test_categories="seen"``
 draws the test images from the training categories instead (the design of
 format 2, for studying category leakage). Differences from ds001506 (by
 design): stimulus images are PNG; there are no one-back repetition trials.
@@ -89,6 +93,12 @@ from reconbench.datasets.simulated.settings import apply_settings, check_setting
 from reconbench.datasets.splits import write_split_manifest
 
 ALL_SUBJECTS = ("sub-01", "sub-02", "sub-03")
+#: Probability that each surface group of a natural image (palette, texture, background) is its
+#: category's rather than drawn at random: the calibration knob ``category_surface``, at the value
+#: every preset ships with. At 1 (format 3) a category fixed its images' surfaces and V1-V3
+#: identified categories from them; at 0.25 they carry little category information beyond the outline
+#: (docs/simulated-data.md, "Calibration").
+CATEGORY_SURFACE = 0.25
 EMBEDDING_DIM = 16
 #: File layouts the simulator writes.
 LAYOUTS = ("ds001506", "god")
@@ -147,8 +157,12 @@ class Preset:
         Voxels per ROI of sub-01.
     subject_scale : tuple of float
         Voxel count of each subject relative to sub-01 (sub-01, sub-02, sub-03).
+    category_surface : float
+        Probability that each surface group of a natural image (palette,
+        texture, background) is its category's rather than drawn at random
+        (the calibration knob of format 4; :data:`CATEGORY_SURFACE`).
     noise : NoiseConfig
-        Trial noise; ``noise.snr`` is the calibration knob.
+        Trial noise (``noise.snr``: single-trial SNR of a typical voxel).
     """
 
     name: str
@@ -167,6 +181,7 @@ class Preset:
     roi_voxels: tuple[tuple[str, int], ...]
     test_categories: str = "unseen"
     training_per_category: int | None = None
+    category_surface: float = CATEGORY_SURFACE
     subject_scale: tuple[float, float, float] = (1.0, 11100 / 11700, 9900 / 11700)
     noise: em.NoiseConfig = field(default_factory=em.NoiseConfig)
 
@@ -220,9 +235,11 @@ PRESETS: dict[str, Preset] = {
     # with enough signal that the linear baselines, nearest_neighbor, divide_and_conquer and its oracle all score
     # clearly above chance on the natural test set, so a broken decoder shows up as a moved score. Against `tiny`:
     # 4x the training images (50 categories x 8, so the generator stage learns), 5x the natural test images (50
-    # held-out categories: narrower intervals), twice the V1-V3 voxels of a 64-px scale and a 12.5x higher SNR
-    # (0.5: single trials about as informative as an average of many). Measured (format 3): natural pairwise identification pixel_ridge 0.94, nearest_neighbor 0.78,
-    # divide_and_conquer 0.64 [0.56, 0.72]; see results/ci/.
+    # held-out categories: narrower intervals), 3.3x the voxels, in ds001506's proportions across ROIs (as `default`
+    # and `full`), and a 5x higher SNR (0.2 with 2 repetitions: an averaged training image about as informative as
+    # one of `default`, 0.04 with 5). At a higher SNR (format 3 had 0.5, with twice the V1-V3 voxels) V1-V3 carry
+    # every feature level, the semantic vector too, better than LOC/FFA/PPA, the opposite of real cortex
+    # (docs/simulated-data.md, "Calibration").
     "ci": Preset(
         name="ci",
         subjects=("sub-01",),
@@ -237,8 +254,8 @@ PRESETS: dict[str, Preset] = {
         artificial_reps=4,
         letter_reps=4,
         n_extra=0,
-        roi_voxels=(("V1", 320), ("V2", 240), ("V3", 200), ("V4", 60), ("LOC", 80), ("FFA", 40), ("PPA", 40)),
-        noise=em.NoiseConfig(snr=0.5),
+        roi_voxels=(("V1", 209), ("V2", 151), ("V3", 126), ("V4", 75), ("LOC", 193), ("FFA", 126), ("PPA", 100)),
+        noise=em.NoiseConfig(snr=0.2),
     ),
     "default": Preset(
         name="default",
@@ -591,7 +608,9 @@ def _render_all(
             if session in ("NaturalImageTraining", "NaturalImageTest"):
                 stream = 0 if session == "NaturalImageTraining" else 1
                 rng = np.random.default_rng([seed, 10 + stream, s.category, s.member])
-                image, mask, background = stim.render_natural(categories[s.category], size, rng)
+                surface_rng = np.random.default_rng([seed, SURFACE_STREAM + stream, s.category, s.member])
+                spec = stim.image_surface(categories[s.category], preset.category_surface, surface_rng)
+                image, mask, background = stim.render_natural(spec, size, rng)
             else:
                 if session == "ArtificialImage":
                     image, mask = stim.render_shape(*shape_lookup[s.name], size)
@@ -613,6 +632,10 @@ def _render_all(
 
 #: Random stream of the extra images (training stimuli use 10, natural test stimuli 11).
 EXTRA_STREAM = 12
+#: Random streams of the natural images' surfaces (:func:`~reconbench.datasets.simulated.stimuli.image_surface`):
+#: training 20, natural test 21, extra images 22; apart from the images' other draws, so that
+#: ``category_surface`` changes only the surfaces.
+SURFACE_STREAM = 20
 
 
 def extra_image_categories(preset: Preset) -> np.ndarray:
@@ -628,7 +651,8 @@ def _render_extra(preset: Preset, seed: int, categories: list[stim.CategorySpec]
     task = progress.add_task("rendering extra images", total=preset.n_extra) if progress is not None else None
     for index, category in enumerate(extra_image_categories(preset)):
         rng = np.random.default_rng([seed, EXTRA_STREAM, index])
-        image, _, _ = stim.render_natural(categories[category], preset.image_size, rng)
+        spec = stim.image_surface(categories[category], preset.category_surface, np.random.default_rng([seed, SURFACE_STREAM + 2, index]))
+        image, _, _ = stim.render_natural(spec, preset.image_size, rng)
         write_png(folder / f"extra_{index:05d}.png", image)
         if task is not None:
             progress.advance(task)
@@ -819,6 +843,9 @@ def _write_ground_truth(
             "prf_size_intercept_slope_deg": {k: list(v) for k, v in em.PRF_SIZE.items()},
             "compressive_exponent": em.COMPRESSIVE_EXPONENT,
             "embedding_dim": EMBEDDING_DIM,
+            "object_channels": em.OBJECT_CHANNELS,
+            "object_weight": em.OBJECT_WEIGHT,
+            "object_template_seed": em.OBJECT_TEMPLATE_SEED,
         },
         "categories": [asdict(c) for c in categories],
         **({"settings": dict(settings)} if settings else {}),

@@ -6,8 +6,10 @@ Three stimulus families mirror the sessions of ds001506:
   categories grouped in families. A :class:`CategorySpec` fixes a silhouette kind (Fourier
   descriptor blob, star, ring or cross) with its shape parameters, an object
   colour palette, a surface texture and a background kind (1/f noise or a
-  horizon gradient). Each image varies the object's position, scale, rotation
-  and colours within the category and places it on a textured background.
+  horizon gradient). Each image keeps its category's silhouette, and its
+  palette, texture and background only with a probability (:func:`image_surface`,
+  otherwise they are drawn at random); it varies the object's position, scale,
+  rotation and colours and places it on a textured background.
 * **Artificial shapes** (:func:`render_shape`): 5 shapes x 8 colours on grey,
   named ``colorExpStimNN_<colour>_<shape>`` like the ds001506 files.
 * **Letters** (:func:`render_letter`): 10 capital letters drawn as thick strokes
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import colorsys
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,6 +72,8 @@ class CategorySpec:
     palette come from the family, the exact outline, hue, texture frequency and
     background statistics from the category. So a category's images resemble
     those of other categories of its family more than those of other families.
+    The surface fields (:data:`SURFACE_GROUPS`) are the category's typical
+    surface; :func:`image_surface` decides per image whether it wears them.
 
     Attributes
     ----------
@@ -202,6 +206,62 @@ def make_categories(family_of: "np.ndarray | list[int]", rng: np.random.Generato
             )
         )
     return specs
+
+
+#: Fields of :class:`CategorySpec` that make an image's surface, in three groups that follow the category
+#: independently of each other (:func:`image_surface`): object palette, object texture, background.
+SURFACE_GROUPS = {
+    "palette": ("hue", "hue2", "saturation", "value"),
+    "texture": ("texture", "texture_frequency", "texture_orientation"),
+    "background": ("background", "background_hue", "background_slope", "horizon"),
+}
+
+
+def random_surface(rng: np.random.Generator) -> dict[str, float | str]:
+    """One surface drawn from the marginal distribution of all categories, whatever their family.
+
+    Returns the fields of :data:`SURFACE_GROUPS`: hues uniform on the circle (the second hue offset
+    from the first as a family offsets it), saturation and value in the families' ranges, a texture and
+    background kind drawn uniformly, texture frequency, orientation and background statistics in the
+    categories' ranges.
+    """
+    hue = float(rng.uniform(0, 1))
+    return {
+        "hue": hue,
+        "hue2": float((hue + rng.uniform(0.08, 0.5)) % 1.0),
+        "saturation": float(rng.uniform(0.5, 0.9)),
+        "value": float(rng.uniform(0.55, 0.9)),
+        "texture": str(TEXTURES[int(rng.integers(len(TEXTURES)))]),
+        "texture_frequency": float(rng.uniform(1.5, 5.0)),
+        "texture_orientation": float(rng.uniform(0, np.pi)),
+        "background": str(BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]),
+        "background_hue": float(rng.uniform(0, 1)),
+        "background_slope": float(rng.uniform(1.4, 2.6)),
+        "horizon": float(rng.uniform(0.3, 0.7)),
+    }
+
+
+def image_surface(spec: CategorySpec, category_surface: float, rng: np.random.Generator) -> CategorySpec:
+    """The specification one image is rendered from: ``spec`` with its surface drawn per image.
+
+    Each group of :data:`SURFACE_GROUPS` (palette, texture, background) is the category's with
+    probability ``category_surface`` and otherwise the group of a :func:`random_surface`, independently
+    per group. The silhouette (kind, outline, points, depth) is always the category's. So at
+    ``category_surface=1`` every image wears its category's surface, and at 0 an image's colours,
+    texture and background say nothing of its category and only its outline does.
+
+    The draws do not depend on ``category_surface`` (one uniform per group and one random surface are
+    always drawn), so two values of it give the same images except for the groups whose choice flips.
+    """
+    if not 0.0 <= category_surface <= 1.0:
+        raise ValueError(f"category_surface must lie in [0, 1], got {category_surface}")
+    follows = rng.uniform(0, 1, len(SURFACE_GROUPS)) < category_surface
+    drawn = random_surface(rng)
+    changes = {}
+    for keep, fields in zip(follows, SURFACE_GROUPS.values()):
+        if not keep:
+            changes.update({name: drawn[name] for name in fields})
+    return replace(spec, **changes) if changes else spec
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:

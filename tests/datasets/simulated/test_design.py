@@ -122,6 +122,6 @@ def test_training_per_category_is_checked_against_the_preset() -> None:
 
 def test_simulation_json_names_the_design(tiny_data_dir) -> None:
     document = json.loads((tiny_data_dir / "ground_truth" / "simulation.json").read_text())
-    assert document["format_version"] == "reconbench-simulation/3"
+    assert document["format_version"] == "reconbench-simulation/4"
     assert document["families"] == sim.PRESETS["tiny"].n_families
     assert "held-out categories" in document["notes"]

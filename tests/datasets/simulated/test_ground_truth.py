@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -35,12 +36,22 @@ def test_another_format_version_names_the_command(tiny_data_dir, tmp_path) -> No
     shutil.copytree(tiny_data_dir / "ground_truth", root / "ground_truth")
     info = root / "ground_truth" / "simulation.json"
     document = json.loads(info.read_text())
-    document["format_version"] = "reconbench-simulation/1"
+    # A folder of format 3, the simulator before its calibration (format 4), is refused by every reader, each
+    # naming the command that simulates it again; so is any older one.
+    for old in ("reconbench-simulation/3", "reconbench-simulation/1"):
+        document["format_version"] = old
+        info.write_text(json.dumps(document))
+        command = f"format '{old}'; this version writes 'reconbench-simulation/4'); simulate it again: reconbench simulate --preset tiny --out {root} --force"
+        with pytest.raises(ReconbenchError, match=re.escape(command)):
+            gt.simulated_preset(root)
+        with pytest.raises(ReconbenchError, match=re.escape(command)):
+            gt.load_ground_truth(root)
+    # A seed other than 0 is part of the command.
+    document["seed"] = 3
     info.write_text(json.dumps(document))
-    with pytest.raises(ReconbenchError, match="reconbench simulate --preset tiny"):
+    with pytest.raises(ReconbenchError, match=re.escape("reconbench simulate --preset tiny --seed 3 --out")):
         gt.simulated_preset(root)
-    with pytest.raises(ReconbenchError, match="format_version"):
-        gt.load_ground_truth(root)
+    document["seed"] = 0
     # A format-2 sweep point (settings recorded) is simulated again by its sweep; a GOD folder names its layout.
     document.update(format_version="reconbench-simulation/2", settings={"snr": 0.01})
     info.write_text(json.dumps(document))

@@ -45,6 +45,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         ("test_reps", 3, "test_reps"),
         ("training_per_category", 4, "training_per_category"),
         ("test_categories", "seen", "test_categories"),
+        ("category_surface", 1.0, "category_surface"),
     ],
 )
 def test_a_setting_changes_its_knob_and_nothing_else(knob, value, field) -> None:
@@ -68,6 +69,8 @@ def test_a_setting_changes_its_knob_and_nothing_else(knob, value, field) -> None
         ({"test_reps": True}, "must be a number"),
         ({"test_categories": "all"}, "test_categories must be one of unseen, seen"),
         ({"training_per_category": 0}, "training_per_category must be a finite number >= 1"),
+        ({"category_surface": 1.5}, "category_surface must be <= 1.0"),
+        ({"category_surface": -0.1}, "category_surface must be a finite number >= 0.0"),
     ],
 )
 def test_invalid_settings_are_refused_naming_the_knob(settings_, message) -> None:
@@ -115,7 +118,7 @@ def test_names_have_one_canonical_spelling_and_the_catalog_checks_them() -> None
         get_dataset("simulated:huge@snr=0.1")
     point = get_dataset("simulated:tiny@snr=0.1")
     assert point.preset == "tiny" and point.evaluation_size == get_dataset("simulated:tiny").evaluation_size
-    assert set(KNOBS) == {"snr", "training_reps", "test_reps", "training_per_category", "test_categories"}
+    assert set(KNOBS) == {"snr", "training_reps", "test_reps", "training_per_category", "test_categories", "category_surface"}
     assert split_name("simulated:tiny@test_categories=seen") == ("simulated:tiny", {"test_categories": "seen"})
     with pytest.raises(ReconbenchError, match="must be one of unseen, seen"):
         split_name("simulated:tiny@test_categories=maybe")
@@ -149,6 +152,31 @@ def test_an_snr_point_shares_the_stimuli_and_changes_only_the_measurement(tiny_d
     with pytest.raises(ReconbenchError, match=r"use --dataset simulated:tiny@snr=0\.32"):
         get_dataset("simulated:tiny").check_folder(point)
     get_dataset("simulated:tiny@snr=0.32").check_folder(point)
+
+
+def test_a_category_surface_point_changes_only_the_surfaces_of_natural_images(tiny_data_dir, tmp_path) -> None:
+    """The calibration knob redraws the surfaces that flip and nothing else: same outlines, poses and background
+    noise (so some natural images stay byte-identical), same shapes and letters, same design, same voxel tuning."""
+    point = simulate("tiny", tmp_path / "point", seed=0, settings={"category_surface": 0.0})
+    base = tiny_data_dir
+    info = json.loads(simulation_json_path(point).read_text())
+    assert info["settings"] == {"category_surface": 0.0} and info["knobs"]["category_surface"] == 0.0
+    assert json.loads(simulation_json_path(base).read_text())["knobs"]["category_surface"] == PRESETS["tiny"].category_surface == 0.25
+    same = {}
+    for png in sorted((base / "stimuli").rglob("*.png")):
+        same[png.relative_to(base)] = _sha(png) == _sha(point / png.relative_to(base))
+    for session in ("ArtificialImage", "LetterImage"):
+        assert all(v for k, v in same.items() if k.parts[1] == session)
+    natural = [v for k, v in same.items() if k.parts[1].startswith("Natural")]
+    # An image keeps its pixels when none of its three groups followed the category at 0.25: 0.75^3 of them.
+    assert 0.25 < np.mean(natural) < 0.6
+    for table in sorted(base.glob("stimulus_*.tsv")):
+        assert table.read_bytes() == (point / table.name).read_bytes()
+    with np.load(base / "ground_truth" / "sub-01_encoding.npz") as a, np.load(point / "ground_truth" / "sub-01_encoding.npz") as b:
+        for key in a.files:
+            if key not in ("signal_mean", "signal_std"):
+                np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    get_dataset("simulated:tiny@category_surface=0.0").check_folder(point)
 
 
 def _split_half(path) -> float:

@@ -125,15 +125,30 @@ def test_stimulus_images_are_rgb_pngs_of_the_preset_size(tiny_data_dir):
         assert not image.info.get("dpi") and "tIME" not in image.info
 
 
-def test_extra_images_come_from_the_same_generator(tiny_data_dir):
-    """Unlabelled extra images: the preset's count, distinct from every stimulus, in the training categories."""
+def _pixel_category_accuracy(root: Path) -> tuple[float, float]:
+    """A 1-nearest-neighbour classifier on 16x16 pixels of the training stimuli (scikit-learn): its accuracy on
+    held-out training stimuli (10-fold) and on the extra images (chance 0.1 on tiny)."""
     from PIL import Image
+    from sklearn.model_selection import cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
     def small(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB").resize((16, 16), Image.BILINEAR), dtype=np.float64).ravel() / 255
 
+    gt = ground_truth.load_ground_truth(root)
+    train = [s for s in gt.stimuli if s.session == "NaturalImageTraining"]
+    x = np.stack([small(root / "stimuli" / s.session / f"{s.name}.png") for s in train])
+    y = np.array([s.category for s in train])
+    held_out = cross_val_score(KNeighborsClassifier(n_neighbors=1), x, y, cv=10).mean()
+    rows = _read_table(root / "ground_truth" / "extra_images.tsv")[1:]
+    extra = np.stack([small(root / "extra_images" / f"{r[0]}.png") for r in rows])
+    accuracy = (KNeighborsClassifier(n_neighbors=1).fit(x, y).predict(extra) == np.array([int(r[1]) for r in rows])).mean()
+    return float(held_out), float(accuracy)
+
+
+def test_extra_images_come_from_the_same_generator(tiny_data_dir, tmp_path):
+    """Unlabelled extra images: the preset's count, distinct from every stimulus, in the training categories."""
     extra_files = sorted((tiny_data_dir / "extra_images").glob("*.png"))
     assert len(extra_files) == sim.PRESETS["tiny"].n_extra == 200
     stimulus_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (tiny_data_dir / "stimuli").rglob("*.png")}
@@ -142,20 +157,16 @@ def test_extra_images_come_from_the_same_generator(tiny_data_dir):
     assert rows[0] == ["name", "category"] and [r[0] + ".png" for r in rows[1:]] == [p.name for p in extra_files]
     extra_category = np.array([int(r[1]) for r in rows[1:]])
     assert np.bincount(extra_category).tolist() == [20] * 10
-    # A 1-nearest-neighbour classifier on 16x16 pixels of the training stimuli (scikit-learn) recognises
-    # the extra images' categories as well as it recognises held-out training stimuli (10-fold), and far
-    # above chance (0.1): the extra images are drawn like the stimuli.
-    from sklearn.model_selection import cross_val_score
-
-    gt = ground_truth.load_ground_truth(tiny_data_dir)
-    train = [s for s in gt.stimuli if s.session == "NaturalImageTraining"]
-    x = np.stack([small(tiny_data_dir / "stimuli" / s.session / f"{s.name}.png") for s in train])
-    y = np.array([s.category for s in train])
-    held_out = cross_val_score(KNeighborsClassifier(n_neighbors=1), x, y, cv=10).mean()
-    classifier = KNeighborsClassifier(n_neighbors=1).fit(x, y)
-    accuracy = (classifier.predict(np.stack([small(p) for p in extra_files])) == extra_category).mean()
+    # Where the surfaces follow the category (category_surface=1), pixels tell the categories apart: a pixel
+    # classifier recognises the extra images' categories as well as held-out training stimuli, far above chance
+    # (0.1), so the extra images are drawn like the stimuli. At the shipped calibration, the pixels say little of
+    # the category (the outline carries it, and 16x16 pixels barely see the outline).
+    surfaces = sim.simulate("tiny", tmp_path / "surfaces", seed=0, settings={"category_surface": 1.0})
+    held_out, accuracy = _pixel_category_accuracy(surfaces)
     assert accuracy > 0.2 and held_out > 0.2
     assert abs(accuracy - held_out) < 0.1
+    shipped_held_out, shipped_accuracy = _pixel_category_accuracy(tiny_data_dir)
+    assert max(shipped_held_out, shipped_accuracy) < min(held_out, accuracy)
 
 
 def test_ground_truth_is_consistent_with_the_files(tiny_data_dir):

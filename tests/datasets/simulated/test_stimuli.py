@@ -150,3 +150,39 @@ def test_pink_noise_has_the_requested_spectral_slope():
     keep = (f > 0.02) & (f < 0.4)
     fitted = np.polyfit(np.log(f[keep]), np.log(power[keep]), 1)[0]
     assert fitted == pytest.approx(-slope, abs=0.15)
+
+
+def test_image_surface_follows_the_category_with_its_probability():
+    """Each surface group (palette, texture, background) is the category's with probability category_surface, the
+    silhouette always; the draws do not depend on the probability, so two values differ only in the flipped groups."""
+    spec = stimuli.make_categories(np.arange(4), np.random.default_rng(2))[1]
+    surface_fields = {name for fields in stimuli.SURFACE_GROUPS.values() for name in fields}
+    silhouette = {k: v for k, v in spec.__dict__.items() if k not in surface_fields}
+    assert stimuli.image_surface(spec, 1.0, np.random.default_rng(0)) == spec
+    follows = {group: 0 for group in stimuli.SURFACE_GROUPS}
+    for k in range(400):
+        low = stimuli.image_surface(spec, 0.25, np.random.default_rng([7, k]))
+        never = stimuli.image_surface(spec, 0.0, np.random.default_rng([7, k]))
+        assert {name: getattr(low, name) for name in silhouette} == silhouette == {name: getattr(never, name) for name in silhouette}
+        for group, fields in stimuli.SURFACE_GROUPS.items():
+            drawn = [getattr(never, name) for name in fields]
+            assert drawn != [getattr(spec, name) for name in fields]  # at 0 every group is drawn at random
+            if [getattr(low, name) for name in fields] == [getattr(spec, name) for name in fields]:
+                follows[group] += 1
+            else:  # a group that does not follow its category is the very draw of the other value
+                assert [getattr(low, name) for name in fields] == drawn
+    for group, count in follows.items():
+        assert count / 400 == pytest.approx(0.25, abs=0.07), group
+    with pytest.raises(ValueError, match=r"category_surface must lie in \[0, 1\]"):
+        stimuli.image_surface(spec, 1.5, np.random.default_rng(0))
+
+
+def test_random_surfaces_cover_every_kind_and_the_categories_ranges():
+    rng = np.random.default_rng(0)
+    draws = [stimuli.random_surface(rng) for _ in range(300)]
+    assert {d["texture"] for d in draws} == set(stimuli.TEXTURES) and {d["background"] for d in draws} == set(stimuli.BACKGROUNDS)
+    for key, low, high in (("saturation", 0.5, 0.9), ("value", 0.55, 0.9), ("texture_frequency", 1.5, 5.0), ("background_slope", 1.4, 2.6)):
+        values = np.array([d[key] for d in draws])
+        assert low <= values.min() and values.max() <= high, key
+    hues = np.array([d["hue"] for d in draws])
+    assert np.histogram(hues, bins=4, range=(0, 1))[0].min() > 50  # uniform on the hue circle, whatever the family
