@@ -514,6 +514,28 @@ def compare(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def contrast(
+    results: Path = typer.Argument(..., help="Results folder (or results.parquet / results.csv)."),
+    pair: list[str] = typer.Option(
+        ..., "--pair", help="Two entries A,B, each METHOD or METHOD:PARAM_SET (parameter set 'default' when omitted); repeat for more pairs."
+    ),
+    metric: Optional[str] = typer.Option(None, help="Metric (default: the leaderboard's ranking metric, pairwise_identification)."),
+    test_set: Optional[str] = typer.Option(None, "--test-set", help="Only this test set (default: every test set)."),
+    out: Optional[Path] = typer.Option(None, help="Also write contrasts.csv, contrasts.md and contrasts.html (A − B against the sweep setting) here."),
+) -> None:
+    """Paired difference A − B of two entries per dataset (sweep point) and test set: means, 95% interval, permutation p."""
+    from reconbench.leaderboard.contrasts import contrasts, contrasts_markdown, parse_pair, write_contrasts
+    from reconbench.store.results import load_verified_results
+
+    pairs = [parse_pair(text) for text in pair]
+    table = contrasts(load_verified_results(results), pairs, metric=metric, test_set=test_set)
+    typer.echo(contrasts_markdown(table))
+    if out is not None:
+        write_contrasts(table, out)
+        typer.echo(f"contrasts: {out / 'contrasts.md'}, {out / 'contrasts.html'}, {out / 'contrasts.csv'}", err=True)
+
+
 #: Exit status after SIGTERM (128 + 15, what a shell reports for a terminated process).
 SIGTERM_EXIT = 143
 
