@@ -351,7 +351,7 @@ def legend_text() -> str:
     """What the columns mean."""
     return (
         "Paired difference A − B over the test images (subject, stimulus) both entries have, each image's score averaged over seeds first; "
-        "95% bootstrap interval of the per-image differences; p: two-sided paired permutation test; "
+        "mean A and mean B over the same images; 95% bootstrap interval of the per-image differences; p: two-sided paired permutation test; "
         f"better: the entry with the better mean in the metric's direction, (n.s.) when p ≥ {ALPHA:g} (uncorrected); "
         "seeds: the lowest and highest per-seed mean difference, when both entries ran several seeds."
     )
