@@ -151,7 +151,9 @@ def test_decoders_fed_the_wrong_roi_are_caught(ci_data, tmp_path, tolerances) ->
     for path in sorted(data.glob("sub-01_*.h5")):
         _set_key_rows(path, {"ROI_VC": "ROI_HVC", "ROI_V1": "ROI_LOC", "ROI_V2": "ROI_FFA", "ROI_V3": "ROI_PPA"})
     csv = _run(data, tmp_path / "out", ["pixel_ridge:default", "divide_and_conquer:default"])
-    _check_caught("decoders fed the wrong ROI", csv, tolerances, {"pixel_ridge", "divide_and_conquer"})
+    # The divide-and-conquer cell runs too, but on ci (400 training images, SNR 0.2) it scores near chance and
+    # higher areas carry image content as well: its rows do not move beyond their seed spread (docs/regression.md).
+    _check_caught("decoders fed the wrong ROI", csv, tolerances, {"pixel_ridge"})
 
 
 #: Installed in the method's process (its own interpreter when cells are isolated) by a sitecustomize module on
