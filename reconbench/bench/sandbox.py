@@ -473,26 +473,30 @@ def _zygote_environment(hidden: Sequence[str]) -> dict[str, str]:
     return env
 
 
-def _zygote_key(hidden: Sequence[str]) -> tuple:
-    # Servers are told apart by the paths kept out of their environment (set when each starts).
-    return tuple(sorted(set(hidden)))
+def _zygote_key(hidden: Sequence[str], env: Mapping[str, str]) -> tuple:
+    # Servers are told apart by the paths kept out of their environment and by the environment
+    # they started with: a method process inherits its server's, so a server started before a
+    # variable changed (RECONBENCH_STAGE_CACHE, thread counts, the device) is not reused after.
+    return tuple(sorted(set(hidden))), tuple(sorted(env.items()))
 
 
 def prestart(hidden: Sequence[str] = ()) -> None:
     """Start a method-process server for these hidden paths if none is idle, without waiting
     for it: it imports its modules while the caller loads the data."""
-    key = _zygote_key(hidden)
+    env = _zygote_environment(hidden)
+    key = _zygote_key(hidden, env)
     with _ZYGOTE_LOCK:
         idle = [z for z in _IDLE_ZYGOTES.get(key, []) if not z.broken and z.process.poll() is None]
         if not idle:
-            zygote = _Zygote(_zygote_environment(hidden), key)
+            zygote = _Zygote(env, key)
             _ALL_ZYGOTES.append(zygote)
             idle.append(zygote)
         _IDLE_ZYGOTES[key] = idle
 
 
 def _acquire_zygote(hidden: Sequence[str]) -> _Zygote:
-    key = _zygote_key(hidden)
+    env = _zygote_environment(hidden)
+    key = _zygote_key(hidden, env)
     with _ZYGOTE_LOCK:
         idle = _IDLE_ZYGOTES.setdefault(key, [])
         while idle:
@@ -500,7 +504,7 @@ def _acquire_zygote(hidden: Sequence[str]) -> _Zygote:
             if not zygote.broken and zygote.process.poll() is None:
                 return zygote
             zygote.close()
-        zygote = _Zygote(_zygote_environment(hidden), key)
+        zygote = _Zygote(env, key)
         _ALL_ZYGOTES.append(zygote)
         return zygote
 

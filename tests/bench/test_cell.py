@@ -117,6 +117,27 @@ def test_cell_record_keeps_a_methods_stage_log(tiny_data_dir, weights_cache, tmp
     assert set(table["output"]) == {"shape_map", "final"} and set(table["test_set"]) == {"natural", "shapes", "letters"}
 
 
+@pytest.mark.weights
+def test_a_changed_environment_reaches_the_next_run_in_the_same_process(tiny_data_dir, weights_cache, tmp_path, monkeypatch) -> None:
+    # A method process inherits the environment of the server it is forked from; a server started by the first
+    # run must not serve the second after RECONBENCH_STAGE_CACHE changed (it would look up the first run's cache).
+    for run in ("first", "second"):
+        monkeypatch.setenv("RECONBENCH_STAGE_CACHE", str(tmp_path / f"stages-{run}"))
+        summary = run_benchmark(
+            "simulated:tiny",
+            tiny_data_dir,
+            tmp_path / run,
+            methods=["divide_and_conquer:no_semantics"],
+            metrics=["pixcorr"],
+            references=False,
+            leaderboard=False,
+        )
+        key = summary.rows["cell_key"].iloc[0]
+        record = json.loads((tmp_path / run / "cells" / f"{key}.json").read_text())
+        assert [entry["cache_hit"] for entry in record["stage_log"]] == [False, False], run
+        assert any((tmp_path / f"stages-{run}").rglob("*.npz")), run
+
+
 def test_the_device_reaches_methods_that_take_one_and_every_row_records_it(tiny_data_dir, tmp_path) -> None:
     folder = tmp_path / "methods"
     folder.mkdir()

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from reconbench.store.results import normalise
+from tests.leaderboard.rows import result_row
 
 
 def make_rows(
@@ -21,32 +22,21 @@ def make_rows(
         for s_index, seed in enumerate(seeds[: len(vals)]):
             for k, v in enumerate(vals[s_index]):
                 out.append(
-                    {
-                        "dataset": dataset,
-                        "subject": subject,
-                        "test_set": test_set,
-                        "method": method,
-                        "param_set": "default",
-                        "params_hash": f"h-{method}",
-                        "seed": seed,
-                        "metric": metric,
-                        "stimulus_id": f"img{k:03d}",
-                        "value": float(v),
-                        "higher_is_better": higher,
-                        "chance": np.nan if chance is None else chance,
-                        "kind": kind,
-                        "status": "ok",
-                        "error": "",
-                        "cell_key": f"{method}-{seed}",
-                        "config_hash": "c",
-                        "params": "{}",
-                        "code_version": "test",
-                        "package_versions": "{}",
-                        "fit_seconds": 1.0,
-                        "reconstruct_seconds": 1.0,
-                        "score_seconds": 1.0,
-                        "peak_memory_mb": 1.0,
-                    }
+                    result_row(
+                        dataset=dataset,
+                        subject=subject,
+                        test_set=test_set,
+                        method=method,
+                        param_set="default",
+                        seed=seed,
+                        metric=metric,
+                        stimulus_id=f"img{k:03d}",
+                        value=float(v),
+                        higher_is_better=higher,
+                        chance=np.nan if chance is None else chance,
+                        kind=kind,
+                        cell_key=f"{method}-{seed}",
+                    )
                 )
     return normalise(pd.DataFrame(out))
 

@@ -19,6 +19,7 @@ from reconbench.cli import app, main
 from reconbench.core.errors import ReconbenchError
 from reconbench.leaderboard.contrasts import ContrastError, Entry, contrast, contrast_plot, contrasts, parse_entry, parse_pair
 from reconbench.store.results import normalise
+from tests.leaderboard.rows import result_row
 
 METRICS = {"pairwise_identification": (True, 0.5), "lpips": (False, None)}
 PLAIN = "simulated:default"
@@ -31,32 +32,22 @@ A, B, C = Entry("divide_and_conquer", "default"), Entry("divide_and_conquer", "s
 
 def _row(dataset, test_set, entry: Entry, metric, subject, stimulus, seed, value, status="ok") -> dict:
     higher, chance = METRICS[metric]
-    return {
-        "dataset": dataset,
-        "subject": subject,
-        "test_set": test_set,
-        "method": entry.method,
-        "param_set": entry.param_set,
-        "params_hash": f"h-{entry.name}",
-        "seed": seed,
-        "metric": metric,
-        "stimulus_id": stimulus,
-        "value": float(value),
-        "higher_is_better": higher,
-        "chance": np.nan if chance is None else chance,
-        "kind": "method",
-        "status": status,
-        "error": "",
-        "cell_key": f"{entry.name}-{dataset}-{subject}-{seed}",
-        "config_hash": "c",
-        "params": "{}",
-        "code_version": "test",
-        "package_versions": "{}",
-        "fit_seconds": 1.0,
-        "reconstruct_seconds": 1.0,
-        "score_seconds": 1.0,
-        "peak_memory_mb": 1.0,
-    }
+    return result_row(
+        dataset=dataset,
+        subject=subject,
+        test_set=test_set,
+        method=entry.method,
+        param_set=entry.param_set,
+        params_hash=f"h-{entry.name}",
+        seed=seed,
+        metric=metric,
+        stimulus_id=stimulus,
+        value=float(value),
+        higher_is_better=higher,
+        chance=np.nan if chance is None else chance,
+        status=status,
+        cell_key=f"{entry.name}-{dataset}-{subject}-{seed}",
+    )
 
 
 def build_rows(values: dict[tuple[Entry, str, str, str], np.ndarray], extra: list[dict] | None = None) -> pd.DataFrame:
