@@ -29,7 +29,6 @@ draws score-versus-setting curves.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +40,8 @@ from reconbench.core import atomic
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.names import check_name, split_settings_text
 from reconbench.leaderboard.html import CSS
-from reconbench.leaderboard.render import ARROW, fmt, table_order
-from reconbench.leaderboard.sweep import PALETTE
+from reconbench.leaderboard.render import ARROW, esc, fmt, table_order
+from reconbench.leaderboard.sweep import PALETTE, log_axis
 from reconbench.leaderboard.tables import ALPHA, N_BOOT, N_PERM, _unit_values, metric_order, ranking_metric
 from reconbench.metrics.stats import bootstrap_ci, paired_permutation_test
 
@@ -379,10 +378,6 @@ def to_csv(table: pd.DataFrame) -> str:
 # --- plot -----------------------------------------------------------------------------------------
 
 
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _axes(table: pd.DataFrame):
     """``(test_set, base, knob, rows)`` per plot: per test set, one per sweep (base and knob), and one for the other datasets."""
     order = {ts: table_order("", ts) for ts in table["test_set"]}
@@ -414,7 +409,7 @@ def contrast_plot(rows: pd.DataFrame, knob: str, colours: dict[tuple[str, str], 
         key_of = list(rows["label"] if knob else rows["dataset"])
         keys = sorted(set(key_of))
         labels = {k: str(k) for k in keys}
-    log = numeric and keys[0] > 0 and keys[-1] / keys[0] >= 4
+    log = numeric and log_axis(keys)
     ys = [0.0] + [v for col in ("difference", "ci_low", "ci_high") for v in rows[col] if not pd.isna(v)]
     lo, hi = min(ys), max(ys)
     if hi - lo < 1e-9:
@@ -443,7 +438,7 @@ def contrast_plot(rows: pd.DataFrame, knob: str, colours: dict[tuple[str, str], 
     what = knob or "dataset"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_esc(metric)} difference A − B against {_esc(what)}, one line per pair" font-family="sans-serif" font-size="11">'
+        f'aria-label="{esc(metric)} difference A − B against {esc(what)}, one line per pair" font-family="sans-serif" font-size="11">'
     ]
     parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafbfc" stroke="#ddd"/>')
     # Zero and the ends of the data; an end within 12 px of zero would overprint it.
@@ -455,10 +450,10 @@ def contrast_plot(rows: pd.DataFrame, knob: str, colours: dict[tuple[str, str], 
     )
     for key in keys:
         parts.append(f'<line x1="{sx(key):.1f}" x2="{sx(key):.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#999"/>')
-        parts.append(f'<text x="{sx(key):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">{_esc(labels[key])}</text>')
+        parts.append(f'<text x="{sx(key):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">{esc(labels[key])}</text>')
     scale = ("log scale" if log else "linear") if numeric else "categories"
     favour = "above zero: A better" if higher else "below zero: A better (lower is better)"
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 31}" text-anchor="middle" fill="#333">{_esc(f"{what} ({scale}); {favour}")}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 31}" text-anchor="middle" fill="#333">{esc(f"{what} ({scale}); {favour}")}</text>')
     for i, (a, b) in enumerate(pairs):
         colour = colours.get((a, b), PALETTE[i % len(PALETTE)])
         shift = (i - (len(pairs) - 1) / 2) * 5.0
@@ -473,19 +468,18 @@ def contrast_plot(rows: pd.DataFrame, knob: str, colours: dict[tuple[str, str], 
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{sy(r["ci_low"]):.1f}" y2="{sy(r["ci_high"]):.1f}" stroke="{colour}" stroke-width="1.2" opacity="0.8"/>'
             )
             tip = f"{a} − {b}, {what}={labels[key]}: {_signed(r['difference'])} [{_signed(r['ci_low'])}, {_signed(r['ci_high'])}], p {_p_text(r['p'])}, n {int(r['n_units'])}"
-            parts.append(f'<circle cx="{x:.1f}" cy="{sy(r["difference"]):.1f}" r="3" fill="{colour}"><title>{_esc(tip)}</title></circle>')
+            parts.append(f'<circle cx="{x:.1f}" cy="{sy(r["difference"]):.1f}" r="3" fill="{colour}"><title>{esc(tip)}</title></circle>')
         ly = top + plot_h + bottom + 16 * i + 8
         parts.append(f'<line x1="{left}" x2="{left + 20}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"/>')
-        parts.append(f'<text x="{left + 26}" y="{ly + 4}" fill="#222">{_esc(f"{a} − {b}")}</text>')
+        parts.append(f'<text x="{left + 26}" y="{ly + 4}" fill="#222">{esc(f"{a} − {b}")}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _html_table(rows: pd.DataFrame) -> str:
-    head = "".join(f'<th class="name">{_esc(h)}</th>' if i == 0 else f"<th>{_esc(h)}</th>" for i, h in enumerate(TABLE_HEADER))
+    head = "".join(f'<th class="name">{esc(h)}</th>' if i == 0 else f"<th>{esc(h)}</th>" for i, h in enumerate(TABLE_HEADER))
     body = "".join(
-        "<tr>" + "".join(f'<td class="name">{_esc(c)}</td>' if i == 0 else f"<td>{_esc(c)}</td>" for i, c in enumerate(cells)) + "</tr>"
-        for cells in _cells(rows)
+        "<tr>" + "".join(f'<td class="name">{esc(c)}</td>' if i == 0 else f"<td>{esc(c)}</td>" for i, c in enumerate(cells)) + "</tr>" for cells in _cells(rows)
     )
     return f'<table class="board"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -493,23 +487,23 @@ def _html_table(rows: pd.DataFrame) -> str:
 def contrasts_html(table: pd.DataFrame, title: str = "reconbench contrasts") -> str:
     """One self-contained HTML page: per test set and sweep, a plot of every pair's A − B; then the tables."""
     colours = {pair: PALETTE[i % len(PALETTE)] for i, pair in enumerate(dict.fromkeys(zip(table["entry_a"], table["entry_b"])))}
-    body = [f"<h1>{_esc(title)}</h1>", f'<p class="note">{_esc(legend_text())}</p>']
+    body = [f"<h1>{esc(title)}</h1>", f'<p class="note">{esc(legend_text())}</p>']
     if not table.empty:
         metric = str(table["metric"].iloc[0])
-        body.append(f'<h2>Differences against the setting</h2><p class="note">{_esc(metric)}: A − B with its 95% interval; dashed: no difference.</p>')
+        body.append(f'<h2>Differences against the setting</h2><p class="note">{esc(metric)}: A − B with its 95% interval; dashed: no difference.</p>')
         body.append('<div class="plots">')
         for ts, base, knob, rows in _axes(table):
             caption = f"{ts} · {base} · {knob}" if knob else f"{ts} · datasets"
-            body.append(f"<figure><figcaption>{_esc(caption)}</figcaption>{contrast_plot(rows, knob, colours)}</figure>")
+            body.append(f"<figure><figcaption>{esc(caption)}</figcaption>{contrast_plot(rows, knob, colours)}</figure>")
         body.append("</div>")
     for a, b, ts, rows in _tables(table):
         metric = str(rows["metric"].iloc[0])
-        body.append(f"<h2>{_esc(a)} − {_esc(b)} · {_esc(ts)}</h2>")
-        body.append(f'<p class="note">A = {_esc(a)}, B = {_esc(b)}; {_esc(metric)} {ARROW[bool(rows["higher_is_better"].iloc[0])]}.</p>')
+        body.append(f"<h2>{esc(a)} − {esc(b)} · {esc(ts)}</h2>")
+        body.append(f'<p class="note">A = {esc(a)}, B = {esc(b)}; {esc(metric)} {ARROW[bool(rows["higher_is_better"].iloc[0])]}.</p>')
         body.append(_html_table(rows))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 
 

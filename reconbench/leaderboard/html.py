@@ -10,7 +10,6 @@ reconstructions (first row the true images, then one row per method).
 from __future__ import annotations
 
 import base64
-import html
 import math
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -24,6 +23,7 @@ from reconbench.leaderboard.render import (
     describe,
     entries,
     entry_label,
+    esc,
     fmt,
     legend,
     metrics_of,
@@ -70,10 +70,6 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def interval_plot(rows: pd.DataFrame, metric: str, width: int = 400) -> str:
     """An SVG of mean and 95% interval per entry for one metric; chance as a dashed line."""
     metric_rows = rows[rows["metric"] == metric]
@@ -98,7 +94,7 @@ def interval_plot(rows: pd.DataFrame, metric: str, width: int = 400) -> str:
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_esc(metric)}: mean and 95% interval per method" font-family="sans-serif" font-size="11">'
+        f'aria-label="{esc(metric)}: mean and 95% interval per method" font-family="sans-serif" font-size="11">'
     ]
     parts.append(f'<rect x="{label_w}" y="{top}" width="{plot_w}" height="{row_h * len(plotted)}" fill="#fafbfc" stroke="#ddd"/>')
     for value in chance:
@@ -112,12 +108,12 @@ def interval_plot(rows: pd.DataFrame, metric: str, width: int = 400) -> str:
         name = r["method"] if not r["param_set"] or r["param_set"] == "default" else f"{r['method']} [{r['param_set']}]"
         if len(name) > 32:
             name = name[:31] + "…"
-        parts.append(f'<text x="{label_w - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{colour}">{_esc(name)}</text>')
+        parts.append(f'<text x="{label_w - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{colour}">{esc(name)}</text>')
         if not math.isnan(r["ci_low"]):
             parts.append(f'<line x1="{x(r["ci_low"]):.1f}" x2="{x(r["ci_high"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>')
         shape = "rect" if r["kind"] == "literature" else "circle"
         if shape == "circle":
-            parts.append(f'<circle cx="{x(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{_esc(name)}: {fmt(r["mean"])}</title></circle>')
+            parts.append(f'<circle cx="{x(r["mean"]):.1f}" cy="{y:.1f}" r="4" fill="{colour}"><title>{esc(name)}: {fmt(r["mean"])}</title></circle>')
         else:
             parts.append(f'<rect x="{x(r["mean"]) - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="none" stroke="{colour}"/>')
     axis_y = top + row_h * len(plotted) + 14
@@ -143,11 +139,11 @@ def reconstruction_grid(results_dir: Path, rows: pd.DataFrame, raw: pd.DataFrame
         return ""
     out = [
         f'<table class="grid"><caption style="caption-side:bottom;font-size:0.8em;color:#666">'
-        f"{_esc(subject)}, first {len(stimulus_ids)} test images by id</caption>"
+        f"{esc(subject)}, first {len(stimulus_ids)} test images by id</caption>"
     ]
     out.append(
         "<tr><th>true image</th>"
-        + "".join(f'<td><img alt="true {_esc(s)}" title="{_esc(s)}" src="{_data_uri(true_dir / f"{s}.png")}"></td>' for s in stimulus_ids)
+        + "".join(f'<td><img alt="true {esc(s)}" title="{esc(s)}" src="{_data_uri(true_dir / f"{s}.png")}"></td>' for s in stimulus_ids)
         + "</tr>"
     )
     for method, param_set, kind in entries(rows):
@@ -162,10 +158,10 @@ def reconstruction_grid(results_dir: Path, rows: pd.DataFrame, raw: pd.DataFrame
         cells = []
         for s in stimulus_ids:
             path = folder / f"{s}.png"
-            cells.append(f'<td><img alt="{_esc(method)} {_esc(s)}" src="{_data_uri(path)}"></td>' if path.is_file() else "<td></td>")
+            cells.append(f'<td><img alt="{esc(method)} {esc(s)}" src="{_data_uri(path)}"></td>' if path.is_file() else "<td></td>")
         name = method if not param_set or param_set == "default" else f"{method} [{param_set}]"
         label = name if kind == "method" else f"{name} ({kind})"
-        out.append(f"<tr><th>{_esc(label)}</th>{''.join(cells)}</tr>")
+        out.append(f"<tr><th>{esc(label)}</th>{''.join(cells)}</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -177,13 +173,13 @@ def _cell_html(row: pd.Series | None) -> str:
     mark = " ≈" if row["tied_with_best"] else ""
     interval = "" if math.isnan(row["ci_low"]) else f'<br><span class="ci">[{fmt(row["ci_low"])}, {fmt(row["ci_high"])}]</span>'
     seeds = seed_range_text(row).strip()
-    spread = f'<br><span class="ci">{_esc(seeds)}</span>' if seeds else ""
+    spread = f'<br><span class="ci">{esc(seeds)}</span>' if seeds else ""
     return f"{fmt(row['mean'])}{mark}{interval}{spread}"
 
 
 def _board_table(rows: pd.DataFrame, metrics: Sequence[str], notes: Mapping[str, RowNote] | None = None) -> str:
     direction = {m: bool(rows.loc[rows["metric"] == m, "higher_is_better"].iloc[0]) for m in metrics}
-    head = "".join(f"<th>{_esc(m)} {ARROW[direction[m]]}</th>" for m in metrics)
+    head = "".join(f"<th>{esc(m)} {ARROW[direction[m]]}</th>" for m in metrics)
     out = [f'<table class="board"><thead><tr><th>#</th><th class="name">method</th>{head}</tr></thead><tbody>']
     for method, param_set, kind in entries(rows):
         sub = rows[(rows["method"] == method) & (rows["param_set"] == param_set) & (rows["kind"] == kind)]
@@ -199,7 +195,7 @@ def _board_table(rows: pd.DataFrame, metrics: Sequence[str], notes: Mapping[str,
         label = entry_label(method, param_set, kind, notes)
         if kind == "literature":
             label += f" — {sub['source'].iloc[0]}"
-        out.append(f'<tr class="{_esc(kind)}"><td>{rank_text}</td><td class="name">{_esc(label)}</td>{"".join(cells)}</tr>')
+        out.append(f'<tr class="{esc(kind)}"><td>{rank_text}</td><td class="name">{esc(label)}</td>{"".join(cells)}</tr>')
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -217,21 +213,21 @@ def to_html(
     """The whole leaderboard as one self-contained HTML page (``notes``: reference captions, see ``render.entry_label``;
     ``diagnostics``: the stage-wise diagnostics section, from a results folder's ``diagnostics.csv``)."""
     results_dir = Path(results_dir)
-    body = [f"<h1>{_esc(title)}</h1>"]
+    body = [f"<h1>{esc(title)}</h1>"]
     if preamble:
-        body.append(f'<p class="note">{_esc(preamble)}</p>')
-    body.append(f'<p class="note">{_esc(legend(notes).replace("**Bold**", "Bold (green)"))}</p>')
+        body.append(f'<p class="note">{esc(preamble)}</p>')
+    body.append(f'<p class="note">{esc(legend(notes).replace("**Bold**", "Bold (green)"))}</p>')
     if summary.empty:
         body.append("<p>No successful results yet.</p>")
     body += sweep_html(summary, notes)
     for dataset, test_set, rows in tables(summary):
         metrics = metrics_of(rows)
-        body.append(f'<h2 id="{_esc(dataset)}-{_esc(test_set)}">{_esc(dataset)} · {_esc(test_set)}</h2>')
-        body.append(f'<p class="note">{_esc(describe(rows))} Ranked by {_esc(ranking_metric(metrics))}.</p>')
+        body.append(f'<h2 id="{esc(dataset)}-{esc(test_set)}">{esc(dataset)} · {esc(test_set)}</h2>')
+        body.append(f'<p class="note">{esc(describe(rows))} Ranked by {esc(ranking_metric(metrics))}.</p>')
         body.append(_board_table(rows, metrics, notes))
         body.append('<h3>Per-metric means and 95% intervals</h3><div class="plots">')
         for metric in metrics:
-            body.append(f"<figure><figcaption>{_esc(metric)}</figcaption>{interval_plot(rows, metric)}</figure>")
+            body.append(f"<figure><figcaption>{esc(metric)}</figcaption>{interval_plot(rows, metric)}</figure>")
         body.append("</div>")
         grid = reconstruction_grid(results_dir, rows, raw, dataset, test_set)
         if grid:
@@ -240,11 +236,11 @@ def to_html(
     studies = sorted(results_dir.glob("*/*.html"))
     studies = [p for p in studies if p.parent.name != "leaderboard"]
     if studies:
-        links = ", ".join(f'<a href="../{_esc(p.relative_to(results_dir).as_posix())}">{_esc(p.relative_to(results_dir).as_posix())}</a>' for p in studies)
+        links = ", ".join(f'<a href="../{esc(p.relative_to(results_dir).as_posix())}">{esc(p.relative_to(results_dir).as_posix())}</a>' for p in studies)
         body.append(f'<p class="note">Studies beside this leaderboard: {links}.</p>')
     versions = sorted(set(raw.loc[raw["code_version"] != "", "code_version"])) if "code_version" in raw else []
-    body.append(f"<footer>reconbench; code version(s): {_esc(', '.join(versions) or 'unknown')}.</footer>")
+    body.append(f"<footer>reconbench; code version(s): {esc(', '.join(versions) or 'unknown')}.</footer>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

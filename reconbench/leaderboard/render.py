@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Iterator, Mapping
 
@@ -17,6 +18,11 @@ KIND_LABEL = {
     "chance": "chance level",
     "literature": "literature, not computed here",
 }
+
+
+def esc(text: object) -> str:
+    """Text escaped for HTML (attributes included)."""
+    return html.escape(str(text), quote=True)
 
 
 def fmt(value: float, digits: int = 3) -> str:

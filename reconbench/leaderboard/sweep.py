@@ -11,7 +11,6 @@ metric only); the CSV already holds every point's rows.
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Iterator, Mapping
 
@@ -20,7 +19,7 @@ import pandas as pd
 from reconbench.core.errors import ReconbenchError
 from reconbench.core.names import split_settings_text
 from reconbench.core.types import RowNote
-from reconbench.leaderboard.render import entry_label, fmt, metrics_of
+from reconbench.leaderboard.render import entry_label, esc, fmt, metrics_of
 from reconbench.leaderboard.tables import ranking_metric
 
 #: Line colours, one per entry in turn (colour-blind-safe qualitative palette, then greys).
@@ -62,6 +61,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def log_axis(values: list[float]) -> bool:
+    """Whether sorted axis values are plotted on a log scale: all above 0, the largest at least 4 times the smallest."""
+    return bool(values) and values[0] > 0 and values[-1] / values[0] >= 4
+
+
 def _labels(rows: pd.DataFrame) -> dict[float, str]:
     """Value -> its text on the axis and in tables."""
     return {float(v): str(label) for v, label in zip(rows["value"], rows["label"])}
@@ -82,10 +86,6 @@ def _entries(rows: pd.DataFrame) -> list[tuple[str, str, str]]:
     order = {"method": 0, "oracle": 1, "reference": 2}
     keys = {(r.method, r.param_set, r.kind) for r in rows.itertuples() if r.kind in order}
     return sorted(keys, key=lambda k: (order[k[2]], k[0], k[1]))
-
-
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def colours_of(rows: pd.DataFrame) -> dict[tuple[str, str, str], str]:
@@ -112,7 +112,7 @@ def sweep_plot(
     values = sorted(metric_rows["value"].unique())
     labels = _labels(metric_rows)
     numeric = all(_is_number(labels[v]) for v in values)
-    log = numeric and values[0] > 0 and values[-1] / values[0] >= 4
+    log = numeric and log_axis(values)
     chance = metric_rows.loc[metric_rows["kind"] == "chance"].groupby("value")["mean"].first()
     plotted = metric_rows[metric_rows["kind"].isin(["method", "oracle", "reference"])]
     ys = [v for col in ("mean", "ci_low", "ci_high") for v in plotted[col] if not pd.isna(v)] + list(chance)
@@ -139,17 +139,17 @@ def sweep_plot(
     higher = bool(metric_rows["higher_is_better"].iloc[0])
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_esc(metric)} against {_esc(knob)}, one line per method" font-family="sans-serif" font-size="11">'
+        f'aria-label="{esc(metric)} against {esc(knob)}, one line per method" font-family="sans-serif" font-size="11">'
     ]
     parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafbfc" stroke="#ddd"/>')
     for tick in (lo + pad, (lo + hi) / 2, hi - pad):
         parts.append(f'<text x="{left - 4}" y="{sy(tick) + 4:.1f}" text-anchor="end" fill="#555">{fmt(tick, 2)}</text>')
     for v in values:
         parts.append(f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#999"/>')
-        parts.append(f'<text x="{sx(v):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">{_esc(labels[v])}</text>')
+        parts.append(f'<text x="{sx(v):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#555">{esc(labels[v])}</text>')
     scale = "log scale" if log else "linear" if numeric else "categories"
     axis_note = f"{knob} ({scale}); {'higher is better ↑' if higher else 'lower is better ↓'}"
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 31}" text-anchor="middle" fill="#333">{_esc(axis_note)}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 31}" text-anchor="middle" fill="#333">{esc(axis_note)}</text>')
     if len(chance) and chance.nunique() == 1:
         y = sy(float(chance.iloc[0]))
         parts.append(
@@ -173,12 +173,12 @@ def sweep_plot(
                 )
             parts.append(
                 f'<circle cx="{sx(r.value):.1f}" cy="{sy(r.mean):.1f}" r="3" fill="{colour}">'
-                f"<title>{_esc(label)}, {_esc(knob)}={_esc(labels[r.value])}: {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]</title></circle>"
+                f"<title>{esc(label)}, {esc(knob)}={esc(labels[r.value])}: {fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]</title></circle>"
             )
         ly = top + 16 * i + 8
         parts.append(f'<line x1="{width - right + 10}" x2="{width - right + 30}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>')
         short = label if len(label) <= 30 else label[:29] + "…"
-        parts.append(f'<text x="{width - right + 34}" y="{ly + 4}" fill="#222">{_esc(short)}</text>')
+        parts.append(f'<text x="{width - right + 34}" y="{ly + 4}" fill="#222">{esc(short)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -223,13 +223,13 @@ def sweep_html(summary: pd.DataFrame, notes: Mapping[str, RowNote] | None = None
     """HTML parts: per sweep, one score-versus-setting plot per metric."""
     body: list[str] = []
     for base, knob, test_set, rows in sweeps(summary):
-        body.append(f'<h2 id="sweep-{_esc(base)}-{_esc(knob)}-{_esc(test_set)}">Sweep: {_esc(base)} · {_esc(knob)} · {_esc(test_set)}</h2>')
+        body.append(f'<h2 id="sweep-{esc(base)}-{esc(knob)}-{esc(test_set)}">Sweep: {esc(base)} · {esc(knob)} · {esc(test_set)}</h2>')
         body.append(
-            f'<p class="note">Mean and 95% bootstrap interval of every entry at each value of {_esc(knob)} '
+            f'<p class="note">Mean and 95% bootstrap interval of every entry at each value of {esc(knob)} '
             f'(one simulated dataset per value; reference rows dashed; chance grey dashed).</p><div class="plots">'
         )
         colours = colours_of(rows)
         for metric in metrics_of(rows):
-            body.append(f"<figure><figcaption>{_esc(metric)}</figcaption>{sweep_plot(rows, metric, knob, notes, colours=colours)}</figure>")
+            body.append(f"<figure><figcaption>{esc(metric)}</figcaption>{sweep_plot(rows, metric, knob, notes, colours=colours)}</figure>")
         body.append("</div>")
     return body
